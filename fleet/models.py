@@ -1,0 +1,264 @@
+"""Frozen value objects that cross module boundaries.
+
+Dicts live only at parse edges (``fleet.protocol.wire``, ``fleet.inventory``); everything the
+engine, the client and the reporters exchange is one of these dataclasses.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_PORT = 2886
+DEFAULT_PASSWORD_ENV = "OBSHELL_AGENT_PASSWORD"
+
+
+class Outcome(enum.StrEnum):
+    """What finally happened on one host. The summary's ``outcome`` field."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth_failed"
+    REJECTED = "rejected"
+    PRECHECK_FAILED = "precheck_failed"
+    PROTOCOL_ERROR = "protocol_error"
+    INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"
+    AMBIGUOUS = "ambiguous"
+
+    @property
+    def ok(self) -> bool:
+        return self is Outcome.SUCCEEDED
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSpec:
+    """TLS settings for an https agent."""
+
+    ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    verify: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HostSpec:
+    """One selected host of the inventory, with its merged variables."""
+
+    name: str
+    address: str
+    port: int = DEFAULT_PORT
+    scheme: str = "http"
+    tls: TlsSpec = field(default_factory=TlsSpec)
+    password_env: str = DEFAULT_PASSWORD_ENV
+    password_file: str | None = None
+    groups: tuple[str, ...] = ()
+    source: str = ""
+
+    @property
+    def netloc(self) -> str:
+        """``addr:port`` as written in a URL (IPv6 in brackets)."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.netloc}"
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the host within a run (journal, summary, dedup)."""
+        return f"{self.name}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Per-request and per-run time limits, in seconds."""
+
+    connect: float = 5.0
+    request: float = 30.0
+    dag: float = 600.0
+    auth_lifetime: int = 60
+    grace: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Concurrency and size bounds. One place turns these into semaphores and connector limits."""
+
+    forks: int = 64
+    polls_in_flight: int = 256
+    max_body_bytes: int = 4 * 1024 * 1024
+    poll_retries: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ApiError:
+    """An obshell error envelope (or fleet's own description of a failure without one)."""
+
+    status: int | None
+    code: int | None
+    err_code: str | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "code": self.code, "errCode": self.err_code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class AgentInfo:
+    """``GET /api/v1/info``."""
+
+    ip: str
+    port: int
+    version: str
+    identity: str = ""
+    zone: str = ""
+    pid: int = 0
+    state: int | str = 0
+    start_at: int = 0
+    home_path: str = ""
+    ob_version: str = ""
+    architecture: str = ""
+    is_obproxy_agent: bool = False
+    security: bool = False
+    supported_auth: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SubTaskDetail:
+    """One sub-task of a DAG node, as shown with ``show_details=true``."""
+
+    id: str
+    name: str
+    state: str
+    operator: str = ""
+    execute_agent: str | None = None
+    execute_times: int = 0
+    task_logs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDetail:
+    """One node (stage) of a DAG."""
+
+    id: str
+    name: str
+    state: str
+    operator: str = ""
+    sub_tasks: tuple[SubTaskDetail, ...] = ()
+
+
+FINISHED_STATES = frozenset({"SUCCEED", "FAILED"})
+
+
+@dataclass(frozen=True, slots=True)
+class DagDetail:
+    """obshell's DagDetailDTO."""
+
+    id: str
+    dag_id: int
+    name: str
+    state: str
+    operator: str = ""
+    stage: int = 0
+    max_stage: int = 0
+    start_time: str | None = None
+    end_time: str | None = None
+    additional_data: dict[str, Any] | None = None
+    nodes: tuple[NodeDetail, ...] = ()
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    @property
+    def succeeded(self) -> bool:
+        """SUCCEED reached by running forward (a rollback also ends in SUCCEED, but undid the work)."""
+        return self.state == "SUCCEED" and self.operator != "ROLLBACK"
+
+    def brief(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "dag_id": self.dag_id,
+            "name": self.name,
+            "state": self.state,
+            "operator": self.operator,
+            "stage": self.stage,
+            "max_stage": self.max_stage,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Reply(Generic[T]):
+    """A successful answer: the decoded ``data`` plus the envelope facts worth keeping."""
+
+    data: T
+    trace_id: str
+    timestamp: str | None = None
+    status: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class FailedTask:
+    """A failed sub-task of a failed DAG, for the summary."""
+
+    node: str
+    task: str
+    execute_agent: str | None
+    task_logs: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node": self.node, "task": self.task, "execute_agent": self.execute_agent,
+                "task_logs": list(self.task_logs)}
+
+
+@dataclass(frozen=True, slots=True)
+class HostResult:
+    """Everything the run learned about one host. Per-host failure is data, not an exception."""
+
+    host: HostSpec
+    outcome: Outcome
+    dag: DagDetail | None = None
+    trace_ids: tuple[str, ...] = ()
+    error: ApiError | None = None
+    failed_tasks: tuple[FailedTask, ...] = ()
+    polls: int = 0
+    duration_ms: int = 0
+    clock_offset_ms: int | None = None
+    agent_version: str | None = None
+    resumed: bool = False
+    finished_at: float | None = None
+
+
+class Secret:
+    """A password that refuses to show itself in reprs, logs, tracebacks or pickles."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret cannot be pickled")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
