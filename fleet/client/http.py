@@ -1,0 +1,142 @@
+"""The aiohttp boundary: one shared session, its limits, TLS contexts, and error translation.
+
+``HttpClient.send`` returns the status and the (size-capped) body, or raises one of
+fleet's :mod:`~fleet.errors` transport errors. No aiohttp type escapes this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+from types import TracebackType
+
+import aiohttp
+
+from fleet.errors import BodyTooLarge, ConnectError, ConnectionLost, ProtocolError, RequestTimeout
+from fleet.models import Limits, Timeouts, TlsSpec
+
+_READ_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    status: int
+    body: bytes
+
+
+class HttpClient:
+    """A pooled HTTP client shared by every agent of a run.
+
+    The connector's limits are derived from :class:`~fleet.models.Limits` here and only here:
+    the engine's semaphores bound requests in flight; the connector must never be the
+    (silent) bottleneck, so its cap is set just above the sum of those semaphores.
+    """
+
+    def __init__(self, limits: Limits = Limits(), timeouts: Timeouts = Timeouts()) -> None:
+        self._limits = limits
+        self._timeouts = timeouts
+        self._session: aiohttp.ClientSession | None = None
+        self._ssl: dict[TlsSpec, ssl.SSLContext] = {}
+
+    async def __aenter__(self) -> HttpClient:
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.forks + self._limits.polls_in_flight + 16,
+            limit_per_host=0,
+            ttl_dns_cache=300,
+            keepalive_timeout=30,
+            enable_cleanup_closed=False,
+        )
+        timeout = aiohttp.ClientTimeout(total=self._timeouts.request, sock_connect=self._timeouts.connect)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+            headers={"User-Agent": "fleet"},
+            trust_env=False,
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _ssl_for(self, scheme: str, tls: TlsSpec) -> ssl.SSLContext | bool:
+        if scheme != "https":
+            return True
+        ctx = self._ssl.get(tls)
+        if ctx is None:
+            ctx = ssl.create_default_context(cafile=tls.ca_file)
+            if not tls.verify:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            if tls.client_cert:
+                ctx.load_cert_chain(tls.client_cert, tls.client_key)
+            self._ssl[tls] = ctx
+        return ctx
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        body: bytes | None = None,
+        scheme: str = "http",
+        tls: TlsSpec = TlsSpec(),
+    ) -> RawResponse:
+        """One request, no redirects, body read up to ``Limits.max_body_bytes``."""
+        assert self._session is not None, "HttpClient used outside 'async with'"
+        cap = self._limits.max_body_bytes
+        try:
+            ssl_arg = self._ssl_for(scheme, tls)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectError(f"TLS setup failed: {exc}") from None
+        try:
+            async with self._session.request(
+                method, url, headers=headers, data=body, allow_redirects=False, ssl=ssl_arg
+            ) as resp:
+                length = resp.content_length
+                if length is not None and length > cap:
+                    raise BodyTooLarge(f"HTTP {resp.status} body of {length} bytes exceeds the {cap}-byte cap",
+                                       status=resp.status)
+                chunks: list[bytes] = []
+                size = 0
+                while chunk := await resp.content.read(_READ_CHUNK):
+                    size += len(chunk)
+                    if size > cap:
+                        raise BodyTooLarge(f"HTTP {resp.status} body exceeds the {cap}-byte cap", status=resp.status)
+                    chunks.append(chunk)
+                return RawResponse(resp.status, b"".join(chunks))
+        except ProtocolError:
+            raise
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise ConnectError(f"TLS certificate refused: {exc.certificate_error}") from None
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(f"cannot connect: {_os_reason(exc)}") from None
+        except aiohttp.ConnectionTimeoutError:
+            raise ConnectError(f"connect timed out after {self._timeouts.connect:g} s") from None
+        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError):
+            raise RequestTimeout(f"no complete answer within {self._timeouts.request:g} s") from None
+        except aiohttp.ServerDisconnectedError:
+            raise ConnectionLost("the agent closed the connection before answering") from None
+        except aiohttp.ClientPayloadError:
+            raise ConnectionLost("the answer was cut off mid-body") from None
+        except aiohttp.ClientResponseError as exc:
+            raise ProtocolError(f"malformed HTTP answer: {exc.message}", status=exc.status or None) from None
+        except aiohttp.InvalidURL:
+            raise ConnectError(f"invalid URL {url}") from None
+        except aiohttp.ClientOSError as exc:
+            raise ConnectionLost(f"connection failed: {_os_reason(exc)}") from None
+        except aiohttp.ClientError as exc:
+            raise ConnectionLost(f"HTTP failure: {type(exc).__name__}") from None
+
+
+def _os_reason(exc: OSError) -> str:
+    inner = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
+    reason = getattr(inner, "strerror", None) or str(inner) or type(inner).__name__
+    return str(reason)

@@ -1,0 +1,1 @@
+"""obshell's wire protocol without I/O: hybrid encryption and envelope/DAG parsing."""

@@ -1,0 +1,259 @@
+"""Parse obshell's JSON envelope and its payloads into fleet's models. Pure: bytes in, dataclasses out.
+
+Every function here raises :class:`fleet.errors.ProtocolError` for anything that is not an
+obshell answer (not JSON, no envelope, wrong types) and returns models otherwise. Turning an
+error envelope into the right :class:`~fleet.errors.ApiFailure` subclass is :func:`failure_for`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fleet.errors import ApiFailure, AuthRefused, NotFound, ProtocolError
+from fleet.models import AgentInfo, ApiError, DagDetail, NodeDetail, SubTaskDetail
+
+DECRYPT_FAILED = "Security.Authentication.Header.DecryptFailed"
+#: obshell < 4.3.1 answers a header it cannot decrypt with numeric code 1 and no errCode.
+LEGACY_DECRYPT_FAILED_CODE = 1
+#: obshell < 4.3.1 answers an unknown route with HTTP 400 and numeric code 1000.
+LEGACY_NOT_FOUND_CODE = 1000
+AUTH_ERR_PREFIXES = ("Security.Authentication.", "Common.Unauthorized")
+NOT_FOUND_ERR_CODES = frozenset({"Common.NotFound", "Task.NotFound"})
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The common frame of every /api/v1 answer."""
+
+    status: int
+    successful: bool
+    trace_id: str
+    timestamp: str | None
+    data: Any
+    error: ApiError | None
+
+
+def parse_envelope(status: int, body: bytes) -> Envelope:
+    """Decode one HTTP answer's body into an :class:`Envelope`."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        snippet = body[:60].decode("utf-8", "replace").replace("\n", " ")
+        raise ProtocolError(f"HTTP {status} answer is not JSON: {snippet!r}", status=status) from None
+    if not isinstance(doc, dict):
+        raise ProtocolError(f"HTTP {status} answer is JSON but not an object", status=status)
+    trace_id = _opt_str(doc, "traceId", status) or ""
+    timestamp = _opt_str(doc, "timestamp", status)
+    successful = doc.get("successful")
+    error_doc = doc.get("error")
+    if successful is None and error_doc is None and "data" not in doc:
+        raise ProtocolError(f"HTTP {status} answer is not an obshell envelope", trace_id, status)
+    if successful is not None and not isinstance(successful, bool):
+        raise ProtocolError("envelope field 'successful' is not a boolean", trace_id, status)
+    env_status = doc.get("status", status)
+    if not isinstance(env_status, int) or isinstance(env_status, bool):
+        raise ProtocolError("envelope field 'status' is not an integer", trace_id, status)
+    error = None
+    if error_doc is not None:
+        error = _parse_error(error_doc, status, trace_id)
+    ok = successful if successful is not None else error is None
+    if not ok and error is None:
+        error = ApiError(status=status, code=None, err_code=None, message=f"HTTP {status} without error detail")
+    if ok and status >= 400:
+        raise ProtocolError(f"HTTP {status} answer claims success", trace_id, status)
+    return Envelope(status, ok, trace_id, timestamp, doc.get("data"), error)
+
+
+def _parse_error(doc: Any, status: int, trace_id: str) -> ApiError:
+    if not isinstance(doc, dict):
+        raise ProtocolError("envelope field 'error' is not an object", trace_id, status)
+    code = doc.get("code")
+    if code is not None and (not isinstance(code, int) or isinstance(code, bool)):
+        raise ProtocolError("error field 'code' is not an integer", trace_id, status)
+    err_code = _opt_str(doc, "errCode", status)
+    message = doc.get("message", "")
+    if not isinstance(message, str):
+        raise ProtocolError("error field 'message' is not a string", trace_id, status)
+    return ApiError(status=status, code=code, err_code=err_code or None, message=message)
+
+
+def failure_for(env: Envelope) -> ApiFailure:
+    """Classify an error envelope: errCode when present, else numeric code, status and message."""
+    error = env.error
+    assert error is not None, "failure_for needs an error envelope"
+    err_code = error.err_code or ""
+    if err_code.startswith(AUTH_ERR_PREFIXES) or env.status == 401:
+        return AuthRefused(error, env.trace_id)
+    if err_code in NOT_FOUND_ERR_CODES or env.status == 404:
+        return NotFound(error, env.trace_id)
+    if not err_code and error.code == LEGACY_NOT_FOUND_CODE and "not found" in error.message.lower():
+        return NotFound(error, env.trace_id)
+    return ApiFailure(error, env.trace_id)
+
+
+def is_decrypt_failure(error: ApiError) -> bool:
+    """True when the agent could not decrypt our header: its key changed (refetch it, retry once)."""
+    if error.err_code == DECRYPT_FAILED:
+        return True
+    if error.err_code is None and error.code == LEGACY_DECRYPT_FAILED_CODE:
+        return True
+    return "decrypt" in error.message.lower() and (error.err_code or "").startswith(AUTH_ERR_PREFIXES)
+
+
+# -- payloads ---------------------------------------------------------------------------
+
+
+def parse_agent_info(data: Any) -> AgentInfo:
+    doc = _require_obj(data, "info")
+    auth = doc.get("supportedAuth") or []
+    if not isinstance(auth, list) or not all(isinstance(a, str) for a in auth):
+        raise ProtocolError("info field 'supportedAuth' is not a list of strings")
+    return AgentInfo(
+        ip=_str(doc, "ip", "info"),
+        port=_int(doc, "port", "info"),
+        version=_str(doc, "version", "info"),
+        identity=_str(doc, "identity", "info", default=""),
+        zone=_str(doc, "zone", "info", default=""),
+        pid=_int(doc, "pid", "info", default=0),
+        state=doc.get("state", 0) if isinstance(doc.get("state", 0), (int, str)) else 0,
+        start_at=_int(doc, "startAt", "info", default=0),
+        home_path=_str(doc, "homePath", "info", default=""),
+        ob_version=_str(doc, "obVersion", "info", default=""),
+        architecture=_str(doc, "architecture", "info", default=""),
+        is_obproxy_agent=_bool(doc, "isObproxyAgent", "info", default=False),
+        security=_bool(doc, "security", "info", default=False),
+        supported_auth=tuple(auth),
+    )
+
+
+def parse_public_key(data: Any) -> str:
+    doc = _require_obj(data, "secret")
+    return _str(doc, "public_key", "secret")
+
+
+def parse_dag(data: Any) -> DagDetail:
+    doc = _require_obj(data, "dag")
+    extra = doc.get("additional_data")
+    if extra is not None and not isinstance(extra, dict):
+        raise ProtocolError("dag field 'additional_data' is not an object")
+    nodes = doc.get("nodes") or []
+    if not isinstance(nodes, list):
+        raise ProtocolError("dag field 'nodes' is not a list")
+    return DagDetail(
+        id=_id(doc, "id", "dag"),
+        dag_id=_int(doc, "dag_id", "dag"),
+        name=_str(doc, "name", "dag", default=""),
+        state=_str(doc, "state", "dag"),
+        operator=_str(doc, "operator", "dag", default=""),
+        stage=_int(doc, "stage", "dag", default=0),
+        max_stage=_int(doc, "max_stage", "dag", default=0),
+        start_time=_str(doc, "start_time", "dag", default=None),
+        end_time=_str(doc, "end_time", "dag", default=None),
+        additional_data=extra,
+        nodes=tuple(_parse_node(n) for n in nodes),
+    )
+
+
+def parse_dag_list(data: Any) -> tuple[DagDetail, ...]:
+    """``data.contents[]`` of the agent's DAG listings (an absent list is empty)."""
+    doc = _require_obj(data, "dag list")
+    contents = doc.get("contents") or []
+    if not isinstance(contents, list):
+        raise ProtocolError("dag list field 'contents' is not a list")
+    return tuple(parse_dag(item) for item in contents)
+
+
+def _parse_node(data: Any) -> NodeDetail:
+    doc = _require_obj(data, "node")
+    subs = doc.get("sub_tasks") or []
+    if not isinstance(subs, list):
+        raise ProtocolError("node field 'sub_tasks' is not a list")
+    return NodeDetail(
+        id=_id(doc, "id", "node", default=""),
+        name=_str(doc, "name", "node", default=""),
+        state=_str(doc, "state", "node", default=""),
+        operator=_str(doc, "operator", "node", default=""),
+        sub_tasks=tuple(_parse_sub_task(s) for s in subs),
+    )
+
+
+def _parse_sub_task(data: Any) -> SubTaskDetail:
+    doc = _require_obj(data, "sub_task")
+    logs = doc.get("task_logs") or []
+    if not isinstance(logs, list) or not all(isinstance(x, str) for x in logs):
+        raise ProtocolError("sub_task field 'task_logs' is not a list of strings")
+    agent = doc.get("execute_agent")
+    where = None
+    if isinstance(agent, dict) and agent.get("ip"):
+        ip = str(agent["ip"])
+        where = f"[{ip}]:{agent.get('port')}" if ":" in ip else f"{ip}:{agent.get('port')}"
+    return SubTaskDetail(
+        id=_id(doc, "id", "sub_task", default=""),
+        name=_str(doc, "name", "sub_task", default=""),
+        state=_str(doc, "state", "sub_task", default=""),
+        operator=_str(doc, "operator", "sub_task", default=""),
+        execute_agent=where,
+        execute_times=_int(doc, "execute_times", "sub_task", default=0),
+        task_logs=tuple(logs),
+    )
+
+
+# -- field helpers ------------------------------------------------------------------------
+
+_MISSING = object()
+
+
+def _require_obj(data: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{what} data is not an object")
+    return data
+
+
+def _field(doc: Mapping[str, Any], name: str, what: str, default: Any) -> Any:
+    value = doc.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if default is _MISSING:
+            raise ProtocolError(f"{what} field '{name}' is missing")
+        return default
+    return value
+
+
+def _str(doc: Mapping[str, Any], name: str, what: str, default: Any = _MISSING) -> Any:
+    value = _field(doc, name, what, default)
+    if value is not default and not isinstance(value, str):
+        raise ProtocolError(f"{what} field '{name}' is not a string")
+    return value
+
+
+def _int(doc: Mapping[str, Any], name: str, what: str, default: Any = _MISSING) -> Any:
+    value = _field(doc, name, what, default)
+    if value is not default and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ProtocolError(f"{what} field '{name}' is not an integer")
+    return value
+
+
+def _bool(doc: Mapping[str, Any], name: str, what: str, default: Any = _MISSING) -> Any:
+    value = _field(doc, name, what, default)
+    if value is not default and not isinstance(value, bool):
+        raise ProtocolError(f"{what} field '{name}' is not a boolean")
+    return value
+
+
+def _id(doc: Mapping[str, Any], name: str, what: str, default: Any = _MISSING) -> Any:
+    """Generic ids are strings; accept integers too and normalise."""
+    value = _field(doc, name, what, default)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if value is not default and not isinstance(value, str):
+        raise ProtocolError(f"{what} field '{name}' is not a string")
+    return value
+
+
+def _opt_str(doc: Mapping[str, Any], name: str, status: int) -> str | None:
+    value = doc.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ProtocolError(f"envelope field '{name}' is not a string", status=status)
+    return value
