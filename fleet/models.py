@@ -262,3 +262,36 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+class Phase(enum.StrEnum):
+    """Where a host is in a run; reporters show counts per phase."""
+
+    QUEUED = "queued"
+    CHECKING = "checking"
+    FIRING = "firing"
+    POLLING = "polling"
+    DONE = "done"
+
+
+class Reporter:
+    """What the engine tells the outside world. The engine never prints; renderers subclass this.
+
+    Every method is a no-op here, so a renderer overrides only what it shows. Calls come from
+    the event loop's thread and must not block.
+    """
+
+    def run_started(self, operation: str, hosts: int) -> None:
+        """The run begins with ``hosts`` selected hosts."""
+
+    def host_phase(self, host: HostSpec, phase: Phase) -> None:
+        """``host`` entered ``phase``."""
+
+    def host_done(self, result: HostResult) -> None:
+        """``host`` has its final result."""
+
+    def batch_started(self, index: int, hosts: int) -> None:
+        """A rolling batch (``--serial``) begins."""
+
+    def run_finished(self) -> None:
+        """The run is over (the summary is about to be written)."""
