@@ -1,26 +1,43 @@
-"""obshell's generic DAG ids. For ODP DAGs: "4" + IPv4 as integer (10 digits) + port (5 digits) + dag_id."""
+"""obshell's generic DAG ids.
+
+ODP DAGs: ``"4" + IPv4 as integer (10 digits) + port (5 digits) + dag_id`` and, for IPv6
+agents, ``"5" + IPv6 as integer (39 digits) + port (5 digits) + dag_id``
+(obshell ``ConvertObproxyIDToGenericID``). The IP is the agent's own configured address.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 
-ODP_ID_PREFIX = "4"
+_LAYOUT = {"4": (10, ipaddress.IPv4Address), "5": (39, ipaddress.IPv6Address)}
 
 
 def odp_generic_id(ip: str, port: int, dag_id: int) -> str:
-    """The generic id an ODP DAG of agent ``ip:port`` carries (IPv4 agents)."""
-    return f"{ODP_ID_PREFIX}{int(ipaddress.IPv4Address(ip)):010d}{port:05d}{dag_id}"
+    """The generic id an ODP DAG of agent ``ip:port`` carries."""
+    addr = ipaddress.ip_address(ip)
+    prefix = "4" if addr.version == 4 else "5"
+    width = _LAYOUT[prefix][0]
+    return f"{prefix}{int(addr):0{width}d}{port:05d}{dag_id}"
 
 
 def parse_odp_generic_id(generic_id: str) -> tuple[str, int, int] | None:
-    """``(ip, port, dag_id)`` of an ODP generic id, or None when it is not one."""
-    if len(generic_id) < 17 or not generic_id.startswith(ODP_ID_PREFIX) or not generic_id.isdigit():
+    """``(ip, port, dag_id)`` of an ODP generic id, or None when it is not a well-formed one."""
+    layout = _LAYOUT.get(generic_id[:1])
+    if layout is None or not generic_id.isdigit():
         return None
-    ip_int, port, dag_id = int(generic_id[1:11]), int(generic_id[11:16]), int(generic_id[16:])
-    if ip_int > 0xFFFFFFFF or port > 65535:
+    width, addr_type = layout
+    if len(generic_id) <= 1 + width + 5:
         return None
-    return str(ipaddress.IPv4Address(ip_int)), port, dag_id
+    ip_int = int(generic_id[1 : 1 + width])
+    port = int(generic_id[1 + width : 6 + width])
+    try:
+        ip = str(addr_type(ip_int))
+    except ValueError:
+        return None
+    if port > 65535:
+        return None
+    return ip, port, int(generic_id[6 + width :])
 
 
 def is_odp_dag_id(generic_id: str) -> bool:
-    return generic_id.startswith(ODP_ID_PREFIX)
+    return generic_id[:1] in _LAYOUT
