@@ -1,0 +1,231 @@
+"""Reporters that render or record the engine's events.
+
+:class:`ProgressView` draws a one-line, in-place progress display on a terminal;
+:class:`RecordingReporter` keeps every event in memory for tests of the engine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fleet.models import HostResult, HostSpec, Outcome, Phase, Reporter
+
+MIN_INTERVAL = 0.1
+"""Seconds between two redraws (at most ~10 per second)."""
+DEFAULT_COLUMNS = 80
+
+_RESET = "\x1b[0m"
+_CLEAR_TO_EOL = "\x1b[K"
+_GREEN, _RED, _YELLOW, _DIM = "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[2m"
+
+
+class TextStream(Protocol):
+    """What a progress view writes to: ``sys.stderr`` or a fake in tests."""
+
+    def write(self, text: str, /) -> int: ...
+    def flush(self) -> None: ...
+    def isatty(self) -> bool: ...
+
+
+class ProgressView(Reporter):
+    """Counts per phase and outcome, hosts/s and an ETA, redrawn in place on one line.
+
+    Draws nothing at all unless ``enabled`` (``--quiet`` turns it off) and ``stream`` is a
+    TTY. Colour is used unless the ``NO_COLOR`` environment variable is set (non-empty) or
+    ``color=False``. Redraws are throttled to one per ``min_interval`` seconds of ``clock``;
+    the engine's events trigger them, and :meth:`tick` may be called periodically to keep the
+    rate and ETA moving while hosts are slow. ``run_finished`` draws a last time and ends the
+    line. A failing stream (closed terminal) silently switches the view off.
+    """
+
+    def __init__(
+        self,
+        stream: TextStream,
+        *,
+        enabled: bool = True,
+        color: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        min_interval: float = MIN_INTERVAL,
+        environ: Mapping[str, str] = os.environ,
+        columns: int | None = None,
+    ) -> None:
+        self._stream = stream
+        self.enabled = enabled and _isatty(stream)
+        self.color = (not environ.get("NO_COLOR")) if color is None else color
+        self._clock = clock
+        self._min_interval = min_interval
+        self._columns = columns
+        self._operation = ""
+        self._total = 0
+        self._batch: int | None = None
+        self._phases: dict[str, Phase] = {}
+        self._outcomes: Counter[Outcome] = Counter()
+        self._started = clock()
+        self._last_draw: float | None = None
+        self._finished = False
+
+    # Reporter events ---------------------------------------------------------------------
+
+    def run_started(self, operation: str, hosts: int) -> None:
+        self._operation, self._total = operation, hosts
+        self._started = self._clock()
+        self._changed()
+
+    def batch_started(self, index: int, hosts: int) -> None:
+        self._batch = index
+        self._changed()
+
+    def host_phase(self, host: HostSpec, phase: Phase) -> None:
+        self._phases[host.key] = phase
+        self._changed()
+
+    def host_done(self, result: HostResult) -> None:
+        self._phases[result.host.key] = Phase.DONE
+        self._outcomes[result.outcome] += 1
+        self._changed()
+
+    def run_finished(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._draw()
+        self._write("\n")
+
+    def tick(self) -> None:
+        """Redraw if the throttle allows (elapsed time, rate and ETA change without events)."""
+        self._changed()
+
+    # Rendering ---------------------------------------------------------------------------
+
+    def line(self) -> str:
+        """The current status line, uncoloured and untruncated."""
+        return "".join(text for text, _ in self._segments())
+
+    def _changed(self) -> None:
+        if not self.enabled or self._finished:
+            return
+        now = self._clock()
+        if self._last_draw is None or now - self._last_draw >= self._min_interval:
+            self._draw()
+
+    def _draw(self) -> None:
+        if not self.enabled:
+            return
+        self._last_draw = self._clock()
+        self._write("\r" + self._render(self._width() - 1) + _CLEAR_TO_EOL)
+
+    def _render(self, limit: int) -> str:
+        parts: list[str] = []
+        used = 0
+        for text, colour in self._segments():
+            if used + len(text) > limit:
+                text = text[: max(0, limit - used)]
+            if not text:
+                break
+            used += len(text)
+            parts.append(f"{colour}{text}{_RESET}" if self.color and colour else text)
+        return "".join(parts)
+
+    def _segments(self) -> list[tuple[str, str]]:
+        done = sum(self._outcomes.values())
+        segments: list[tuple[str, str]] = [(f"{self._operation or 'fleet'} {done}/{self._total}", "")]
+        if self._batch is not None:
+            segments.append((f" batch {self._batch}", _DIM))
+        for outcome in Outcome:
+            if count := self._outcomes[outcome]:
+                colour = _GREEN if outcome.ok else _YELLOW if outcome is Outcome.SKIPPED else _RED
+                segments.append((f" {outcome.value} {count}", colour))
+        phases = Counter(self._phases.values())
+        queued = max(0, self._total - len(self._phases)) + phases[Phase.QUEUED]
+        active = [(Phase.QUEUED, queued)] + [(p, phases[p]) for p in (Phase.CHECKING, Phase.FIRING, Phase.POLLING)]
+        shown = " ".join(f"{phase.value} {count}" for phase, count in active if count)
+        if shown:
+            segments.append((f" | {shown}", _DIM))
+        elapsed = max(0.0, self._clock() - self._started)
+        rate = done / elapsed if elapsed > 0 else 0.0
+        segments.append((f" | {rate:.1f} hosts/s", ""))
+        remaining = self._total - done
+        if remaining > 0 and rate > 0:
+            segments.append((f" ETA {_clock_text(remaining / rate)}", ""))
+        segments.append((f" elapsed {_clock_text(elapsed)}", _DIM))
+        return segments
+
+    def _width(self) -> int:
+        if self._columns is not None:
+            return self._columns
+        return shutil.get_terminal_size((DEFAULT_COLUMNS, 24)).columns
+
+    def _write(self, text: str) -> None:
+        if not self.enabled:
+            return
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (OSError, ValueError):  # closed or broken terminal: stop drawing, never fail the run
+            self.enabled = False
+
+
+def _isatty(stream: TextStream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _clock_text(seconds: float) -> str:
+    whole = int(seconds + 0.5)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One reporter call: its method name and arguments."""
+
+    name: str
+    args: tuple[Any, ...]
+
+
+class RecordingReporter(Reporter):
+    """Keeps every event in order, for asserting what the engine reported."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def run_started(self, operation: str, hosts: int) -> None:
+        self.events.append(Event("run_started", (operation, hosts)))
+
+    def host_phase(self, host: HostSpec, phase: Phase) -> None:
+        self.events.append(Event("host_phase", (host, phase)))
+
+    def host_done(self, result: HostResult) -> None:
+        self.events.append(Event("host_done", (result,)))
+
+    def batch_started(self, index: int, hosts: int) -> None:
+        self.events.append(Event("batch_started", (index, hosts)))
+
+    def run_finished(self) -> None:
+        self.events.append(Event("run_finished", ()))
+
+    @property
+    def names(self) -> list[str]:
+        """The method names called, in order."""
+        return [event.name for event in self.events]
+
+    @property
+    def results(self) -> list[HostResult]:
+        """The results passed to ``host_done``, in order."""
+        return [event.args[0] for event in self.events if event.name == "host_done"]
+
+    def phases(self, host: HostSpec | str) -> list[Phase]:
+        """The phases ``host`` (a spec or its ``key``) went through, in order."""
+        key = host if isinstance(host, str) else host.key
+        return [event.args[1] for event in self.events
+                if event.name == "host_phase" and event.args[0].key == key]

@@ -1,0 +1,143 @@
+"""The run summary: one JSON document (``fleet.summary/v1``) saying exactly what happened on each host.
+
+The document is built from frozen models in one function, :func:`summary_document`; every
+other renderer (JUnit, the failure table, the shard merger) reads the document, so they work
+the same on a single run and on merged shards. Its JSON Schema ships next to this module and is
+loaded with :func:`load_summary_schema`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from fleet import __version__
+from fleet.models import HostResult, Outcome
+
+SCHEMA_ID = "fleet.summary/v1"
+OPERATIONS = ("obproxy.start", "obproxy.stop", "check")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_HOSTS_FAILED = 2
+EXIT_INTERRUPTED = 130
+
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """Facts about the run as a whole, as opposed to one host.
+
+    ``fleet_version`` defaults to the running fleet's version (a dataclass field without a
+    default cannot follow fields with defaults).
+    """
+
+    operation: str
+    started_at: float
+    finished_at: float
+    inventory: str
+    limit: str | None
+    journal: str | None = None
+    shard: str | None = None
+    interrupted: bool = False
+    error: str | None = None
+    fleet_version: str = __version__
+
+
+def format_timestamp(unix_s: float) -> str:
+    """``1795957812.345`` -> ``"2026-11-27T13:10:12.345Z"`` (UTC, millisecond precision)."""
+    total_ms = round(unix_s * 1000)
+    seconds, ms = divmod(total_ms, 1000)
+    return datetime.fromtimestamp(seconds, UTC).strftime(_TIMESTAMP_FORMAT) + f".{ms:03d}Z"
+
+
+def parse_timestamp(text: str) -> float:
+    """Inverse of :func:`format_timestamp`; raises ``ValueError`` on anything else."""
+    if not text.endswith("Z"):
+        raise ValueError(f"not a UTC timestamp: {text!r}")
+    moment = datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def duration_ms(started_at: float, finished_at: float) -> int:
+    """Whole milliseconds between two instants, never negative (clocks step backwards)."""
+    return max(0, round(finished_at * 1000) - round(started_at * 1000))
+
+
+def count_outcomes(outcomes: Iterable[str]) -> dict[str, int]:
+    """``{"hosts": N, <every Outcome value>: count}``, zeros included."""
+    totals = {"hosts": 0, **{outcome.value: 0 for outcome in Outcome}}
+    for outcome in outcomes:
+        totals["hosts"] += 1
+        totals[Outcome(outcome).value] += 1
+    return totals
+
+
+def host_entry(result: HostResult) -> dict[str, Any]:
+    """One element of the summary's ``hosts`` list."""
+    spec = result.host
+    return {
+        "host": spec.name,
+        "address": spec.address,
+        "port": spec.port,
+        "groups": list(spec.groups),
+        "outcome": result.outcome.value,
+        "dag": result.dag.brief() if result.dag is not None else None,
+        "trace_ids": list(result.trace_ids),
+        "error": result.error.to_dict() if result.error is not None else None,
+        "failed_tasks": [task.to_dict() for task in result.failed_tasks],
+        "polls": result.polls,
+        "duration_ms": result.duration_ms,
+        "clock_offset_ms": result.clock_offset_ms,
+        "agent_version": result.agent_version,
+        "resumed": result.resumed,
+    }
+
+
+def summary_document(run: RunInfo, results: Sequence[HostResult]) -> dict[str, Any]:
+    """The ``fleet.summary/v1`` document for ``run``; hosts keep the order of ``results``."""
+    hosts = [host_entry(result) for result in results]
+    return {
+        "schema": SCHEMA_ID,
+        "operation": run.operation,
+        "started_at": format_timestamp(run.started_at),
+        "finished_at": format_timestamp(run.finished_at),
+        "duration_ms": duration_ms(run.started_at, run.finished_at),
+        "inventory": run.inventory,
+        "limit": run.limit,
+        "shard": run.shard,
+        "journal": run.journal,
+        "interrupted": run.interrupted,
+        "error": run.error,
+        "fleet_version": run.fleet_version,
+        "totals": count_outcomes(host["outcome"] for host in hosts),
+        "hosts": hosts,
+    }
+
+
+def summary_exit_code(doc: Mapping[str, Any]) -> int:
+    """The process exit status a summary stands for.
+
+    In order of precedence: 1 when fleet itself hit an unexpected ``error``; 130 when the run
+    was ``interrupted``; 2 when some host did not succeed; 0 otherwise (an empty selection is
+    a success). Usage errors (5) never get as far as a summary; the CLI decides those.
+    """
+    if doc.get("error"):
+        return EXIT_ERROR
+    if doc.get("interrupted"):
+        return EXIT_INTERRUPTED
+    if any(host["outcome"] != Outcome.SUCCEEDED.value for host in doc["hosts"]):
+        return EXIT_HOSTS_FAILED
+    return EXIT_OK
+
+
+def load_summary_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``fleet.summary/v1``, freshly parsed."""
+    text = resources.files("fleet.report").joinpath("schema/summary.v1.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
