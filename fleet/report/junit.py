@@ -23,9 +23,9 @@ ERROR_OUTCOMES = frozenset({
     Outcome.UNREACHABLE, Outcome.AUTH_FAILED, Outcome.PROTOCOL_ERROR, Outcome.INTERRUPTED,
 })
 
+_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 # Everything XML 1.0 cannot carry, even as a character reference (C0 controls except TAB/LF/CR,
 # lone surrogates, U+FFFE and U+FFFF).
-_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 _FORBIDDEN = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 

@@ -50,7 +50,7 @@ class RunInfo:
 
 
 def format_timestamp(unix_s: float) -> str:
-    """``1795957812.345`` -> ``"2026-11-27T13:10:12.345Z"`` (UTC, millisecond precision)."""
+    """``1795785012.345`` -> ``"2026-11-27T13:10:12.345Z"`` (UTC, millisecond precision)."""
     total_ms = round(unix_s * 1000)
     seconds, ms = divmod(total_ms, 1000)
     return datetime.fromtimestamp(seconds, UTC).strftime(_TIMESTAMP_FORMAT) + f".{ms:03d}Z"

@@ -1,0 +1,313 @@
+"""The JSON summary, its schema and exit codes, atomic writes, shard merging and the failure table."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import pathlib
+import unicodedata
+from typing import Any
+
+import jsonschema
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fleet.models import ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome
+from fleet.report import (
+    RunInfo,
+    failure_table,
+    load_summary_schema,
+    merge_summaries,
+    summary_document,
+    summary_exit_code,
+    write_atomic,
+    write_json_atomic,
+)
+from fleet.report.summary import format_timestamp, parse_timestamp
+
+STARTED = 1795785012.345  # 2026-11-27T13:10:12.345Z
+VALIDATOR = jsonschema.Draft202012Validator(load_summary_schema())
+
+
+def result(name: str, outcome: Outcome = Outcome.SUCCEEDED, *, port: int = 2886,
+           groups: tuple[str, ...] = ("proxies",), logs: tuple[str, ...] = (), err_code: str | None = None,
+           message: str = "", trace: str | None = None) -> HostResult:
+    failed = outcome is not Outcome.SUCCEEDED
+    return HostResult(
+        host=HostSpec(name=name, address=f"10.0.0.{len(name)}", port=port, groups=groups),
+        outcome=outcome,
+        dag=DagDetail(id="21000000000000000001", dag_id=1, name="Start obproxy",
+                      state="FAILED" if failed else "SUCCEED", operator="RUN", stage=1, max_stage=2,
+                      start_time="2026-11-27T13:10:12+08:00"),
+        trace_ids=(trace,) if trace else (),
+        error=ApiError(500, 10008, err_code, message) if (err_code or message) else None,
+        failed_tasks=(FailedTask("Start obproxy", "start", "10.0.0.1:2886", logs),) if logs else (),
+        polls=3, duration_ms=1500, clock_offset_ms=-12, agent_version="4.2.5.0", resumed=False,
+    )
+
+
+def run(**overrides: Any) -> RunInfo:
+    values: dict[str, Any] = {"operation": "obproxy.start", "started_at": STARTED,
+                              "finished_at": STARTED + 2.5, "inventory": "hosts.yaml", "limit": None,
+                              "fleet_version": "0.1.0"}
+    values.update(overrides)
+    return RunInfo(**values)
+
+
+def every_outcome() -> list[HostResult]:
+    return [result(f"h{index:02d}", outcome, logs=("line one", "line two") if outcome is Outcome.FAILED else (),
+                   err_code="Obproxy.Start.Failed" if not outcome.ok else None, trace=f"trace{index}")
+            for index, outcome in enumerate(Outcome)]
+
+
+# summary -------------------------------------------------------------------------------------
+
+
+def test_summary_with_every_outcome_validates_against_the_schema() -> None:
+    """A document holding every outcome, with DAGs, errors and failed tasks, is schema-valid."""
+    doc = summary_document(run(shard="1/2", journal="run.journal", limit="proxies"), every_outcome())
+    VALIDATOR.validate(doc)
+    assert doc["totals"]["hosts"] == len(Outcome)
+    assert all(doc["totals"][outcome.value] == 1 for outcome in Outcome)
+
+
+def test_summary_has_exactly_the_documented_fields() -> None:
+    """Top-level and per-host keys are exactly those of fleet.summary/v1, hosts in the given order."""
+    doc = summary_document(run(), [result("b"), result("a", Outcome.FAILED, err_code="E", message="m")])
+    assert list(doc) == ["schema", "operation", "started_at", "finished_at", "duration_ms", "inventory",
+                         "limit", "shard", "journal", "interrupted", "error", "fleet_version", "totals", "hosts"]
+    assert [host["host"] for host in doc["hosts"]] == ["b", "a"]
+    assert list(doc["hosts"][1]) == ["host", "address", "port", "groups", "outcome", "dag", "trace_ids",
+                                     "error", "failed_tasks", "polls", "duration_ms", "clock_offset_ms",
+                                     "agent_version", "resumed"]
+    assert doc["hosts"][1]["error"] == {"status": 500, "code": 10008, "errCode": "E", "message": "m"}
+    assert doc["schema"] == "fleet.summary/v1"
+
+
+def test_summary_timestamps_are_utc_iso_with_milliseconds() -> None:
+    """started_at/finished_at are ISO 8601 UTC with ms; duration_ms is their difference."""
+    doc = summary_document(run(), [])
+    assert doc["started_at"] == "2026-11-27T13:10:12.345Z"
+    assert doc["finished_at"] == "2026-11-27T13:10:14.845Z"
+    assert doc["duration_ms"] == 2500
+
+
+def test_timestamp_rounding_never_produces_1000_ms() -> None:
+    """A time a hair before a whole second rounds up into the next second, not to '.1000'."""
+    assert format_timestamp(1795785012.9996) == "2026-11-27T13:10:13.000Z"
+    assert parse_timestamp("2026-11-27T13:10:12.345Z") == pytest.approx(STARTED)
+
+
+def test_empty_selection_totals_every_outcome_as_zero() -> None:
+    """With no hosts every outcome key is still present with a zero count."""
+    doc = summary_document(run(), [])
+    VALIDATOR.validate(doc)
+    assert doc["totals"] == {"hosts": 0, **{outcome.value: 0 for outcome in Outcome}}
+
+
+def test_null_dag_and_error_validate() -> None:
+    """A host that was never reached has null dag/error and no clock offset; still valid."""
+    bare = HostResult(host=HostSpec("x", "::1"), outcome=Outcome.UNREACHABLE)
+    doc = summary_document(run(operation="check", interrupted=True, error="boom"), [bare])
+    VALIDATOR.validate(doc)
+    assert doc["hosts"][0]["dag"] is None and doc["hosts"][0]["clock_offset_ms"] is None
+
+
+def test_schema_is_strict() -> None:
+    """Unknown keys, unknown outcomes and unknown operations are rejected by the schema."""
+    doc = summary_document(run(), [result("a")])
+    for mutate in (lambda d: d.update(extra=1), lambda d: d["hosts"][0].update(outcome="meh"),
+                   lambda d: d.update(operation="obproxy.restart"), lambda d: d["totals"].pop("skipped"),
+                   lambda d: d["hosts"][0]["dag"].update(extra=1), lambda d: d.update(shard="2")):
+        broken = json.loads(json.dumps(doc))
+        mutate(broken)
+        assert not VALIDATOR.is_valid(broken)
+
+
+def test_schema_enums_match_the_models() -> None:
+    """The schema's outcome enum and totals keys are exactly the Outcome values."""
+    schema = load_summary_schema()
+    assert schema["$defs"]["outcome"]["enum"] == [outcome.value for outcome in Outcome]
+    assert set(schema["properties"]["totals"]["required"]) == {"hosts", *(o.value for o in Outcome)}
+
+
+@settings(max_examples=50, deadline=None)
+@given(name=st.text(max_size=30), message=st.text(max_size=50), logs=st.lists(st.text(max_size=40), max_size=3),
+       outcome=st.sampled_from(list(Outcome)))
+def test_any_text_makes_a_valid_json_document(name: str, message: str, logs: list[str], outcome: Outcome) -> None:
+    """Whatever strings the agents send, the document is valid and survives a JSON round trip."""
+    doc = summary_document(run(), [result(name, outcome, message=message, logs=tuple(logs))])
+    VALIDATOR.validate(json.loads(json.dumps(doc)))
+
+
+# exit codes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("hosts", "overrides", "code"), [
+    ([], {}, 0),
+    ([Outcome.SUCCEEDED, Outcome.SUCCEEDED], {}, 0),
+    ([Outcome.SUCCEEDED, Outcome.SKIPPED], {}, 2),
+    ([Outcome.FAILED], {}, 2),
+    ([Outcome.SUCCEEDED, Outcome.INTERRUPTED], {"interrupted": True}, 130),
+    ([], {"interrupted": True}, 130),
+    ([Outcome.FAILED], {"error": "RuntimeError: bug", "interrupted": True}, 1),
+    ([Outcome.SUCCEEDED], {"error": "RuntimeError: bug"}, 1),
+])
+def test_exit_codes(hosts: list[Outcome], overrides: dict[str, Any], code: int) -> None:
+    """0 all succeeded (or none selected), 2 some host did not, 130 interrupted, 1 fleet error (in that precedence)."""
+    doc = summary_document(run(**overrides), [result(f"h{i}", o) for i, o in enumerate(hosts)])
+    assert summary_exit_code(doc) == code
+
+
+# atomic writes -------------------------------------------------------------------------------
+
+
+def test_write_atomic_replaces_and_leaves_no_temp_files(tmp_path: pathlib.Path) -> None:
+    """A second write replaces the first, with the asked mode, and no temporary file remains."""
+    target = tmp_path / "summary.json"
+    write_atomic(target, "old")
+    write_atomic(target, b"new \xe2\x9c\x93", mode=0o600)
+    assert target.read_bytes() == b"new \xe2\x9c\x93"
+    assert os.stat(target).st_mode & 0o777 == 0o600
+    assert os.listdir(tmp_path) == ["summary.json"]
+
+
+def test_write_atomic_failure_keeps_the_old_file(tmp_path: pathlib.Path) -> None:
+    """When writing fails half-way, the old content stays and the temporary file is removed."""
+    target = tmp_path / "summary.json"
+    write_atomic(target, "old")
+    with pytest.raises(TypeError):
+        write_atomic(target, 42)  # type: ignore[arg-type]  # deliberately wrong to make the write fail
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["summary.json"]
+
+
+def test_write_json_atomic_round_trips(tmp_path: pathlib.Path) -> None:
+    """write_json_atomic writes readable UTF-8 JSON ending in a newline."""
+    target = tmp_path / "s.json"
+    doc = summary_document(run(), [result("ホスト")])
+    write_json_atomic(target, doc)
+    text = target.read_text("utf-8")
+    assert text.endswith("}\n") and "ホスト" in text
+    assert json.loads(text) == doc
+
+
+# merge ---------------------------------------------------------------------------------------
+
+
+def shard(index: int, names: list[str], **overrides: Any) -> dict[str, Any]:
+    outcomes = {name: Outcome.FAILED if name.startswith("bad") else Outcome.SUCCEEDED for name in names}
+    return summary_document(run(shard=f"{index}/3", **overrides),
+                            [result(name, outcome) for name, outcome in outcomes.items()])
+
+
+def test_merge_concatenates_sorts_and_recomputes() -> None:
+    """Hosts are sorted by name then port, totals recomputed, time span widened, shard cleared."""
+    first = shard(1, ["web2", "bad1"], started_at=STARTED + 1, finished_at=STARTED + 3)
+    second = shard(2, ["web1"], started_at=STARTED, finished_at=STARTED + 2, interrupted=True)
+    third = summary_document(run(shard="3/3", started_at=STARTED + 2, finished_at=STARTED + 9),
+                             [result("web1", port=2887)])
+    merged = merge_summaries([first, third, second])
+    VALIDATOR.validate(merged)
+    assert [(h["host"], h["port"]) for h in merged["hosts"]] == [
+        ("bad1", 2886), ("web1", 2886), ("web1", 2887), ("web2", 2886)]
+    assert merged["totals"]["hosts"] == 4 and merged["totals"]["failed"] == 1 and merged["totals"]["succeeded"] == 3
+    assert merged["started_at"] == format_timestamp(STARTED)
+    assert merged["finished_at"] == format_timestamp(STARTED + 9)
+    assert merged["duration_ms"] == 9000
+    assert merged["shard"] is None and merged["interrupted"] is True and merged["error"] is None
+    assert summary_exit_code(merged) == 130
+
+
+def test_merge_joins_errors_with_their_shard() -> None:
+    """Each shard's error is kept, labelled with its shard, so the merged run exits 1."""
+    merged = merge_summaries([shard(1, ["a"], error="OSError: disk full"), shard(2, ["b"], error="bug")])
+    assert merged["error"] == "shard 1/3: OSError: disk full; shard 2/3: bug"
+    assert summary_exit_code(merged) == 1
+
+
+def test_merge_does_not_modify_its_inputs() -> None:
+    """Merging leaves the given documents as they were."""
+    docs = [shard(2, ["b"]), shard(1, ["a"])]
+    before = json.dumps(docs)
+    merge_summaries(docs)
+    assert json.dumps(docs) == before
+
+
+@pytest.mark.parametrize(("docs", "complaint"), [
+    ([], "no summaries"),
+    ([shard(1, ["a"]), shard(2, ["b"], operation="obproxy.stop")], "different operations"),
+    ([shard(1, ["a"]), {**shard(2, ["b"]), "schema": "fleet.summary/v2"}], "schema"),
+    ([shard(1, ["a", "b"]), shard(2, ["c", "b"])], "host b:2886 appears in summary #1 (shard 1/3) and summary #2"),
+    ([shard(1, ["a"]), shard(1, ["b"])], "shard 1/3 appears twice"),
+    ([shard(1, ["a"]), {**shard(2, ["b"]), "shard": "2/4"}], "different shard counts"),
+])
+def test_merge_refuses_documents_of_different_runs(docs: list[dict[str, Any]], complaint: str) -> None:
+    """Mixed operations/schemas/shard counts, a repeated shard or a host in two shards are refused."""
+    with pytest.raises(ValueError, match=complaint.replace("(", r"\(").replace(")", r"\)")):
+        merge_summaries(docs)
+
+
+# failure table -------------------------------------------------------------------------------
+
+
+def test_failure_table_lists_only_failed_hosts_aligned() -> None:
+    """Non-succeeded hosts appear with outcome, errCode, last log line and trace id, aligned; then totals."""
+    doc = summary_document(run(), [
+        result("ok1"),
+        result("db-proxy-01", Outcome.FAILED, err_code="Obproxy.Start.Failed", logs=("first", "port busy\n\n"),
+               trace="abc123"),
+        result("p2", Outcome.UNREACHABLE, message="connection refused"),
+    ])
+    lines = failure_table(doc).splitlines()
+    assert lines[0].split() == ["HOST", "OUTCOME", "ERRCODE", "LAST", "LOG", "TRACE", "ID"]
+    assert "ok1" not in failure_table(doc)
+    assert lines[1].split()[:3] == ["db-proxy-01:2886", "failed", "Obproxy.Start.Failed"]
+    assert "port busy" in lines[1] and lines[1].endswith("abc123")
+    assert "connection refused" in lines[2] and lines[2].split()[1] == "unreachable"
+    assert lines[0].index("OUTCOME") == lines[1].index("failed") == lines[2].index("unreachable")
+    assert lines[-1] == "2 of 3 hosts did not succeed (failed 1, unreachable 1); 1 succeeded"
+
+
+def test_failure_table_when_all_succeeded() -> None:
+    """With no failures the table is a single 'all N hosts succeeded' line."""
+    assert failure_table(summary_document(run(), [result("a"), result("b")])) == "all 2 hosts succeeded"
+    assert failure_table(summary_document(run(), [])) == "no hosts selected"
+
+
+def test_failure_table_truncates_and_flattens_hostile_cells() -> None:
+    """Long, multi-line or escape-laden cells are cut with an ellipsis and kept on one line."""
+    hostile = "\x1b[31mred\x1b[0m " + "x" * 500
+    doc = summary_document(run(interrupted=True, error="bug\nsecond line"),
+                           [result("h", Outcome.FAILED, logs=(hostile,))])
+    lines = failure_table(doc).splitlines()
+    assert len(lines) == 5
+    assert "\x1b" not in lines[1] and "…" in lines[1]
+    assert len(lines[1]) < 200
+    assert lines[-2] == "the run was interrupted" and lines[-1] == "fleet error: bug second line"
+
+
+def test_failure_table_aligns_wide_characters() -> None:
+    """Columns stay aligned by terminal cells when host names hold double-width characters."""
+    doc = summary_document(run(), [result("代理一", Outcome.FAILED), result("abc", Outcome.TIMED_OUT)])
+    lines = failure_table(doc).splitlines()
+    prefix = lines[1][:lines[1].index("failed")]
+    cells = sum(2 if unicodedata.east_asian_width(char) == "W" else 1 for char in prefix)
+    assert cells == lines[2].index("timed_out") == lines[0].index("OUTCOME")
+
+
+# architecture --------------------------------------------------------------------------------
+
+
+def test_report_depends_on_models_only() -> None:
+    """fleet.report imports nothing of fleet but fleet.models, the root package and itself."""
+    package = pathlib.Path(__file__).parent.parent / "fleet" / "report"
+    for source in package.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                if name == "fleet" or name.startswith("fleet."):
+                    assert name in ("fleet", "fleet.models") or name.startswith("fleet.report"), (source, name)
