@@ -104,7 +104,7 @@ class AgentClient:
         return Reply(wire.parse_dag_list(env.data), env.trace_id, env.timestamp, env.status)
 
     async def agent_dags(self) -> Reply[tuple[DagDetail, ...]]:
-        env = await self._call_auth("GET", "/api/v1/task/dags/agent")
+        env = await self._call_auth("GET", "/api/v1/task/dags/agent?show_details=false")
         return Reply(wire.parse_dag_list(env.data), env.trace_id, env.timestamp, env.status)
 
     # -- plumbing ---------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Running an operation across a fleet: preflight, bounded fire, one multiplexed poller."""

@@ -1,0 +1,63 @@
+"""The engine's working record of one host during a run (mutable, engine-private)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fleet.client import AgentClient
+from fleet.models import AgentInfo, ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome
+
+
+@dataclass(slots=True)
+class HostRun:
+    host: HostSpec
+    batch: int = 0
+    client: AgentClient | None = None
+    info: AgentInfo | None = None
+    began: float | None = None
+    fired: bool = False
+    fired_at: float | None = None
+    fire_trace_id: str | None = None
+    start_trace_id: str | None = None
+    dag: DagDetail | None = None
+    dag_started: float | None = None
+    deadline: float = 0.0
+    polls: int = 0
+    poll_errors: int = 0
+    resumed: bool = False
+    prior_trace_ids: tuple[str, ...] = ()
+    result: HostResult | None = field(default=None)
+
+    def trace_ids(self) -> tuple[str, ...]:
+        """Every traceId the agent returned, in order, the start request's first."""
+        returned = list(self.prior_trace_ids)
+        if self.client is not None:
+            returned.extend(t for t in self.client.returned_trace_ids if t)
+        if self.start_trace_id and self.start_trace_id in returned:
+            returned.remove(self.start_trace_id)
+            returned.insert(0, self.start_trace_id)
+        return tuple(dict.fromkeys(returned))
+
+    def conclude(
+        self,
+        outcome: Outcome,
+        *,
+        now: float,
+        error: ApiError | None = None,
+        failed_tasks: tuple[FailedTask, ...] = (),
+    ) -> HostResult:
+        offset = self.client.clock_offset if self.client is not None else None
+        self.result = HostResult(
+            host=self.host,
+            outcome=outcome,
+            dag=self.dag,
+            trace_ids=self.trace_ids(),
+            error=error,
+            failed_tasks=failed_tasks,
+            polls=self.polls,
+            duration_ms=int(max(0.0, now - self.began) * 1000) if self.began is not None else 0,
+            clock_offset_ms=round(offset * 1000) if offset is not None else None,
+            agent_version=self.info.version if self.info is not None else None,
+            resumed=self.resumed,
+        )
+        return self.result

@@ -1,0 +1,99 @@
+"""Turning what happened into an :class:`~fleet.models.Outcome`. Pure: no I/O, no clock."""
+
+from __future__ import annotations
+
+from fleet.errors import (
+    AgentError,
+    ApiFailure,
+    AuthRefused,
+    ConnectError,
+    NotFound,
+    ProtocolError,
+    TransportError,
+)
+from fleet.models import AgentInfo, DagDetail, FailedTask, Outcome
+
+MIN_ODP_VERSION = (4, 2, 6)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``"4.2.6.0-100000012025"`` → ``(4, 2, 6, 0)``; unparseable parts end the tuple."""
+    parts: list[int] = []
+    for piece in version.split("-", 1)[0].split("."):
+        if not piece.isdigit():
+            break
+        parts.append(int(piece))
+    return tuple(parts)
+
+
+def precheck_problem(info: AgentInfo) -> str | None:
+    """Why an agent must not be fired at, or None when it may be."""
+    version = version_tuple(info.version)
+    if not version:
+        return f"agent version {info.version!r} is not understood; fleet needs obshell >= 4.2.6"
+    if version < MIN_ODP_VERSION:
+        return f"obshell {info.version} has no ODP API (needs >= 4.2.6); upgrade the agent"
+    if not info.is_obproxy_agent:
+        return "agent does not manage an ODP (isObproxyAgent is false)"
+    if not info.security:
+        return "agent password is not set on this agent (security is false); ODP routes need it"
+    if info.supported_auth and "v2" not in info.supported_auth:
+        return f"agent supports auth {list(info.supported_auth)}, fleet speaks v2"
+    return None
+
+
+def outcome_for_error(exc: AgentError, *, fired: bool = False) -> Outcome:
+    """Classify a client error. ``fired``: the error answered the start request itself.
+
+    A start whose answer was lost (timeout, broken connection) may have created a DAG: that
+    is ``ambiguous`` until the agent's DAG list settles it.
+    """
+    if isinstance(exc, ConnectError):
+        return Outcome.UNREACHABLE
+    if isinstance(exc, TransportError):
+        return Outcome.AMBIGUOUS if fired else Outcome.UNREACHABLE
+    if isinstance(exc, ProtocolError):
+        return Outcome.AMBIGUOUS if fired and (exc.status is None or exc.status < 400) else Outcome.PROTOCOL_ERROR
+    if isinstance(exc, AuthRefused):
+        return Outcome.AUTH_FAILED
+    if isinstance(exc, (NotFound, ApiFailure)):
+        return Outcome.REJECTED
+    return Outcome.PROTOCOL_ERROR
+
+
+def is_transient_poll_error(exc: AgentError) -> bool:
+    """Poll failures worth retrying: no answer, a garbled one, or a server-side 5xx."""
+    if isinstance(exc, (TransportError, ProtocolError)):
+        return True
+    return isinstance(exc, ApiFailure) and not isinstance(exc, (AuthRefused, NotFound)) and (
+        exc.error.status is None or exc.error.status >= 500
+    )
+
+
+def dag_outcome(dag: DagDetail) -> Outcome:
+    """A finished DAG's outcome: SUCCEED by running (or PASS) succeeded; FAILED or rolled back failed."""
+    if dag.state == "SUCCEED" and dag.operator != "ROLLBACK":
+        return Outcome.SUCCEEDED
+    return Outcome.FAILED
+
+
+def dag_failure_message(dag: DagDetail) -> str:
+    if dag.state == "FAILED" and dag.operator == "CANCEL":
+        return f"DAG {dag.id} was cancelled"
+    if dag.operator == "ROLLBACK":
+        return f"DAG {dag.id} was rolled back"
+    return f"DAG {dag.id} ({dag.name}) failed at stage {dag.stage}/{dag.max_stage}"
+
+
+def failed_tasks(dag: DagDetail) -> tuple[FailedTask, ...]:
+    """The failed sub-tasks of a detailed DAG, with their logs (the SDK's failure text, and more)."""
+    found = []
+    for node in dag.nodes:
+        for task in node.sub_tasks:
+            if task.state == "FAILED":
+                found.append(FailedTask(node.name, task.name, task.execute_agent, task.task_logs))
+    if not found:
+        for node in dag.nodes:
+            if node.state == "FAILED":
+                found.append(FailedTask(node.name, "", None, ()))
+    return tuple(found)

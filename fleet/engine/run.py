@@ -1,0 +1,443 @@
+"""The engine: preflight and fire through a bounded pool, poll every DAG through one scheduler.
+
+Per-host failure is data: each host ends with a :class:`~fleet.models.HostResult`; only bugs
+and cancellation propagate. A start is sent at most once per host per run; it is re-sent only
+when the connection was refused before anything left (``ConnectError``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from fleet.client import AgentClient, HttpClient
+from fleet.client.agent import new_trace_id
+from fleet.engine import outcome as oc
+from fleet.engine.hostrun import HostRun
+from fleet.engine.journal import Journal, NullJournal
+from fleet.engine.plan import Operation, RunPlan
+from fleet.engine.priors import result_from_journal
+from fleet.engine.recovery import find_lost_dag
+from fleet.engine.schedule import PollPlanner, retry_delay
+from fleet.engine.scheduler import DeadlineScheduler
+from fleet.errors import AgentError, AuthRefused, ConnectError, NotFound
+from fleet.models import ApiError, DagDetail, HostResult, Outcome, Phase, Reporter
+from fleet.protocol.ids import odp_generic_id
+
+log = structlog.get_logger("fleet.engine")
+
+DAG_NAMES = {Operation.START: "Start obproxy", Operation.STOP: "Stop obproxy"}
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    results: tuple[HostResult, ...]
+    interrupted: bool = False
+    #: why the runbook controls stopped the run early (canary, max fail percentage), if they did
+    policy_stop: str | None = None
+
+
+def _note(message: str) -> ApiError:
+    return ApiError(status=None, code=None, err_code=None, message=message)
+
+
+class Engine:
+    def __init__(
+        self,
+        plan: RunPlan,
+        http: HttpClient,
+        *,
+        reporter: Reporter | None = None,
+        journal: Journal | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.plan = plan
+        self._http = http
+        self._reporter = reporter or Reporter()
+        self._journal = journal or NullJournal()
+        self._clock = clock
+        self._wall = wall
+        self._rng = rng or random.Random()
+        self._planner = PollPlanner(plan.poll_policy, self._rng)
+        self._scheduler: DeadlineScheduler[HostRun] = DeadlineScheduler(plan.limits.polls_in_flight, clock)
+        self._runs = [HostRun(h) for h in plan.hosts]
+        self._stopping = False
+        self._aborted = False
+        self._interrupted = False
+        self._policy_stop: str | None = None
+        self._fire_task: asyncio.Task[None] | None = None
+        self._batch_left = 0
+        self._batch_done = asyncio.Event()
+
+    # -- control (signal handlers call these) -----------------------------------------
+
+    def stop_firing(self, grace: float | None = None) -> None:
+        """First interrupt: fire nothing more; let in-flight DAGs finish for ``grace`` seconds."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._interrupted = True
+        grace = self.plan.timeouts.grace if grace is None else grace
+        log.warning("run.stopping", grace_s=grace)
+        asyncio.get_running_loop().call_later(grace, self.abort)
+
+    def abort(self) -> None:
+        """Second interrupt, or the grace period ran out: stop now; unfinished hosts are interrupted."""
+        if self._aborted:
+            return
+        self._aborted = self._stopping = self._interrupted = True
+        log.warning("run.aborting")
+        self._scheduler.stop()
+        if self._fire_task is not None:
+            self._fire_task.cancel()
+
+    # -- the run ------------------------------------------------------------------------
+
+    async def run(self) -> RunReport:
+        self._reporter.run_started(self.plan.operation.value, len(self._runs))
+        await self._journal.record(
+            "run", operation=self.plan.operation.value, hosts=[r.host.key for r in self._runs]
+        )
+        todo = [r for r in self._runs if not await self._settle_from_journal(r)]
+        async with asyncio.TaskGroup() as tg:
+            poll_task = tg.create_task(self._scheduler.run(self._poll_step))
+            self._fire_task = tg.create_task(self._fire_batches(todo))
+            try:
+                await asyncio.wait({self._fire_task})
+            finally:
+                self._scheduler.close()
+            await asyncio.wait({poll_task})
+        now = self._clock()
+        for run in self._runs:
+            if run.result is None:
+                await self._conclude_unfinished(run, now)
+        await self._journal.record("end", interrupted=self._interrupted, policy_stop=self._policy_stop)
+        self._reporter.run_finished()
+        return RunReport(tuple(r.result for r in self._runs if r.result is not None),
+                         self._interrupted, self._policy_stop)
+
+    async def _settle_from_journal(self, run: HostRun) -> bool:
+        prior = self.plan.prior.get(run.host.key)
+        if prior is None:
+            return False
+        run.resumed = True
+        run.prior_trace_ids = prior.trace_ids
+        if prior.finished is not None:
+            run.result = result_from_journal(run.host, prior.finished)
+            self._reporter.host_done(run.result)
+            return True
+        return False
+
+    async def _fire_batches(self, runs: list[HostRun]) -> None:
+        batches = self._split(runs)
+        for index, batch in enumerate(batches):
+            if self._stopping:
+                return
+            self._reporter.batch_started(index, len(batch))
+            self._batch_left = 0
+            queue = iter(batch)
+            workers = min(self.plan.limits.forks, len(batch))
+            async with asyncio.TaskGroup() as tg:
+                for _ in range(workers):
+                    tg.create_task(self._worker(queue))
+            while self._batch_left:
+                self._batch_done.clear()
+                await self._batch_done.wait()
+            self._policy_stop = self._check_policy(index, batch)
+            if self._policy_stop:
+                log.error("run.policy_stop", reason=self._policy_stop)
+                self._stopping = True
+                return
+
+    def _split(self, runs: list[HostRun]) -> list[list[HostRun]]:
+        sizes = list(self.plan.batches) or [len(runs)]
+        if self.plan.canary:
+            rest = len(runs) - self.plan.canary
+            sizes = [self.plan.canary] + (list(self.plan.batches) or ([rest] if rest > 0 else []))
+        batches, start = [], 0
+        for size in sizes:
+            if start >= len(runs):
+                break
+            batches.append(runs[start : start + size])
+            start += size
+        if start < len(runs):
+            batches.append(runs[start:])
+        for index, batch in enumerate(batches):
+            for run in batch:
+                run.batch = index
+        return [b for b in batches if b]
+
+    def _check_policy(self, index: int, batch: list[HostRun]) -> str | None:
+        failed = sum(1 for r in batch if r.result is not None and not r.result.outcome.ok)
+        if self.plan.canary and index == 0 and failed:
+            return f"canary batch failed on {failed} of {len(batch)} hosts; nothing more fired"
+        pct = self.plan.max_fail_percentage
+        if pct is not None and batch and failed * 100 / len(batch) > pct:
+            return f"{failed} of {len(batch)} hosts failed in batch {index + 1}, over --max-fail-percentage {pct:g}"
+        return None
+
+    async def _worker(self, queue: object) -> None:
+        for run in queue:  # type: ignore[attr-defined]
+            if self._stopping:
+                return
+            self._batch_left += 1
+            await self._process(run)
+
+    # -- one host: preflight, then fire ------------------------------------------------------
+
+    async def _process(self, run: HostRun) -> None:
+        host = run.host
+        run.began = self._clock()
+        self._reporter.host_phase(host, Phase.CHECKING)
+        client = AgentClient(self._http, host, self.plan.passwords.get(host.key),
+                             auth_lifetime=self.plan.timeouts.auth_lifetime, clock=self._wall)
+        run.client = client
+        try:
+            run.info = (await client.info()).data
+        except AgentError as exc:
+            await self._finish(run, oc.outcome_for_error(exc), exc.as_api_error())
+            return
+        problem = oc.precheck_problem(run.info)
+        if problem:
+            await self._finish(run, Outcome.PRECHECK_FAILED, _note(problem))
+            return
+        if self.plan.operation is Operation.CHECK:
+            await self._verify_credentials(run)
+            return
+        prior = self.plan.prior.get(host.key)
+        if prior is not None and prior.fired:
+            await self._recover_prior(run, prior.dag_id, prior.fired_at)
+            return
+        await self._fire(run)
+
+    async def _verify_credentials(self, run: HostRun) -> None:
+        """An authenticated read with no side effect: look up ODP DAG 0, which never exists.
+
+        The agent checks the agent password before looking, so 404 Task.NotFound proves the
+        credentials; 401 refuses them.
+        """
+        assert run.client is not None and run.info is not None
+        try:
+            probe = odp_generic_id(run.info.ip, run.info.port, 0)
+        except ValueError:
+            probe = None
+        try:
+            if probe is None:
+                await run.client.unfinished_dags()
+            else:
+                await run.client.get_dag(probe)
+        except NotFound:
+            pass
+        except AgentError as exc:
+            await self._finish(run, oc.outcome_for_error(exc), exc.as_api_error())
+            return
+        await self._finish(run, Outcome.SUCCEEDED)
+
+    async def _fire(self, run: HostRun) -> None:
+        client = run.client
+        assert client is not None
+        try:
+            await client.public_key()
+        except AgentError as exc:
+            await self._finish(run, oc.outcome_for_error(exc), exc.as_api_error())
+            return
+        if self._stopping:
+            return
+        trace_id = new_trace_id()
+        run.fire_trace_id = trace_id
+        await self._journal.record("fired", host=run.host.key, trace_id=trace_id)
+        run.fired, run.fired_at = True, self._wall()
+        self._reporter.host_phase(run.host, Phase.FIRING)
+        send = client.start_obproxy if self.plan.operation is Operation.START else client.stop_obproxy
+        attempt = 0
+        while True:
+            try:
+                reply = await send(trace_id=trace_id)
+                break
+            except ConnectError as exc:
+                attempt += 1
+                if attempt > self.plan.connect_retries:
+                    run.fired = False
+                    await self._finish(run, Outcome.UNREACHABLE, exc.as_api_error(), note="never sent")
+                    return
+                await asyncio.sleep(retry_delay(attempt, rng=self._rng))
+            except AgentError as exc:
+                outcome = oc.outcome_for_error(exc, fired=True)
+                if outcome is Outcome.AMBIGUOUS:
+                    log.warning("start.answer_lost", host=run.host.name, port=run.host.port,
+                                trace_id=trace_id, error=exc.message)
+                    await self._recover_prior(run, None, run.fired_at, cause=exc.message)
+                    return
+                await self._finish(run, outcome, self._explain(run, exc))
+                return
+        run.start_trace_id = reply.trace_id
+        await self._accept_dag(run, reply.data, reply.trace_id, age=0.0)
+
+    async def _accept_dag(self, run: HostRun, dag: DagDetail, trace_id: str | None, age: float) -> None:
+        run.dag = dag
+        run.dag_started = self._clock() - age
+        run.deadline = run.dag_started + self.plan.timeouts.dag
+        await self._journal.record("answered", host=run.host.key, dag=dag.id, dag_id=dag.dag_id,
+                                   trace_id=trace_id, state=dag.state)
+        log.info("dag.accepted", host=run.host.name, port=run.host.port, dag=dag.id, trace_id=trace_id)
+        self._reporter.host_phase(run.host, Phase.POLLING)
+        self._scheduler.add(self._clock() + self._planner.first_delay(), run)
+
+    async def _recover_prior(self, run: HostRun, dag_id: str | None, sent_at: float | None,
+                             cause: str = "a previous run sent the request but recorded no answer") -> None:
+        """A request reached the agent, or may have. Find its DAG; never send blindly again."""
+        assert run.client is not None
+        if dag_id is not None:
+            run.fired = True
+            stub = DagDetail(id=dag_id, dag_id=0, name=DAG_NAMES.get(self.plan.operation, ""), state="RUNNING")
+            await self._accept_dag(run, stub, None, age=0.0)
+            return
+        run.fired = True
+        name = DAG_NAMES[self.plan.operation]
+        try:
+            dags = (await run.client.agent_dags()).data
+        except AgentError as exc:
+            await self._finish(run, Outcome.AMBIGUOUS, _note(
+                f"{cause}; the agent's DAG list could not be read ({exc.message}); not re-fired"))
+            return
+        offset = run.client.clock_offset or 0.0
+        found = find_lost_dag(dags, name, (sent_at or self._wall()) + offset)
+        if found is not None:
+            log.info("start.recovered", host=run.host.name, port=run.host.port, dag=found.id)
+            await self._accept_dag(run, found, None, age=0.0)
+            return
+        if self.plan.refire_ambiguous and not self._stopping:
+            log.warning("start.refire", host=run.host.name, port=run.host.port)
+            await self._fire(run)
+            return
+        await self._finish(run, Outcome.AMBIGUOUS, _note(
+            f"{cause}; the agent lists no '{name}' DAG since then; not re-fired "
+            "(check the agent, or resume with --refire-ambiguous)"))
+
+    def _explain(self, run: HostRun, exc: AgentError) -> ApiError:
+        error = exc.as_api_error()
+        if isinstance(exc, AuthRefused) and (error.err_code or "").endswith("Expired"):
+            offset = run.client.clock_offset if run.client else None
+            skew = f"{offset:+.1f} s" if offset is not None else "unknown"
+            return ApiError(error.status, error.code, error.err_code,
+                            f"{error.message} (agent clock offset {skew}, beyond the auth lifetime)")
+        return error
+
+    # -- polling ------------------------------------------------------------------------
+
+    async def _poll_step(self, run: HostRun) -> float | None:
+        if run.result is not None or run.dag is None or run.client is None:
+            return None
+        dag_id = run.dag.id
+        try:
+            reply = await run.client.get_dag(dag_id)
+        except AgentError as exc:
+            return await self._poll_failed(run, exc)
+        now = self._clock()
+        run.polls += 1
+        run.poll_errors = 0
+        run.dag = reply.data
+        if run.dag.finished:
+            await self._dag_finished(run, now)
+            return None
+        if now >= run.deadline:
+            await self._finish(run, Outcome.TIMED_OUT, _note(
+                f"DAG {dag_id} still {run.dag.state} at stage {run.dag.stage}/{run.dag.max_stage} "
+                f"after {self.plan.timeouts.dag:g} s"))
+            return None
+        return min(now + self._planner.next_delay(now - (run.dag_started or now)), run.deadline)
+
+    async def _poll_failed(self, run: HostRun, exc: AgentError) -> float | None:
+        now = self._clock()
+        assert run.dag is not None
+        if oc.is_transient_poll_error(exc) and run.poll_errors < self.plan.limits.poll_retries:
+            run.poll_errors += 1
+            log.info("dag.poll_retry", host=run.host.name, port=run.host.port, dag=run.dag.id,
+                     attempt=run.poll_errors, error=exc.message)
+            return min(now + retry_delay(run.poll_errors, rng=self._rng), max(run.deadline, now))
+        if isinstance(exc, NotFound):
+            await self._finish(run, Outcome.FAILED, ApiError(
+                exc.error.status, exc.error.code, exc.error.err_code,
+                f"the agent no longer knows DAG {run.dag.id} (restarted?): {exc.error.message}"))
+            return None
+        outcome = Outcome.AUTH_FAILED if isinstance(exc, AuthRefused) else oc.outcome_for_error(exc)
+        if outcome is Outcome.REJECTED:
+            outcome = Outcome.PROTOCOL_ERROR
+        error = exc.as_api_error()
+        message = f"lost track of DAG {run.dag.id} after {run.poll_errors + 1} failed polls: {error.message}"
+        await self._finish(run, outcome, ApiError(error.status, error.code, error.err_code, message))
+        return None
+
+    async def _dag_finished(self, run: HostRun, now: float) -> None:
+        dag = run.dag
+        assert dag is not None and run.client is not None
+        outcome = oc.dag_outcome(dag)
+        if outcome is Outcome.SUCCEEDED:
+            self._planner.observe(now - (run.dag_started or now))
+            await self._finish(run, outcome)
+            return
+        failed = ()
+        try:
+            detailed = (await run.client.get_dag(dag.id, details=True)).data
+            failed = oc.failed_tasks(detailed)
+            run.dag = detailed
+        except AgentError as exc:
+            log.info("dag.details_unavailable", host=run.host.name, dag=dag.id, error=exc.message)
+        message = oc.dag_failure_message(dag)
+        last_logs = [t.task_logs[-1] for t in failed if t.task_logs]
+        if last_logs:
+            message = f"{message}: {last_logs[-1]}"
+        await self._finish(run, outcome, _note(message), failed)
+
+    # -- endings --------------------------------------------------------------------------
+
+    async def _conclude_unfinished(self, run: HostRun, now: float) -> None:
+        if run.dag is not None:
+            await self._finish(run, Outcome.INTERRUPTED, _note(
+                f"run interrupted while DAG {run.dag.id} was {run.dag.state}; resume to follow it"), now=now)
+        elif run.fired:
+            await self._finish(run, Outcome.INTERRUPTED, _note(
+                "run interrupted after the request was sent, before its answer; resume settles it"), now=now)
+        else:
+            why = self._policy_stop or "run interrupted before this host was fired"
+            await self._finish(run, Outcome.SKIPPED, _note(f"not fired: {why}"), now=now)
+
+    async def _finish(self, run: HostRun, outcome: Outcome, error: ApiError | None = None,
+                      failed: tuple = (), *, note: str | None = None, now: float | None = None) -> None:
+        if run.result is not None:
+            return
+        result = run.conclude(outcome, now=self._clock() if now is None else now, error=error,
+                              failed_tasks=failed)
+        log.info("host.finished", host=run.host.name, port=run.host.port, outcome=outcome.value,
+                 dag=run.dag.id if run.dag else None, trace_id=result.trace_ids[0] if result.trace_ids else None,
+                 errCode=error.err_code if error else None)
+        await self._journal.record("finished", host=run.host.key, result=_journal_result(result, note))
+        self._reporter.host_done(result)
+        if run.began is not None and self._batch_left > 0:
+            self._batch_left -= 1
+            if self._batch_left == 0:
+                self._batch_done.set()
+
+
+def _journal_result(result: HostResult, note: str | None) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "outcome": result.outcome.value,
+        "dag": result.dag.brief() if result.dag else None,
+        "trace_ids": list(result.trace_ids),
+        "error": result.error.to_dict() if result.error else None,
+        "failed_tasks": [t.to_dict() for t in result.failed_tasks],
+        "polls": result.polls,
+        "duration_ms": result.duration_ms,
+        "clock_offset_ms": result.clock_offset_ms,
+        "agent_version": result.agent_version,
+    }
+    if note:
+        doc["note"] = note
+    return doc

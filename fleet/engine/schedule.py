@@ -1,0 +1,73 @@
+"""When to look at a running DAG next. Pure decisions: time and randomness are passed in.
+
+The policy: a quick first look (a DAG that fails at once is reported at once), then an
+interval that grows with the DAG's age up to a cap, with jitter so thousands of DAGs started
+together do not poll in lock-step. Once a few DAGs of the run have finished, their
+durations tell when the rest can first be expected to finish: polls before that floor
+would only ever see RUNNING, so they are skipped.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    """Poll timing knobs, in seconds."""
+
+    first: float = 0.5
+    minimum: float = 0.4
+    cap: float = 2.0
+    growth: float = 0.25
+    jitter: float = 0.1
+    #: finished DAGs needed before their durations are trusted to skip early polls
+    learn_after: int = 8
+    #: the floor is this quantile of observed durations, times ``floor_margin``
+    floor_quantile: float = 0.05
+    floor_margin: float = 0.9
+
+
+class PollPlanner:
+    """Decides each DAG's next poll time, learning the run's DAG durations as they finish."""
+
+    def __init__(self, policy: PollPolicy = PollPolicy(), rng: random.Random | None = None) -> None:
+        self.policy = policy
+        self._rng = rng or random.Random()
+        self._durations: list[float] = []
+
+    def observe(self, duration: float) -> None:
+        """A DAG of this run finished successfully after ``duration`` seconds."""
+        if duration >= 0:
+            bisect.insort(self._durations, duration)
+
+    @property
+    def floor(self) -> float:
+        """Age before which a DAG is not expected to have finished (0 until learned)."""
+        p = self.policy
+        if len(self._durations) < p.learn_after:
+            return 0.0
+        index = int(p.floor_quantile * (len(self._durations) - 1))
+        return self._durations[index] * p.floor_margin
+
+    def first_delay(self) -> float:
+        return self._jittered(self.policy.first)
+
+    def next_delay(self, age: float) -> float:
+        """Seconds from now until the next look at a DAG that is ``age`` seconds old and unfinished."""
+        p = self.policy
+        interval = min(p.cap, max(p.minimum, age * p.growth))
+        delay = self._jittered(interval)
+        return max(delay, self.floor - age)
+
+    def _jittered(self, value: float) -> float:
+        j = self.policy.jitter
+        return value * (1.0 + self._rng.uniform(-j, j)) if j else value
+
+
+def retry_delay(attempt: int, base: float = 0.5, cap: float = 8.0, rng: random.Random | None = None) -> float:
+    """Backoff before re-trying a failed poll (attempt 1, 2, …): exponential with full jitter."""
+    ceiling = min(cap, base * 2 ** (attempt - 1))
+    return (rng or random).uniform(ceiling / 2, ceiling)
