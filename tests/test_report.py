@@ -100,6 +100,14 @@ def test_timestamp_rounding_never_produces_1000_ms() -> None:
     assert parse_timestamp("2026-11-27T13:10:12.345Z") == pytest.approx(STARTED)
 
 
+@pytest.mark.parametrize("overrides", [{"operation": "obproxy.restart"}, {"shard": "3/2"}, {"shard": "0/2"},
+                                       {"shard": "1"}, {"shard": "a/b"}])
+def test_run_info_refuses_what_the_schema_would(overrides: dict[str, Any]) -> None:
+    """RunInfo rejects an unknown operation or a malformed shard instead of writing an invalid summary."""
+    with pytest.raises(ValueError):
+        run(**overrides)
+
+
 def test_empty_selection_totals_every_outcome_as_zero() -> None:
     """With no hosts every outcome key is still present with a zero count."""
     doc = summary_document(run(), [])

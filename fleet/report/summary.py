@@ -34,7 +34,8 @@ class RunInfo:
     """Facts about the run as a whole, as opposed to one host.
 
     ``fleet_version`` defaults to the running fleet's version (a dataclass field without a
-    default cannot follow fields with defaults).
+    default cannot follow fields with defaults). An unknown ``operation`` or a malformed
+    ``shard`` raises ``ValueError``: the summary must stay schema-valid.
     """
 
     operation: str
@@ -47,6 +48,17 @@ class RunInfo:
     interrupted: bool = False
     error: str | None = None
     fleet_version: str = __version__
+
+    def __post_init__(self) -> None:
+        if self.operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {self.operation!r}; expected one of {', '.join(OPERATIONS)}")
+        if self.shard is not None and not _valid_shard(self.shard):
+            raise ValueError(f"shard must be I/N with 1 <= I <= N, not {self.shard!r}")
+
+
+def _valid_shard(text: str) -> bool:
+    index, slash, count = text.partition("/")
+    return bool(slash) and index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)
 
 
 def format_timestamp(unix_s: float) -> str:

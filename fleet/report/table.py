@@ -96,7 +96,8 @@ def _fit(text: str, limit: int) -> str:
     """``text`` cut to at most ``limit`` cells, ending in an ellipsis when cut."""
     if _width(text) <= limit:
         return text
-    kept, used = [], 0
+    kept: list[str] = []
+    used = 0
     for char in text:
         size = _char_width(char)
         if used + size > limit - 1:
