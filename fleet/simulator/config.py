@@ -1,0 +1,470 @@
+"""The simulator's configuration: a YAML file validated into frozen settings, one per agent.
+
+Schema (see ``fleet-sim.example.yaml`` at the repository root for a commented example)::
+
+    seed: 7                  # RNG seed (the CLI's --seed overrides it)
+    key_pool: 64             # distinct RSA key pairs per key size, shared round-robin
+    defaults: {SETTINGS}     # applied to every agent
+    agents:                  # overrides; keys are "ip:port", "ip" (any port) or "ip-ip" (inclusive range)
+      "127.30.0.5:2886": {SETTINGS}
+    random_faults:           # faults spread over the fleet with the seed, on disjoint agent sets
+      dag_fails: 0.05        # a float in (0, 1] is a share of the agents, an int >= 1 a count
+      slow: {share: 10, value: 3}   # or a mapping with the fault's value
+
+SETTINGS keys: version, identity, zone, is_obproxy_agent, agent_password_set, password,
+password_env, ob_password, dag_duration [min, max], error_style (auto|modern|legacy),
+key_bits (1024|512), clock_skew, utc_offset, faults {FAULTS}.
+
+FAULTS keys: refuse, hang, http500, garbage, truncated, oversize, bad_types (each ``true`` for
+every route or a list of route names), slow (seconds), dag_fails (true, or the number of runs
+that fail), dag_stuck, key_rotation ({after_requests: N} or {every_seconds: K}),
+forget_dags_after (seconds after the first start), flaky_polls (N), drop_after_start,
+die_after (seconds after the first start).
+
+Errors are :class:`ConfigError` with ``file:line`` when the YAML position is known.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import yaml
+
+ROUTES = ("info", "secret", "start", "stop", "dag", "operate", "unfinished", "dags")
+IDENTITIES = ("SINGLE", "MASTER", "FOLLOWER", "CLUSTER AGENT", "UNIDENTIFIED")
+DEFAULT_VERSION = "4.3.2.0-100000012025010112"
+DEFAULT_PASSWORD = "fleet-sim-password"
+ALL_ROUTES = frozenset(ROUTES)
+
+
+class ConfigError(ValueError):
+    """Raised when a simulator configuration is invalid; the message points at file:line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """What goes wrong on one agent. Route-set faults are empty when off."""
+
+    refuse: bool = False
+    hang: frozenset[str] = frozenset()
+    http500: frozenset[str] = frozenset()
+    garbage: frozenset[str] = frozenset()
+    truncated: frozenset[str] = frozenset()
+    oversize: frozenset[str] = frozenset()
+    bad_types: frozenset[str] = frozenset()
+    slow: float = 0.0
+    dag_fails: int = 0
+    dag_stuck: bool = False
+    rotate_after_requests: int = 0
+    rotate_every: float = 0.0
+    forget_dags_after: float | None = None
+    flaky_polls: int = 0
+    drop_after_start: bool = False
+    die_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    """One agent's behaviour. Shared by every agent with the same overrides (memory)."""
+
+    version: str = DEFAULT_VERSION
+    identity: str = "SINGLE"
+    zone: str = "zone1"
+    is_obproxy_agent: bool = True
+    agent_password_set: bool = True
+    password: str = DEFAULT_PASSWORD
+    ob_password: str = ""
+    dag_duration: tuple[float, float] = (2.0, 4.0)
+    error_style: str = "auto"
+    key_bits: int = 1024
+    clock_skew: float = 0.0
+    utc_offset: str = "+08:00"
+    faults: Faults = field(default_factory=Faults)
+
+    @property
+    def legacy_errors(self) -> bool:
+        """4.2.x error envelopes: explicit ``legacy``, or ``auto`` with a version below 4.3.1."""
+        if self.error_style == "auto":
+            return version_tuple(self.version) < (4, 3, 1)
+        return self.error_style == "legacy"
+
+
+@dataclass(frozen=True, slots=True)
+class RandomFault:
+    """``random_faults`` entry: apply ``settings`` to ``count`` or ``share`` of the agents."""
+
+    name: str
+    share: float | None
+    count: int | None
+    raw_value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """A validated configuration. ``settings_for`` resolves one agent's settings."""
+
+    seed: int = 0
+    key_pool: int = 64
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    agents: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    random_faults: tuple[RandomFault, ...] = ()
+    source: str = "<config>"
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """Leading numeric components of an obshell version: "4.2.5.0-1" → (4, 2, 5, 0)."""
+    parts = []
+    for piece in re.split(r"[.\-_]", version):
+        if not piece.isdigit():
+            break
+        parts.append(int(piece))
+    return tuple(parts)
+
+
+# -- reading YAML with line numbers ------------------------------------------------------
+
+
+class _Lines:
+    """Maps a key path to the 1-based line it was written on."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.by_path: dict[tuple[Any, ...], int] = {}
+
+    def error(self, path: tuple[Any, ...], message: str) -> ConfigError:
+        probe = path
+        while probe and probe not in self.by_path:
+            probe = probe[:-1]
+        line = self.by_path.get(probe)
+        where = f"{self.source}:{line}" if line else self.source
+        dotted = ".".join(str(p) for p in path)
+        return ConfigError(f"{where}: {dotted + ': ' if dotted else ''}{message}")
+
+
+def _to_python(node: yaml.Node, path: tuple[Any, ...], lines: _Lines) -> Any:
+    lines.by_path.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            # Keys stay the strings written ("127.30.0.5:2886" must not become a YAML 1.1 number).
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            lines.by_path[path + (key,)] = key_node.start_mark.line + 1
+            if key in out:
+                raise lines.error(path + (key,), "duplicate key")
+            out[key] = _to_python(value_node, path + (key,), lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, path + (i,), lines) for i, item in enumerate(node.value)]
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def load_config(path: str) -> SimConfig:
+    """Read and validate a YAML config file."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, source: str = "<config>") -> SimConfig:
+    """Validate YAML text (or an empty document) into a :class:`SimConfig`."""
+    lines = _Lines(source)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        doc = {} if node is None else _to_python(node, (), lines)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    return config_from_dict(doc, lines)
+
+
+def config_from_dict(doc: Any, lines: _Lines | None = None) -> SimConfig:
+    """Validate an already-parsed document (tests may pass a dict directly)."""
+    lines = lines or _Lines("<config>")
+    if not isinstance(doc, dict):
+        raise lines.error((), "the configuration must be a mapping")
+    _check_keys(doc, ("seed", "key_pool", "defaults", "agents", "random_faults"), (), lines)
+    seed = _int(doc.get("seed", 0), ("seed",), lines)
+    key_pool = _int(doc.get("key_pool", 64), ("key_pool",), lines, minimum=1)
+    defaults = doc.get("defaults") or {}
+    build_settings(AgentSettings(), defaults, ("defaults",), lines)  # validate now
+    agents_doc = doc.get("agents") or {}
+    if not isinstance(agents_doc, dict):
+        raise lines.error(("agents",), "must be a mapping of address → settings")
+    agents = []
+    for key, overrides in agents_doc.items():
+        _parse_selector(str(key), ("agents", key), lines)
+        build_settings(AgentSettings(), overrides or {}, ("agents", key), lines)
+        agents.append((str(key), overrides or {}))
+    randoms = _parse_random_faults(doc.get("random_faults") or {}, lines)
+    return SimConfig(seed, key_pool, defaults, tuple(agents), randoms, lines.source)
+
+
+# -- settings -------------------------------------------------------------------------------
+
+_SETTINGS_KEYS = ("version", "identity", "zone", "is_obproxy_agent", "agent_password_set", "password",
+                  "password_env", "ob_password", "dag_duration", "error_style", "key_bits", "clock_skew",
+                  "utc_offset", "faults")
+_ROUTE_FAULTS = ("hang", "http500", "garbage", "truncated", "oversize", "bad_types")
+_FAULT_KEYS = ("refuse", *_ROUTE_FAULTS, "slow", "dag_fails", "dag_stuck", "key_rotation",
+               "forget_dags_after", "flaky_polls", "drop_after_start", "die_after")
+#: The value a ``random_faults`` entry applies when it gives none.
+RANDOM_FAULT_DEFAULTS: dict[str, Any] = {
+    "refuse": True, "hang": True, "http500": True, "garbage": True, "truncated": True, "oversize": True,
+    "bad_types": True, "slow": 2.0, "dag_fails": True, "dag_stuck": True, "key_rotation": {"after_requests": 2},
+    "forget_dags_after": 3.0, "flaky_polls": 2, "drop_after_start": True, "die_after": 1.0,
+}
+
+
+def build_settings(base: AgentSettings, doc: Any, path: tuple[Any, ...], lines: _Lines) -> AgentSettings:
+    """``base`` with the overrides of ``doc`` applied (faults merge key by key)."""
+    if not isinstance(doc, dict):
+        raise lines.error(path, "must be a mapping of settings")
+    _check_keys(doc, _SETTINGS_KEYS, path, lines)
+    changes: dict[str, Any] = {}
+    for key, value in doc.items():
+        where = path + (key,)
+        if key in ("version", "zone", "password", "ob_password"):
+            changes[key] = _str(value, where, lines)
+        elif key == "password_env":
+            import os
+
+            name = _str(value, where, lines)
+            if name not in os.environ:
+                raise lines.error(where, f"environment variable {name} is not set")
+            changes["password"] = os.environ[name]
+        elif key == "identity":
+            changes[key] = _choice(value, IDENTITIES, where, lines)
+        elif key in ("is_obproxy_agent", "agent_password_set"):
+            changes[key] = _bool(value, where, lines)
+        elif key == "dag_duration":
+            if not isinstance(value, list) or len(value) != 2:
+                raise lines.error(where, "must be [min, max] seconds")
+            low, high = (_num(v, where + (i,), lines) for i, v in enumerate(value))
+            if high < low:
+                raise lines.error(where, "max is below min")
+            changes[key] = (low, high)
+        elif key == "error_style":
+            changes[key] = _choice(value, ("auto", "modern", "legacy"), where, lines)
+        elif key == "key_bits":
+            changes[key] = _choice(value, (1024, 512), where, lines)
+        elif key == "clock_skew":
+            changes[key] = _num(value, where, lines, minimum=None)
+        elif key == "utc_offset":
+            text = _str(value, where, lines)
+            if not re.fullmatch(r"[+-]\d{2}:\d{2}|Z", text):
+                raise lines.error(where, "must look like +08:00 or Z")
+            changes[key] = text
+        elif key == "faults":
+            changes[key] = _build_faults(base.faults, value, where, lines)
+    return replace(base, **changes)
+
+
+def _build_faults(base: Faults, doc: Any, path: tuple[Any, ...], lines: _Lines) -> Faults:
+    if not isinstance(doc, dict):
+        raise lines.error(path, "must be a mapping of faults")
+    _check_keys(doc, _FAULT_KEYS, path, lines)
+    changes: dict[str, Any] = {}
+    for key, value in doc.items():
+        where = path + (key,)
+        if key in _ROUTE_FAULTS:
+            changes[key] = _routes(value, where, lines)
+        elif key in ("refuse", "dag_stuck", "drop_after_start"):
+            changes[key] = _bool(value, where, lines)
+        elif key == "slow":
+            changes[key] = _num(value, where, lines)
+        elif key == "dag_fails":
+            changes[key] = (10**9 if value else 0) if isinstance(value, bool) else _int(value, where, lines)
+        elif key == "flaky_polls":
+            changes[key] = _int(value, where, lines)
+        elif key in ("forget_dags_after", "die_after"):
+            changes[key] = None if value is None else _num(value, where, lines)
+        elif key == "key_rotation":
+            if value in (None, False):
+                changes.update(rotate_after_requests=0, rotate_every=0.0)
+                continue
+            if not isinstance(value, dict) or len(value) != 1:
+                raise lines.error(where, "must be {after_requests: N} or {every_seconds: K}")
+            _check_keys(value, ("after_requests", "every_seconds"), where, lines)
+            if "after_requests" in value:
+                n = _int(value["after_requests"], where + ("after_requests",), lines, minimum=1)
+                changes.update(rotate_after_requests=n, rotate_every=0.0)
+            else:
+                k = _num(value["every_seconds"], where + ("every_seconds",), lines)
+                if k <= 0:
+                    raise lines.error(where + ("every_seconds",), "must be > 0")
+                changes.update(rotate_every=k, rotate_after_requests=0)
+    return replace(base, **changes)
+
+
+def _parse_random_faults(doc: Any, lines: _Lines) -> tuple[RandomFault, ...]:
+    path: tuple[Any, ...] = ("random_faults",)
+    if not isinstance(doc, dict):
+        raise lines.error(path, "must be a mapping of fault → share")
+    _check_keys(doc, _FAULT_KEYS, path, lines)
+    out = []
+    total_share = 0.0
+    for name, spec in doc.items():
+        where = path + (name,)
+        value = RANDOM_FAULT_DEFAULTS[name]
+        if isinstance(spec, dict):
+            _check_keys(spec, ("share", "value"), where, lines)
+            if "share" not in spec:
+                raise lines.error(where, "needs a share (a fraction or a count)")
+            value = spec.get("value", value)
+            spec = spec["share"]
+            where = where + ("share",)
+        _build_faults(Faults(), {name: value}, path + (name,), lines)  # validate the value
+        if isinstance(spec, bool) or not isinstance(spec, (int, float)):
+            raise lines.error(where, "must be a fraction in (0, 1] or a count >= 1")
+        if isinstance(spec, int):
+            if spec < 1:
+                raise lines.error(where, "a count must be >= 1")
+            out.append(RandomFault(name, None, spec, value))
+        else:
+            if not 0 < spec <= 1:
+                raise lines.error(where, "a fraction must be in (0, 1]")
+            total_share += spec
+            out.append(RandomFault(name, spec, None, value))
+    if total_share > 1 + 1e-9:
+        raise lines.error(path, f"shares add up to {total_share:g} > 1 (faults go to disjoint agents)")
+    return tuple(out)
+
+
+def _parse_selector(key: str, path: tuple[Any, ...], lines: _Lines) -> None:
+    try:
+        parse_selector(key)
+    except ValueError as exc:
+        raise lines.error(path, str(exc)) from None
+
+
+def parse_selector(key: str) -> tuple[int, int, int | None]:
+    """``(first ip int, last ip int, port or None)`` for an ``agents:`` key."""
+    port: int | None = None
+    text = key
+    if ":" in text:
+        text, _, port_text = text.rpartition(":")
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(f"bad port in agent selector {key!r}")
+        port = int(port_text)
+    first, _, last = text.partition("-")
+    try:
+        lo = int(ipaddress.IPv4Address(first.strip()))
+        hi = int(ipaddress.IPv4Address(last.strip())) if last else lo
+    except ValueError:
+        raise ValueError(f"agent selector {key!r} is not ip, ip:port or ip-ip") from None
+    if hi < lo:
+        raise ValueError(f"agent range {key!r} ends before it starts")
+    return lo, hi, port
+
+
+# -- scalar checks ----------------------------------------------------------------------------
+
+
+def _check_keys(doc: Mapping[Any, Any], allowed: tuple[str, ...], path: tuple[Any, ...], lines: _Lines) -> None:
+    for key in doc:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(allowed)})"
+            raise lines.error(path + (key,), f"unknown key {key!r}{hint}")
+
+
+def _routes(value: Any, path: tuple[Any, ...], lines: _Lines) -> frozenset[str]:
+    if isinstance(value, bool):
+        return ALL_ROUTES if value else frozenset()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise lines.error(path, "must be true/false or a list of routes")
+    for i, name in enumerate(value):
+        if name not in ROUTES:
+            close = difflib.get_close_matches(str(name), ROUTES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (routes: {', '.join(ROUTES)})"
+            raise lines.error(path + (i,), f"unknown route {name!r}{hint}")
+    return frozenset(value)
+
+
+def _str(value: Any, path: tuple[Any, ...], lines: _Lines) -> str:
+    if not isinstance(value, str):
+        raise lines.error(path, "must be a string")
+    return value
+
+
+def _bool(value: Any, path: tuple[Any, ...], lines: _Lines) -> bool:
+    if not isinstance(value, bool):
+        raise lines.error(path, "must be true or false")
+    return value
+
+
+def _num(value: Any, path: tuple[Any, ...], lines: _Lines, minimum: float | None = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise lines.error(path, "must be a number")
+    if minimum is not None and value < minimum:
+        raise lines.error(path, f"must be >= {minimum:g}")
+    return float(value)
+
+
+def _int(value: Any, path: tuple[Any, ...], lines: _Lines, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise lines.error(path, "must be an integer")
+    if value < minimum:
+        raise lines.error(path, f"must be >= {minimum}")
+    return value
+
+
+def _choice(value: Any, allowed: tuple[Any, ...], path: tuple[Any, ...], lines: _Lines) -> Any:
+    if value not in allowed or isinstance(value, bool):
+        raise lines.error(path, f"must be one of {', '.join(map(str, allowed))}")
+    return value
+
+
+# -- resolving the fleet ------------------------------------------------------------------------
+
+
+def resolve_settings(config: SimConfig, addresses: list[tuple[str, int]], seed: int) -> list[AgentSettings]:
+    """Each agent's settings: defaults, then its random fault (seeded, disjoint), then its overrides.
+
+    Agents with the same resolution share one :class:`AgentSettings` object.
+    """
+    import random
+
+    lines = _Lines(config.source)
+    base = build_settings(AgentSettings(), dict(config.defaults), ("defaults",), lines)
+    n = len(addresses)
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    fault_of: dict[int, int] = {}
+    cursor = 0
+    for index, rf in enumerate(config.random_faults):
+        want = rf.count if rf.count is not None else round((rf.share or 0.0) * n)
+        for i in order[cursor : cursor + want]:
+            fault_of[i] = index
+        cursor += want
+    selectors = [(parse_selector(key), key, doc) for key, doc in config.agents]
+    cache: dict[tuple[int | None, tuple[str, ...]], AgentSettings] = {}
+    out = []
+    for i, (ip, port) in enumerate(addresses):
+        ip_int = int(ipaddress.IPv4Address(ip))
+        matched = tuple(key for (lo, hi, p), key, _ in selectors if lo <= ip_int <= hi and p in (None, port))
+        cache_key = (fault_of.get(i), matched)
+        settings = cache.get(cache_key)
+        if settings is None:
+            settings = base
+            if cache_key[0] is not None:
+                rf = config.random_faults[cache_key[0]]
+                faults = _build_faults(settings.faults, {rf.name: rf.raw_value}, ("random_faults", rf.name), lines)
+                settings = replace(settings, faults=faults)
+            for (_, key, doc) in (s for s in selectors if s[1] in matched):
+                settings = build_settings(settings, dict(doc), ("agents", key), lines)
+            cache[cache_key] = settings
+        out.append(settings)
+    return out

@@ -1,0 +1,204 @@
+"""Serve many simulated agents from one aiohttp application, one listening socket per address.
+
+Every agent listens on its own loopback address (``127.x.y.z:port``); the shared handler finds
+the agent from the socket's local address. Only 127.0.0.0/8 is ever bound.
+
+Usage (in-process)::
+
+    async with Simulator(config, agents=3, base_ip="127.30.0.1") as sim:
+        sim.addresses          # ["127.30.0.1:2886", ...]
+        sim.agent("127.30.0.1:2886").settings
+        sim.state()            # the state file's document
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from fleet.simulator.agent import Answer, Env, SimAgent, SimRequest
+from fleet.simulator.config import SimConfig, resolve_settings
+from fleet.simulator.keys import KeyPool
+from fleet.simulator.state import build_state, write_state
+
+LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+OVERSIZE_BYTES = 10 * 1024 * 1024
+_GARBAGE = b"<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>\n"
+_JSON = "application/json; charset=utf-8"
+
+
+class AddressError(ValueError):
+    """Raised when the requested agent addresses are not all inside 127.0.0.0/8."""
+
+
+def agent_addresses(base_ip: str, count: int) -> list[str]:
+    """``count`` consecutive IPv4 addresses from ``base_ip``, all inside 127.0.0.0/8."""
+    try:
+        first = ipaddress.IPv4Address(base_ip)
+    except ValueError:
+        raise AddressError(f"--base-ip {base_ip!r} is not an IPv4 address") from None
+    if first not in LOOPBACK or first == LOOPBACK.network_address:
+        raise AddressError(f"--base-ip {base_ip} is outside 127.0.0.0/8; the simulator binds loopback only")
+    if count < 1:
+        raise AddressError("--agents must be at least 1")
+    last = int(first) + count - 1
+    if last >= int(LOOPBACK.broadcast_address):
+        raise AddressError(f"{count} agents from {base_ip} run past 127.255.255.254")
+    return [str(ipaddress.IPv4Address(int(first) + i)) for i in range(count)]
+
+
+class Simulator:
+    """A fleet of simulated agents served by one aiohttp application."""
+
+    def __init__(self, config: SimConfig, *, agents: int, base_ip: str = "127.30.0.1", port: int = 2886,
+                 seed: int | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.seed = config.seed if seed is None else seed
+        self.port = port
+        self._ips = agent_addresses(base_ip, agents)
+        self._clock = clock
+        self._rng = random.Random(self.seed)
+        self._keys = KeyPool(config.key_pool, start=self._rng.randrange(config.key_pool))
+        self._env = Env(self._rng, self._keys.fresh)
+        self._agents: dict[tuple[str, int], SimAgent] = {}
+        self._servers: dict[tuple[str, int], asyncio.AbstractServer] = {}
+        self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
+        self._oversize: bytes | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the agents (keys from the pool) and listen on every address but the refusing ones."""
+        now = self._clock()
+        addresses = [(ip, self.port) for ip in self._ips]
+        settings = resolve_settings(self.config, addresses, self.seed)
+        for (ip, port), s in zip(addresses, settings):
+            agent = SimAgent(ip, port, s, self._keys.take(s.key_bits), pid=self._rng.randrange(1000, 4_000_000),
+                             started_ns=int(now * 1e9), key_since=now)
+            self._agents[(ip, port)] = agent
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5, handle_signals=False)
+        await self._runner.setup()
+        factory = self._runner.server
+        assert factory is not None
+        loop = asyncio.get_running_loop()
+        try:
+            for key, agent in self._agents.items():
+                if agent.settings.faults.refuse:
+                    continue
+                self._servers[key] = await loop.create_server(factory, key[0], key[1], backlog=256,
+                                                              reuse_address=True)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop listening, release hanging handlers, close connections."""
+        self._closing.set()
+        for server in self._servers.values():
+            server.close()
+        self._servers.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- inspection ------------------------------------------------------------------------
+
+    @property
+    def addresses(self) -> list[str]:
+        """Every agent's ``ip:port`` (refusing ones included), in address order."""
+        return [f"{ip}:{port}" for ip, port in self._agents]
+
+    @property
+    def agents(self) -> list[SimAgent]:
+        return list(self._agents.values())
+
+    def agent(self, address: str) -> SimAgent:
+        ip, _, port = address.rpartition(":")
+        return self._agents[(ip, int(port))]
+
+    def state(self) -> dict[str, Any]:
+        """The state file's document, now."""
+        return build_state(self._agents.values(), self._clock())
+
+    async def write_state(self, path: str) -> None:
+        """Snapshot on the loop (consistent), serialise and write in a thread (never blocks the loop)."""
+        doc = self.state()
+        await asyncio.to_thread(write_state, path, doc)
+
+    # -- the handler -----------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        sockname = transport.get_extra_info("sockname") if transport is not None else None
+        agent = self._agents.get((sockname[0], sockname[1])) if sockname else None
+        if agent is None or transport is None:
+            raise web.HTTPNotFound()
+        body = await request.read()
+        answer = agent.handle(SimRequest(request.method, request.raw_path, request.headers, body),
+                             self._clock(), self._env)
+        if answer.action == "dead":
+            server = self._servers.pop((agent.ip, agent.port), None)
+            if server is not None:
+                server.close()
+            transport.abort()
+            return web.Response()
+        if answer.action == "hang":
+            await self._closing.wait()
+            transport.abort()
+            return web.Response()
+        if answer.delay:
+            try:
+                await asyncio.wait_for(self._closing.wait(), answer.delay)
+            except asyncio.TimeoutError:
+                pass
+        if answer.action == "drop":
+            transport.abort()
+            return web.Response()
+        if answer.action == "plain":
+            return web.Response(status=404, text="404 page not found")
+        if answer.action == "garbage":
+            return web.Response(status=200, body=_GARBAGE, content_type="text/html")
+        if answer.action == "oversize":
+            return web.Response(status=200, body=self._oversize_body(), content_type="application/json")
+        if answer.action == "truncated":
+            return await self._truncated(request, transport)
+        return web.Response(status=answer.status, body=_render(answer), content_type="application/json",
+                            charset="utf-8")
+
+    def _oversize_body(self) -> bytes:
+        if self._oversize is None:
+            head = b'{"successful":true,"status":200,"traceId":"","data":{"padding":"'
+            tail = b'"}}'
+            self._oversize = head + b"x" * (OVERSIZE_BYTES - len(head) - len(tail)) + tail
+        return self._oversize
+
+    async def _truncated(self, request: web.Request, transport: asyncio.BaseTransport) -> web.StreamResponse:
+        part = b'{"successful":true,"status":200,"traceId":"0000000000000000","data":{"ip":'
+        resp = web.StreamResponse(status=200)
+        resp.content_type = "application/json"
+        resp.content_length = len(part) + 4096
+        await resp.prepare(request)
+        await resp.write(part)
+        transport.close()
+        return resp
+
+
+def _render(answer: Answer) -> bytes:
+    return json.dumps(answer.doc, separators=(",", ":")).encode("utf-8")
