@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
@@ -26,7 +26,7 @@ from fleet.engine.recovery import find_lost_dag
 from fleet.engine.schedule import PollPlanner, retry_delay
 from fleet.engine.scheduler import DeadlineScheduler
 from fleet.errors import AgentError, AuthRefused, ConnectError, NotFound
-from fleet.models import ApiError, DagDetail, HostResult, Outcome, Phase, Reporter
+from fleet.models import ApiError, DagDetail, HostResult, HostSpec, Outcome, Phase, Reporter
 from fleet.protocol.ids import odp_generic_id
 
 log = structlog.get_logger("fleet.engine")
@@ -57,6 +57,8 @@ class Engine:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        confirm_batch: Callable[[int, list[HostSpec]], Awaitable[bool]] | None = None,
+        journal_meta: dict[str, object] | None = None,
     ) -> None:
         self.plan = plan
         self._http = http
@@ -65,6 +67,8 @@ class Engine:
         self._clock = clock
         self._wall = wall
         self._rng = rng or random.Random()
+        self._confirm_batch = confirm_batch
+        self._journal_meta = journal_meta or {}
         self._planner = PollPlanner(plan.poll_policy, self._rng)
         self._scheduler: DeadlineScheduler[HostRun] = DeadlineScheduler(plan.limits.polls_in_flight, clock)
         self._runs = [HostRun(h) for h in plan.hosts]
@@ -103,7 +107,8 @@ class Engine:
     async def run(self) -> RunReport:
         self._reporter.run_started(self.plan.operation.value, len(self._runs))
         await self._journal.record(
-            "run", operation=self.plan.operation.value, hosts=[r.host.key for r in self._runs]
+            "run", operation=self.plan.operation.value, hosts=[r.host.key for r in self._runs],
+            **self._journal_meta,
         )
         todo = [r for r in self._runs if not await self._settle_from_journal(r)]
         async with asyncio.TaskGroup() as tg:
@@ -139,6 +144,10 @@ class Engine:
         batches = self._split(runs)
         for index, batch in enumerate(batches):
             if self._stopping:
+                return
+            if self._confirm_batch is not None and not await self._confirm_batch(index, [r.host for r in batch]):
+                self._policy_stop = f"the operator declined batch {index + 1}"
+                self._stopping = True
                 return
             self._reporter.batch_started(index, len(batch))
             self._batch_left = 0
@@ -398,16 +407,31 @@ class Engine:
 
     # -- endings --------------------------------------------------------------------------
 
-    async def _conclude_unfinished(self, run: HostRun, now: float) -> None:
+    def _unfinished_outcome(self, run: HostRun) -> tuple[Outcome, ApiError]:
         if run.dag is not None:
-            await self._finish(run, Outcome.INTERRUPTED, _note(
-                f"run interrupted while DAG {run.dag.id} was {run.dag.state}; resume to follow it"), now=now)
-        elif run.fired:
-            await self._finish(run, Outcome.INTERRUPTED, _note(
-                "run interrupted after the request was sent, before its answer; resume settles it"), now=now)
-        else:
-            why = self._policy_stop or "run interrupted before this host was fired"
-            await self._finish(run, Outcome.SKIPPED, _note(f"not fired: {why}"), now=now)
+            return Outcome.INTERRUPTED, _note(
+                f"run interrupted while DAG {run.dag.id} was {run.dag.state}; resume to follow it")
+        if run.fired:
+            return Outcome.INTERRUPTED, _note(
+                "run interrupted after the request was sent, before its answer; resume settles it")
+        why = self._policy_stop or "run interrupted before this host was fired"
+        return Outcome.SKIPPED, _note(f"not fired: {why}")
+
+    async def _conclude_unfinished(self, run: HostRun, now: float) -> None:
+        outcome, error = self._unfinished_outcome(run)
+        await self._finish(run, outcome, error, now=now)
+
+    def snapshot(self) -> tuple[HostResult, ...]:
+        """Every host's result as things stand (after a crash of fleet itself): unfinished ones interrupted."""
+        now = self._clock()
+        results = []
+        for run in self._runs:
+            if run.result is None:
+                outcome, error = self._unfinished_outcome(run)
+                run.conclude(outcome, now=now, error=error)
+            assert run.result is not None
+            results.append(run.result)
+        return tuple(results)
 
     async def _finish(self, run: HostRun, outcome: Outcome, error: ApiError | None = None,
                       failed: tuple = (), *, note: str | None = None, now: float | None = None) -> None:

@@ -1,0 +1,1 @@
+"""fleet's command line. Imports the library; the library never imports this."""

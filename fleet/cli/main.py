@@ -1,0 +1,135 @@
+"""``fleet``: the command line. Parses, resolves defaults, dispatches; the work is elsewhere."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from fleet import __version__
+from fleet.cli.config import OPTIONS, load_config_file, resolve
+from fleet.errors import InputError
+
+EXIT_USAGE = 5
+
+EPILOG_START = """examples:
+  fleet start -i inventories/prod.yaml --limit 'hz_*:!hz_canary' --forks 128
+  fleet start -i inventories/prod.yaml --serial 1,10%,50% --max-fail-percentage 5 --junit report.xml
+  fleet start -i inventories/prod.yaml --canary 2 --output summary.json
+  fleet start -i inventories/prod.yaml --limit @.fleet/retry/prod.retry   # retry what failed
+  fleet start --resume .fleet/runs/20261127T031000Z-obproxy.start.jsonl  # after an interruption
+  fleet start -i inventories/prod.yaml --shard 2/4                        # one of 4 CI workers
+
+The agent password comes from the environment variable named by obshell_password_env
+(default OBSHELL_AGENT_PASSWORD) or from obshell_password_file; never from the command line.
+exit codes: 0 all succeeded, 2 some host did not, 3 stopped by --canary/--max-fail-percentage,
+5 bad input (nothing sent), 130 interrupted, 1 a bug in fleet."""
+
+
+def _add_run_options(p: argparse.ArgumentParser, *, fires: bool) -> None:
+    sel = p.add_argument_group("selection")
+    sel.add_argument("-i", "--inventory", help="Ansible-style YAML inventory of obshell hosts")
+    sel.add_argument("-l", "--limit", help="Ansible host pattern: host, group, glob, ~regex, a:b, a:&b, a:!b, @file")
+    sel.add_argument("--shard", help="run only shard I/N (1-based) of the selection; "
+                                     "defaults from CI_NODE_INDEX/CI_NODE_TOTAL or JOB_COMPLETION_INDEX")
+    sel.add_argument("--order", choices=["inventory", "sorted", "shuffle"], help="host order (default inventory)")
+    sel.add_argument("--list-hosts", action="store_true", help="print the selected hosts and send nothing")
+    run = p.add_argument_group("run")
+    run.add_argument("-f", "--forks", type=int, help="hosts checked/fired at once (default 64)")
+    run.add_argument("--timeout", type=float, help="seconds a DAG may run before it is timed_out (default 600)")
+    run.add_argument("--connect-timeout", type=float, help="seconds to connect to an agent (default 5)")
+    run.add_argument("--request-timeout", type=float, help="seconds for one request end to end (default 30)")
+    run.add_argument("--auth-lifetime", type=int, help="seconds an auth header stays valid (default 60)")
+    run.add_argument("--polls-in-flight", type=int, help="DAG polls in flight at once (default 256)")
+    run.add_argument("--poll-cap", type=float, help="longest interval between two polls of a DAG (default 2)")
+    if fires:
+        book = p.add_argument_group("runbook")
+        book.add_argument("--serial", help="rolling batches: N, P%%, or a list like 1,5,20%% (last repeats)")
+        book.add_argument("--max-fail-percentage", help="stop when a batch's failed share exceeds P (exit 3)")
+        book.add_argument("--canary", type=int, help="fire K hosts alone first; any failure aborts the run")
+        book.add_argument("--step", action="store_true", help="confirm each batch on the terminal")
+        book.add_argument("--grace", type=float, help="seconds to keep polling after the first interrupt (default 30)")
+        book.add_argument("--journal", help="journal file (default .fleet/runs/<time>-<operation>.jsonl)")
+        book.add_argument("--no-journal", action="store_const", const=True, help="keep no journal (no resume)")
+        book.add_argument("--resume", metavar="JOURNAL", help="continue the run recorded in JOURNAL")
+        book.add_argument("--refire-ambiguous", action="store_const", const=True,
+                          help="on --resume, fire hosts whose earlier start cannot be settled")
+    out = p.add_argument_group("output")
+    out.add_argument("-o", "--output", help="write the JSON summary here (atomically) instead of stdout")
+    out.add_argument("--junit", help="write a JUnit XML report here")
+    out.add_argument("--retry-file", help="hosts that did not succeed (default .fleet/retry/<inventory>.retry)")
+    out.add_argument("-q", "--quiet", action="store_const", const=True, help="no progress view, warnings only")
+    out.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    out.add_argument("--log-format", choices=["auto", "json", "console"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fleet",
+        description="Start ODP (obproxy) across a fleet of obshell agents, and say what happened on each.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"fleet {__version__}")
+    parser.add_argument("--config", help="option defaults (default ./fleet.yaml if present)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("start", help="start ODP on the selected hosts", epilog=EPILOG_START, formatter_class=fmt)
+    _add_run_options(p, fires=True)
+    p = sub.add_parser("stop", help="stop ODP on the selected hosts", formatter_class=fmt,
+                       epilog="example:\n  fleet stop -i inventories/prod.yaml --limit hz_cluster1 --serial 25%")
+    _add_run_options(p, fires=True)
+    p = sub.add_parser("check", help="preflight only: reachability, version, ODP agent, credentials",
+                       formatter_class=fmt, epilog="example:\n  fleet check -i inventories/prod.yaml --junit check.xml")
+    _add_run_options(p, fires=False)
+    p = sub.add_parser("status", help="re-poll the DAGs of a past run and print their states",
+                       epilog="example:\n  fleet status --journal .fleet/runs/20261127T031000Z-obproxy.start.jsonl -i inv.yaml")
+    p.add_argument("--journal", required=True, help="the run's journal")
+    p.add_argument("-i", "--inventory", help="inventory (default: the one the journal names)")
+    p.add_argument("-o", "--output", help="write the JSON status here instead of stdout")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="warning")
+    p = sub.add_parser("merge", help="combine shard summaries into one summary (and JUnit)",
+                       epilog="example:\n  fleet merge summary-*.json --output summary.json --junit report.xml")
+    p.add_argument("summaries", nargs="+")
+    p.add_argument("-o", "--output")
+    p.add_argument("--junit")
+    p = sub.add_parser("simulate", help="serve a simulated obshell fleet on loopback (for demos and tests)")
+    from fleet.simulator import cli as sim_cli
+
+    sim_cli.add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "simulate":
+            from fleet.simulator import cli as sim_cli
+
+            return sim_cli.run(args)
+        if args.command == "merge":
+            from fleet.cli.merge import run_merge
+
+            return run_merge(args)
+        if args.command == "status":
+            from fleet.cli.status import run_status
+
+            return run_status(args)
+        name, settings = load_config_file(args.config)
+        resolve(args, os.environ, settings, name)
+        from fleet.cli.operate import run_operation
+
+        return run_operation(args)
+    except InputError as exc:
+        print(f"fleet: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("fleet: interrupted", file=sys.stderr)
+        return 130
+
+
+__all__ = ["OPTIONS", "build_parser", "main"]

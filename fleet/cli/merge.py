@@ -1,0 +1,34 @@
+"""``fleet merge``: shard summaries into one summary (and one JUnit report)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from fleet.errors import InputError
+from fleet.report import junit_xml, merge_summaries, summary_exit_code, write_atomic
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    docs = []
+    for path in args.summaries:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                docs.append(json.load(fh))
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+        except ValueError as exc:
+            raise InputError(f"{path}: not a JSON summary: {exc}") from None
+    try:
+        merged = merge_summaries(docs)
+    except ValueError as exc:
+        raise InputError(f"cannot merge: {exc}") from None
+    text = json.dumps(merged, indent=2, ensure_ascii=False) + "\n"
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    if args.junit:
+        write_atomic(args.junit, junit_xml(merged))
+    return summary_exit_code(merged)

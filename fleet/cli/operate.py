@@ -1,0 +1,262 @@
+"""``fleet start|stop|check``: from options to a finished run, its summary and reports."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import resource
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from fleet.cli.logs import configure_logging
+from fleet.client import HttpClient
+from fleet.engine.journal import Journal, NullJournal, read_journal
+from fleet.engine.plan import Operation, RunPlan, batch_sizes
+from fleet.engine.priors import priors_from_events
+from fleet.engine.run import Engine, RunReport
+from fleet.engine.schedule import PollPolicy
+from fleet.errors import InputError
+from fleet.inventory import load_inventory, resolve_passwords, select, shard
+from fleet.models import HostSpec, Limits, Timeouts
+from fleet.report import (
+    ProgressView,
+    RunInfo,
+    failure_table,
+    junit_xml,
+    summary_document,
+    summary_exit_code,
+    write_atomic,
+    write_json_atomic,
+)
+
+EXIT_POLICY_STOP = 3
+OPERATIONS = {"start": Operation.START, "stop": Operation.STOP, "check": Operation.CHECK}
+
+
+def run_operation(args: argparse.Namespace) -> int:
+    operation = OPERATIONS[args.command]
+    started_at = time.time()
+    resume = getattr(args, "resume", None)
+    priors: dict[str, Any] = {}
+    header: dict[str, Any] = {}
+    if resume:
+        header, priors = _load_resume(resume, operation)
+        args.inventory = args.inventory or header.get("inventory")
+        args.limit = args.limit if args.limit is not None else header.get("limit")
+    if not args.inventory:
+        raise InputError("no inventory: pass -i/--inventory (or set inventory: in fleet.yaml)")
+    inventory = load_inventory(args.inventory)
+    hosts = select(inventory, args.limit)
+    shard_text = _shard_text(args.shard, os.environ)
+    if shard_text:
+        index, total = _parse_shard(shard_text)
+        hosts = shard(hosts, index - 1, total)
+    if resume and header.get("hosts"):
+        wanted = set(header["hosts"])
+        hosts = tuple(h for h in hosts if h.key in wanted)
+    hosts = _order(hosts, args.order)
+    if args.list_hosts:
+        for host in hosts:
+            print(host.name)
+        return 0
+    passwords = resolve_passwords(hosts, os.environ) if hosts else {}
+    progress_on = not args.quiet and sys.stderr.isatty()
+    level = args.log_level or ("warning" if progress_on or args.quiet else "info")
+    fmt = {"json": True, "console": False}.get(args.log_format or "auto")
+    redactor = configure_logging(level=level, json_lines=fmt)
+    for secret in {s.reveal() for s in passwords.values()}:
+        redactor.add(secret)
+    serial = getattr(args, "serial", None)
+    try:
+        batches = batch_sizes(serial, len(hosts) - (getattr(args, "canary", 0) or 0)) if serial else ()
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if getattr(args, "step", False) and not sys.stdin.isatty():
+        raise InputError("--step asks before each batch and needs a terminal on stdin")
+    plan = RunPlan(
+        operation=operation,
+        hosts=hosts,
+        passwords=passwords,
+        timeouts=Timeouts(connect=args.connect_timeout, request=args.request_timeout, dag=args.timeout,
+                          auth_lifetime=args.auth_lifetime, grace=getattr(args, "grace", 30.0) or 0.0),
+        limits=Limits(forks=args.forks, polls_in_flight=args.polls_in_flight),
+        poll_policy=PollPolicy(cap=args.poll_cap),
+        batches=batches,
+        max_fail_percentage=getattr(args, "max_fail_percentage", None),
+        canary=getattr(args, "canary", 0) or 0,
+        prior=priors,
+        refire_ambiguous=bool(getattr(args, "refire_ambiguous", False)),
+    )
+    journal_path = _journal_path(args, operation, started_at)
+    meta = {"inventory": inventory.path, "limit": args.limit, "shard": shard_text}
+    _raise_fd_limit()
+    progress = ProgressView(sys.stderr, enabled=progress_on)
+    step = getattr(args, "step", False)
+    report, crash = asyncio.run(_execute(plan, journal_path, progress, meta, step))
+    info = RunInfo(
+        operation=operation.value, started_at=started_at, finished_at=time.time(), inventory=inventory.path,
+        limit=args.limit, journal=journal_path, shard=shard_text, interrupted=report.interrupted,
+        error=crash,
+    )
+    doc = summary_document(info, report.results)
+    _write_outputs(args, doc, inventory.path)
+    code = summary_exit_code(doc)
+    if report.policy_stop and code == 2:
+        code = EXIT_POLICY_STOP
+    return code
+
+
+async def _execute(plan: RunPlan, journal_path: str | None, progress: ProgressView,
+                   meta: dict[str, Any], step: bool) -> tuple[RunReport, str | None]:
+    log = structlog.get_logger("fleet")
+    journal: Journal = Journal(journal_path) if journal_path else NullJournal()
+    confirm = _confirm_batch if step else None
+    async with HttpClient(plan.limits, plan.timeouts) as http, journal:
+        engine = Engine(plan, http, reporter=progress, journal=journal, confirm_batch=confirm, journal_meta=meta)
+        loop = asyncio.get_running_loop()
+        signals_seen = 0
+
+        def on_signal(signum: int) -> None:
+            nonlocal signals_seen
+            signals_seen += 1
+            if signals_seen == 1:
+                print(f"\nfleet: {signal.Signals(signum).name}: firing stopped; following in-flight DAGs for "
+                      f"{plan.timeouts.grace:g} s (signal again to stop now)", file=sys.stderr)
+                engine.stop_firing()
+            else:
+                print("\nfleet: stopping now", file=sys.stderr)
+                engine.abort()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal, sig)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                ticker = tg.create_task(_tick(progress))
+                try:
+                    report = await engine.run()
+                finally:
+                    ticker.cancel()
+            return report, None
+        except Exception as exc:  # a bug in fleet: still account for every host
+            log.exception("run.crashed")
+            return RunReport(engine.snapshot(), interrupted=True), f"{type(exc).__name__}: {exc}"
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            if journal_path:
+                print(f"fleet: journal {journal_path} (resume with: fleet start --resume {journal_path})"
+                      if plan.operation.fires else f"fleet: journal {journal_path}", file=sys.stderr)
+
+
+async def _tick(progress: ProgressView) -> None:
+    if not progress.enabled:
+        return
+    while True:
+        await asyncio.sleep(0.5)
+        progress.tick()
+
+
+async def _confirm_batch(index: int, hosts: list[HostSpec]) -> bool:
+    names = ", ".join(h.name for h in hosts[:5]) + (" …" if len(hosts) > 5 else "")
+    prompt = f"fleet: fire batch {index + 1} ({len(hosts)} hosts: {names})? [y/N] "
+    answer = await asyncio.to_thread(_ask, prompt)
+    return answer.strip().lower() in {"y", "yes"}
+
+
+def _ask(prompt: str) -> str:
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    return sys.stdin.readline()
+
+
+def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], inventory_path: str) -> None:
+    import json
+
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if args.junit:
+        write_atomic(args.junit, junit_xml(doc))
+    retry = args.retry_file or os.path.join(".fleet", "retry", Path(inventory_path).stem + ".retry")
+    failed = [h["host"] for h in doc["hosts"] if h["outcome"] != "succeeded"]
+    os.makedirs(os.path.dirname(retry) or ".", exist_ok=True)
+    write_atomic(retry, "".join(f"{name}\n" for name in failed))
+    if not args.quiet:
+        print(failure_table(doc), file=sys.stderr)
+        if failed:
+            print(f"fleet: {len(failed)} hosts to retry: --limit @{retry}", file=sys.stderr)
+
+
+def _load_resume(path: str, operation: Operation) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        events = read_journal(path)
+    except OSError as exc:
+        raise InputError(f"--resume {path}: cannot read the journal: {exc.strerror}") from None
+    op, priors = priors_from_events(events)
+    header = next((e for e in events if e.get("ev") == "run"), None)
+    if header is None:
+        raise InputError(f"--resume {path}: not a fleet journal (no run header)")
+    if op != operation.value:
+        raise InputError(f"--resume {path}: that journal is of a '{op}' run, not '{operation.value}'")
+    return header, priors
+
+
+def _journal_path(args: argparse.Namespace, operation: Operation, started_at: float) -> str | None:
+    if getattr(args, "resume", None):
+        return str(args.resume)
+    if getattr(args, "no_journal", False):
+        return None
+    if getattr(args, "journal", None):
+        return str(args.journal)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started_at))
+    return os.path.join(".fleet", "runs", f"{stamp}-{os.getpid()}-{operation.value}.jsonl")
+
+
+def _shard_text(explicit: str | None, environ: Mapping[str, str]) -> str | None:
+    if explicit:
+        return explicit
+    if environ.get("CI_NODE_INDEX") and environ.get("CI_NODE_TOTAL"):
+        return f"{environ['CI_NODE_INDEX']}/{environ['CI_NODE_TOTAL']}"
+    if environ.get("JOB_COMPLETION_INDEX") and environ.get("FLEET_SHARDS"):
+        return f"{int(environ['JOB_COMPLETION_INDEX']) + 1}/{environ['FLEET_SHARDS']}"
+    return None
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    parts = text.split("/")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise InputError(f"--shard {text!r}: expected I/N, e.g. 2/4")
+    index, total = int(parts[0]), int(parts[1])
+    if total < 1 or not 1 <= index <= total:
+        raise InputError(f"--shard {text!r}: I must be between 1 and N")
+    return index, total
+
+
+def _order(hosts: tuple[HostSpec, ...], order: str) -> tuple[HostSpec, ...]:
+    if order == "sorted":
+        return tuple(sorted(hosts, key=lambda h: (h.name, h.port)))
+    if order == "shuffle":
+        shuffled = list(hosts)
+        random.shuffle(shuffled)
+        return tuple(shuffled)
+    return hosts
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass

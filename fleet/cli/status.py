@@ -1,0 +1,73 @@
+"""``fleet status --journal F``: re-poll the DAGs a past run recorded and print their states."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+from fleet.cli.logs import configure_logging
+from fleet.client import AgentClient, HttpClient
+from fleet.engine.journal import read_journal
+from fleet.engine.priors import priors_from_events
+from fleet.errors import AgentError, InputError
+from fleet.inventory import load_inventory, resolve_passwords
+from fleet.models import HostSpec, Limits, Secret, Timeouts
+from fleet.report import write_atomic
+
+
+def run_status(args: argparse.Namespace) -> int:
+    try:
+        events = read_journal(args.journal)
+    except OSError as exc:
+        raise InputError(f"--journal {args.journal}: cannot read: {exc.strerror}") from None
+    header = next((e for e in events if e.get("ev") == "run"), None)
+    if header is None:
+        raise InputError(f"--journal {args.journal}: not a fleet journal (no run header)")
+    operation, priors = priors_from_events(events)
+    path = args.inventory or header.get("inventory")
+    if not path:
+        raise InputError("the journal names no inventory: pass -i")
+    inventory = load_inventory(path)
+    by_key = {h.key: h for h in inventory.hosts}
+    watched = [(by_key[k], p.dag_id) for k, p in priors.items() if p.dag_id and k in by_key]
+    redactor = configure_logging(level=args.log_level)
+    passwords = resolve_passwords([h for h, _ in watched], os.environ)
+    for secret in {s.reveal() for s in passwords.values()}:
+        redactor.add(secret)
+    rows = asyncio.run(_poll_all(watched, passwords))
+    doc = {"schema": "fleet.status/v1", "journal": args.journal, "operation": operation, "hosts": rows}
+    text = json.dumps(doc, indent=2) + "\n"
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    for row in rows:
+        print(f"{row['host']:<32} {row['dag'] or '-':<24} {row['state']:<10} {row.get('error') or ''}",
+              file=sys.stderr)
+    return 0 if all(r["state"] == "SUCCEED" for r in rows) else 2
+
+
+async def _poll_all(watched: list[tuple[HostSpec, str]], passwords: dict[str, Secret]) -> list[dict[str, Any]]:
+    limits = Limits()
+    sem = asyncio.Semaphore(limits.forks)
+    async with HttpClient(limits, Timeouts()) as http:
+
+        async def one(host: HostSpec, dag_id: str) -> dict[str, Any]:
+            client = AgentClient(http, host, passwords.get(host.key))
+            row: dict[str, Any] = {"host": host.name, "port": host.port, "dag": dag_id}
+            async with sem:
+                try:
+                    dag = (await client.get_dag(dag_id)).data
+                    row.update(state=dag.state, operator=dag.operator, stage=dag.stage, max_stage=dag.max_stage,
+                               end_time=dag.end_time, trace_ids=client.returned_trace_ids)
+                except AgentError as exc:
+                    row.update(state="UNKNOWN", error=exc.message, trace_ids=client.returned_trace_ids)
+            return row
+
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(one(h, d)) for h, d in watched]
+    return [t.result() for t in tasks]
