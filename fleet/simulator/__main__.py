@@ -1,0 +1,7 @@
+"""``python -m fleet.simulator``."""
+
+import sys
+
+from fleet.simulator.cli import main
+
+sys.exit(main())
