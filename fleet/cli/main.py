@@ -127,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"fleet: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `fleet start --list-hosts | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("fleet: interrupted", file=sys.stderr)
         return 130
