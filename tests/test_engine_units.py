@@ -1,0 +1,215 @@
+"""The engine's pure parts: poll timing, the deadline scheduler, batches, outcomes, journal."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import stat
+from pathlib import Path
+
+import pytest
+
+from fleet.engine import outcome as oc
+from fleet.engine.journal import Journal, read_journal
+from fleet.engine.plan import batch_sizes
+from fleet.engine.priors import priors_from_events, result_from_journal
+from fleet.engine.recovery import find_lost_dag
+from fleet.engine.schedule import PollPlanner, PollPolicy, retry_delay
+from fleet.engine.scheduler import DeadlineScheduler
+from fleet.errors import ApiFailure, AuthRefused, ConnectError, ConnectionLost, NotFound, ProtocolError, RequestTimeout
+from fleet.models import AgentInfo, ApiError, DagDetail, HostSpec, NodeDetail, Outcome, SubTaskDetail
+
+
+def test_planner_looks_early_then_backs_off_to_the_cap() -> None:
+    """The first look is quick; intervals grow with the DAG's age and never exceed the cap."""
+    planner = PollPlanner(PollPolicy(first=0.5, minimum=0.4, cap=2.0, growth=0.25, jitter=0.0))
+    assert planner.first_delay() == 0.5
+    assert planner.next_delay(1.0) == 0.4
+    assert planner.next_delay(4.0) == 1.0
+    assert planner.next_delay(100.0) == 2.0
+
+
+def test_planner_skips_polls_before_the_learned_floor() -> None:
+    """Once enough DAGs finished, no DAG is polled before the shortest typical duration."""
+    planner = PollPlanner(PollPolicy(jitter=0.0, learn_after=4, floor_quantile=0.0, floor_margin=1.0))
+    assert planner.floor == 0.0
+    for d in (2.0, 2.5, 3.0, 3.5):
+        planner.observe(d)
+    assert planner.floor == 2.0
+    assert planner.next_delay(0.5) == pytest.approx(1.5)
+    assert planner.next_delay(2.5) == pytest.approx(0.625)
+
+
+def test_planner_jitter_stays_within_bounds() -> None:
+    """Jitter spreads polls by at most ±jitter around the interval."""
+    planner = PollPlanner(PollPolicy(jitter=0.1, cap=1.0, minimum=1.0), random.Random(1))
+    delays = [planner.next_delay(10.0) for _ in range(200)]
+    assert min(delays) >= 0.9 and max(delays) <= 1.1 and len(set(delays)) > 100
+
+
+def test_retry_delay_grows_and_is_capped() -> None:
+    """Poll retries back off exponentially with jitter, up to the cap."""
+    rng = random.Random(0)
+    assert 0.25 <= retry_delay(1, rng=rng) <= 0.5
+    assert 4.0 <= retry_delay(10, rng=rng) <= 8.0
+
+
+async def test_scheduler_runs_items_in_due_order_within_the_limit() -> None:
+    """Items run when due, earliest first, never more than `limit` at once; a step may reschedule."""
+    sched: DeadlineScheduler[str] = DeadlineScheduler(limit=2)
+    loop = asyncio.get_running_loop()
+    now = loop.time()
+    order: list[str] = []
+    running = 0
+    peak = 0
+    again = {"a": 1}
+
+    async def step(item: str) -> float | None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        order.append(item)
+        await asyncio.sleep(0.01)
+        running -= 1
+        if again.get(item):
+            again[item] -= 1
+            return loop.time() + 0.05
+        return None
+
+    sched = DeadlineScheduler(limit=2, clock=loop.time)
+    for name, delay in [("c", 0.03), ("a", 0.0), ("b", 0.01), ("d", 0.03), ("e", 0.03)]:
+        sched.add(now + delay, name)
+    sched.close()
+    await asyncio.wait_for(sched.run(step), 5)
+    assert order[:2] == ["a", "b"] and order[-1] == "a" and sorted(order) == ["a", "a", "b", "c", "d", "e"]
+    assert peak <= 2
+
+
+async def test_scheduler_stop_returns_pending_items() -> None:
+    """stop() cancels running steps and hands back what had not finished."""
+    loop = asyncio.get_running_loop()
+    sched: DeadlineScheduler[int] = DeadlineScheduler(limit=1, clock=loop.time)
+
+    async def step(item: int) -> float | None:
+        await asyncio.sleep(10)
+        return None
+
+    for i in range(3):
+        sched.add(loop.time(), i)
+    runner = asyncio.create_task(sched.run(step))
+    await asyncio.sleep(0.05)
+    pending = sched.stop()
+    await asyncio.wait_for(runner, 2)
+    assert sorted(pending) == [1, 2]
+
+
+def test_batch_sizes_follow_ansible_serial() -> None:
+    """N, P% and lists whose last element repeats, as Ansible's serial."""
+    assert batch_sizes(["2"], 5) == (2, 2, 1)
+    assert batch_sizes(["1", "5", "20%"], 30) == (1, 5, 6, 6, 6, 6)
+    assert batch_sizes(["50%"], 3) == (1, 1, 1)
+    assert batch_sizes(None, 10) == ()
+    with pytest.raises(ValueError):
+        batch_sizes(["0"], 3)
+    with pytest.raises(ValueError):
+        batch_sizes(["150%"], 3)
+
+
+def _info(**kw: object) -> AgentInfo:
+    base = dict(ip="127.0.0.1", port=2886, version="4.3.2.0-1", is_obproxy_agent=True, security=True,
+                supported_auth=("v2",))
+    base.update(kw)
+    return AgentInfo(**base)  # type: ignore[arg-type]
+
+
+def test_precheck_refuses_old_non_odp_and_passwordless_agents() -> None:
+    """Version < 4.2.6, isObproxyAgent false or security false are each a precheck failure."""
+    assert oc.precheck_problem(_info()) is None
+    assert "4.2.6" in (oc.precheck_problem(_info(version="4.2.5.0")) or "")
+    assert "ODP" in (oc.precheck_problem(_info(is_obproxy_agent=False)) or "")
+    assert "password" in (oc.precheck_problem(_info(security=False)) or "")
+    assert oc.precheck_problem(_info(version="4.2.6.0-100")) is None
+    assert oc.precheck_problem(_info(version="garbage")) is not None
+
+
+def test_errors_map_to_outcomes() -> None:
+    """Connect failures are unreachable; a lost start answer is ambiguous; 401 is auth_failed."""
+    err = ApiError(401, 10008, "Security.Authentication.IncorrectAgentPassword", "no")
+    assert oc.outcome_for_error(ConnectError("x"), fired=True) is Outcome.UNREACHABLE
+    assert oc.outcome_for_error(RequestTimeout("x")) is Outcome.UNREACHABLE
+    assert oc.outcome_for_error(RequestTimeout("x"), fired=True) is Outcome.AMBIGUOUS
+    assert oc.outcome_for_error(ConnectionLost("x"), fired=True) is Outcome.AMBIGUOUS
+    assert oc.outcome_for_error(ProtocolError("x", status=200), fired=True) is Outcome.AMBIGUOUS
+    assert oc.outcome_for_error(ProtocolError("x", status=500), fired=True) is Outcome.PROTOCOL_ERROR
+    assert oc.outcome_for_error(AuthRefused(err), fired=True) is Outcome.AUTH_FAILED
+    assert oc.outcome_for_error(NotFound(ApiError(404, None, "Common.NotFound", "")), fired=True) is Outcome.REJECTED
+    assert oc.is_transient_poll_error(ApiFailure(ApiError(500, None, "Common.Unexpected", "")))
+    assert not oc.is_transient_poll_error(AuthRefused(err))
+
+
+def _dag(state: str, operator: str = "RUN", nodes: tuple[NodeDetail, ...] = ()) -> DagDetail:
+    return DagDetail(id="4" + "0" * 16 + "1", dag_id=1, name="Start obproxy", state=state, operator=operator,
+                     start_time="2026-11-27T10:00:05Z", nodes=nodes)
+
+
+def test_dag_outcomes_and_failed_tasks() -> None:
+    """SUCCEED is success unless rolled back; failed sub-tasks carry their logs."""
+    assert oc.dag_outcome(_dag("SUCCEED")) is Outcome.SUCCEEDED
+    assert oc.dag_outcome(_dag("SUCCEED", "ROLLBACK")) is Outcome.FAILED
+    assert oc.dag_outcome(_dag("FAILED", "CANCEL")) is Outcome.FAILED
+    node = NodeDetail("n", "Start obproxy", "FAILED", sub_tasks=(
+        SubTaskDetail("t", "Start obproxy", "FAILED", execute_agent="127.0.0.1:2886", task_logs=("boom",)),))
+    tasks = oc.failed_tasks(_dag("FAILED", nodes=(node,)))
+    assert tasks[0].task_logs == ("boom",) and tasks[0].execute_agent == "127.0.0.1:2886"
+    assert "cancelled" in oc.dag_failure_message(_dag("FAILED", "CANCEL"))
+
+
+def test_find_lost_dag_takes_the_newest_matching_start_after_the_send() -> None:
+    """Only ODP DAGs of the right name created at/after the send (agent clock) qualify."""
+    from datetime import datetime, timezone
+
+    sent = datetime(2026, 11, 27, 10, 0, 0, tzinfo=timezone.utc).timestamp()
+    old = DagDetail(id="4" + "0" * 16 + "1", dag_id=1, name="Start obproxy", state="SUCCEED",
+                    start_time="2026-11-27T09:00:00Z")
+    new = DagDetail(id="4" + "0" * 16 + "2", dag_id=2, name="Start obproxy", state="RUNNING",
+                    start_time="2026-11-27T10:00:01.5+00:00")
+    stop = DagDetail(id="4" + "0" * 16 + "3", dag_id=3, name="Stop obproxy", state="RUNNING",
+                     start_time="2026-11-27T10:00:02Z")
+    assert find_lost_dag([old, new, stop], "Start obproxy", sent) == new
+    assert find_lost_dag([old, stop], "Start obproxy", sent) is None
+
+
+async def test_journal_is_private_durable_and_survives_a_torn_line(tmp_path: Path) -> None:
+    """The journal is 0600 JSON Lines; a torn last line is ignored when read back."""
+    path = tmp_path / "runs" / "j.jsonl"
+    async with Journal(str(path)) as journal:
+        await asyncio.gather(*(journal.record("fired", host=f"h{i}:2886", trace_id=f"{i:016x}") for i in range(50)))
+        await journal.record("finished", durable=False, host="h0:2886", result={"outcome": "succeeded"})
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(path, "ab") as fh:
+        fh.write(b'{"ev": "fired", "host": "torn')
+    events = read_journal(str(path))
+    assert len(events) == 51 and events[-1]["ev"] == "finished"
+
+
+def test_priors_distinguish_finished_fired_and_unsettled_hosts() -> None:
+    """Resume knows finished hosts, fired hosts with and without a DAG id, and unsettled outcomes."""
+    events = [
+        {"ev": "run", "operation": "obproxy.start", "hosts": ["a:1", "b:1", "c:1", "d:1"]},
+        {"ev": "fired", "host": "a:1", "trace_id": "t1", "at": 1.0},
+        {"ev": "answered", "host": "a:1", "dag": "4123", "trace_id": "x1"},
+        {"ev": "finished", "host": "a:1", "result": {"outcome": "succeeded", "trace_ids": ["x1"]}},
+        {"ev": "fired", "host": "b:1", "trace_id": "t2", "at": 2.0},
+        {"ev": "answered", "host": "b:1", "dag": "4124", "trace_id": "x2"},
+        {"ev": "fired", "host": "c:1", "trace_id": "t3", "at": 3.0},
+        {"ev": "finished", "host": "d:1", "result": {"outcome": "skipped"}},
+    ]
+    op, priors = priors_from_events(events)
+    assert op == "obproxy.start"
+    assert priors["a:1"].finished is not None
+    assert priors["b:1"].fired and priors["b:1"].dag_id == "4124" and priors["b:1"].finished is None
+    assert priors["c:1"].fired and priors["c:1"].dag_id is None
+    assert priors["d:1"].finished is None and not priors["d:1"].fired
+    result = result_from_journal(HostSpec("a", "a", 1), priors["a:1"].finished or {})
+    assert result.resumed and result.outcome is Outcome.SUCCEEDED and result.trace_ids == ("x1",)
