@@ -292,7 +292,9 @@ class SimAgent:
     def _answer(self, req: SimRequest, route: str | None, now: float, env: Env) -> Answer:
         if not req.path.startswith(("/api/v1/", "/rpc/v1/")):
             return Answer(404, None, action="plain")
-        agent_raw = req.headers.get(AGENT_HEADER)
+        # Agents older than 4.2.6 do not know X-OCS-Agent-Header and ignore it.
+        old = version_tuple(self.settings.version) < (4, 2, 6)
+        agent_raw = None if old else req.headers.get(AGENT_HEADER)
         ob_raw = req.headers.get(OB_HEADER)
         raw = agent_raw if agent_raw is not None else ob_raw
         header: dict[str, Any] | None = None
