@@ -144,6 +144,7 @@ def test_errors_map_to_outcomes() -> None:
     assert oc.outcome_for_error(ProtocolError("x", status=500), fired=True) is Outcome.PROTOCOL_ERROR
     assert oc.outcome_for_error(AuthRefused(err), fired=True) is Outcome.AUTH_FAILED
     assert oc.outcome_for_error(NotFound(ApiError(404, None, "Common.NotFound", "")), fired=True) is Outcome.REJECTED
+    assert oc.outcome_for_error(ApiFailure(ApiError(500, None, "Common.Unexpected", ""))) is Outcome.PRECHECK_FAILED
     assert oc.is_transient_poll_error(ApiFailure(ApiError(500, None, "Common.Unexpected", "")))
     assert not oc.is_transient_poll_error(AuthRefused(err))
 

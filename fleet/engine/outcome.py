@@ -56,8 +56,9 @@ def outcome_for_error(exc: AgentError, *, fired: bool = False) -> Outcome:
         return Outcome.AMBIGUOUS if fired and (exc.status is None or exc.status < 400) else Outcome.PROTOCOL_ERROR
     if isinstance(exc, AuthRefused):
         return Outcome.AUTH_FAILED
-    if isinstance(exc, (NotFound, ApiFailure)):
-        return Outcome.REJECTED
+    if isinstance(exc, ApiFailure):
+        # The agent refused: the start itself (rejected), or a preflight read (precheck failed).
+        return Outcome.REJECTED if fired else Outcome.PRECHECK_FAILED
     return Outcome.PROTOCOL_ERROR
 
 
