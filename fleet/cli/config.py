@@ -52,6 +52,13 @@ def _percentage(text: Any) -> float:
     return value
 
 
+def _non_negative_int(text: Any) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"{text!r} must not be negative")
+    return value
+
+
 def _serial(text: Any) -> list[str]:
     if isinstance(text, list):
         return [str(x) for x in text]
@@ -83,7 +90,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("retry_file", None),
     Option("serial", None, _serial),
     Option("max_fail_percentage", None, _percentage),
-    Option("canary", 0, int),
+    Option("canary", 0, _non_negative_int),
     Option("order", "inventory"),
     Option("shard", None),
     Option("quiet", False, _bool),
@@ -116,23 +123,66 @@ def load_config_file(path: str | None) -> tuple[str | None, dict[str, Any]]:
     settings: dict[str, Any] = {}
     for key, value in doc.items():
         name = str(key).replace("-", "_")
+        if "password" in name.lower():
+            raise InputError(f"{_where(path, doc, key)}: {key!r}: passwords do not belong in config files; "
+                             "set the variable obshell_password_env names (default OBSHELL_AGENT_PASSWORD) "
+                             "or obshell_password_file in the inventory")
         if name not in _BY_NAME:
             hint = difflib.get_close_matches(name, _BY_NAME, n=1)
             tip = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise InputError(f"{path}: unknown option {key!r}{tip}")
-        if "password" in name:
-            raise InputError(f"{path}: passwords do not belong in config files")
+            raise InputError(f"{_where(path, doc, key)}: unknown option {key!r}{tip}")
         settings[name] = value
     return path, settings
 
 
+def _where(path: str, doc: Mapping[Any, Any], key: Any) -> str:
+    """``path:line`` of ``key`` in the top-level mapping of the YAML file, or just ``path``."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            node = yaml.compose(fh)
+    except (OSError, yaml.YAMLError):
+        return path
+    if isinstance(node, yaml.MappingNode):
+        for key_node, _ in node.value:
+            if key_node.value == str(key):
+                return f"{path}:{key_node.start_mark.line + 1}"
+    return path
+
+
+#: ``FLEET_*`` variables that are not options but are read on purpose
+ENV_EXTRAS = frozenset({"FLEET_SHARDS"})
+
+
+def check_environment(environ: Mapping[str, str]) -> list[str]:
+    """Refuse a password in ``FLEET_*``; return warnings for ``FLEET_*`` names fleet does not know."""
+    known = {"FLEET_" + o.name.upper() for o in OPTIONS} | ENV_EXTRAS
+    warnings = []
+    for name in sorted(environ):
+        if not name.startswith("FLEET_") or name in known:
+            continue
+        if "PASSWORD" in name.upper():
+            raise InputError(f"{name}: passwords are never taken from FLEET_* variables; set the variable "
+                             "obshell_password_env names (default OBSHELL_AGENT_PASSWORD) instead")
+        hint = difflib.get_close_matches(name, known, n=1)
+        tip = f" (did you mean {hint[0]}?)" if hint else ""
+        warnings.append(f"ignoring unknown environment variable {name}{tip}")
+    return warnings
+
+
 def resolve(args: argparse.Namespace, environ: Mapping[str, str], file_settings: Mapping[str, Any],
             file_name: str | None) -> None:
-    """Fill every option ``args`` lacks from the environment, the config file, then defaults."""
+    """Fill every option ``args`` lacks from the environment, the config file, then defaults.
+
+    Values given on the command line are converted and checked the same way (``--serial
+    1,5,20%`` becomes a list, ``--forks 0`` is refused).
+    """
     for option in OPTIONS:
         if not hasattr(args, option.name):
             continue
-        if getattr(args, option.name) is not None:
+        given = getattr(args, option.name)
+        if given is not None:
+            flag = "--" + option.name.replace("_", "-")
+            setattr(args, option.name, _convert(option, given, flag))
             continue
         env_name = "FLEET_" + option.name.upper()
         if env_name in environ:

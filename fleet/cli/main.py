@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from fleet import __version__
-from fleet.cli.config import OPTIONS, load_config_file, resolve
+from fleet.cli.config import OPTIONS, check_environment, load_config_file, resolve
 from fleet.errors import InputError
 
 EXIT_USAGE = 5
@@ -28,6 +28,8 @@ exit codes: 0 all succeeded, 2 some host did not, 3 stopped by --canary/--max-fa
 
 
 def _add_run_options(p: argparse.ArgumentParser, *, fires: bool) -> None:
+    p.add_argument("--config", default=argparse.SUPPRESS,
+                   help="option defaults (default ./fleet.yaml if present); also accepted before COMMAND")
     sel = p.add_argument_group("selection")
     sel.add_argument("-i", "--inventory", help="Ansible-style YAML inventory of obshell hosts")
     sel.add_argument("-l", "--limit", help="Ansible host pattern: host, group, glob, ~regex, a:b, a:&b, a:!b, @file")
@@ -119,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from fleet.cli.status import run_status
 
             return run_status(args)
+        for warning in check_environment(os.environ):
+            print(f"fleet: warning: {warning}", file=sys.stderr)
         name, settings = load_config_file(args.config)
         resolve(args, os.environ, settings, name)
         from fleet.cli.operate import run_operation

@@ -55,9 +55,10 @@ def run_operation(args: argparse.Namespace) -> int:
         raise InputError("no inventory: pass -i/--inventory (or set inventory: in fleet.yaml)")
     inventory = load_inventory(args.inventory)
     hosts = select(inventory, args.limit)
-    shard_text = _shard_text(args.shard, os.environ)
+    shard_text, shard_origin = _shard_text(args.shard, os.environ)
     if shard_text:
-        index, total = _parse_shard(shard_text)
+        index, total = _parse_shard(shard_text, shard_origin)
+        shard_text = f"{index}/{total}"
         hosts = shard(hosts, index - 1, total)
     if resume and header.get("hosts"):
         wanted = set(header["hosts"])
@@ -100,7 +101,7 @@ def run_operation(args: argparse.Namespace) -> int:
     _raise_fd_limit()
     progress = ProgressView(sys.stderr, enabled=progress_on)
     step = getattr(args, "step", False)
-    report, crash = asyncio.run(_execute(plan, journal_path, progress, meta, step))
+    report, crash = asyncio.run(_execute(plan, journal_path, progress, meta, step, args.command))
     info = RunInfo(
         operation=operation.value, started_at=started_at, finished_at=time.time(), inventory=inventory.path,
         limit=args.limit, journal=journal_path, shard=shard_text, interrupted=report.interrupted,
@@ -115,10 +116,10 @@ def run_operation(args: argparse.Namespace) -> int:
 
 
 async def _execute(plan: RunPlan, journal_path: str | None, progress: ProgressView,
-                   meta: dict[str, Any], step: bool) -> tuple[RunReport, str | None]:
+                   meta: dict[str, Any], step: bool, command: str) -> tuple[RunReport, str | None]:
     log = structlog.get_logger("fleet")
     journal: Journal = Journal(journal_path) if journal_path else NullJournal()
-    confirm = _confirm_batch if step else None
+    confirm = _BatchPrompt(progress) if step else None
     async with HttpClient(plan.limits, plan.timeouts) as http, journal:
         engine = Engine(plan, http, reporter=progress, journal=journal, confirm_batch=confirm, journal_meta=meta)
         loop = asyncio.get_running_loop()
@@ -152,7 +153,7 @@ async def _execute(plan: RunPlan, journal_path: str | None, progress: ProgressVi
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             if journal_path:
-                print(f"fleet: journal {journal_path} (resume with: fleet start --resume {journal_path})"
+                print(f"fleet: journal {journal_path} (resume with: fleet {command} --resume {journal_path})"
                       if plan.operation.fires else f"fleet: journal {journal_path}", file=sys.stderr)
 
 
@@ -164,11 +165,22 @@ async def _tick(progress: ProgressView) -> None:
         progress.tick()
 
 
-async def _confirm_batch(index: int, hosts: list[HostSpec]) -> bool:
-    names = ", ".join(h.name for h in hosts[:5]) + (" …" if len(hosts) > 5 else "")
-    prompt = f"fleet: fire batch {index + 1} ({len(hosts)} hosts: {names})? [y/N] "
-    answer = await asyncio.to_thread(_ask, prompt)
-    return answer.strip().lower() in {"y", "yes"}
+class _BatchPrompt:
+    """``--step``: ask on the terminal before each batch; the progress line is paused meanwhile."""
+
+    def __init__(self, progress: ProgressView) -> None:
+        self._progress = progress
+
+    async def __call__(self, index: int, hosts: list[HostSpec]) -> bool:
+        names = ", ".join(h.name for h in hosts[:5]) + (" …" if len(hosts) > 5 else "")
+        prompt = f"fleet: fire batch {index + 1} ({len(hosts)} hosts: {names})? [y/N] "
+        drawing = self._progress.enabled
+        self._progress.enabled = False  # a redraw (\r) would wipe the question
+        try:
+            answer = await asyncio.to_thread(_ask, ("\n" if drawing else "") + prompt)
+        finally:
+            self._progress.enabled = drawing
+        return answer.strip().lower() in {"y", "yes"}
 
 
 def _ask(prompt: str) -> str:
@@ -223,23 +235,31 @@ def _journal_path(args: argparse.Namespace, operation: Operation, started_at: fl
     return os.path.join(".fleet", "runs", f"{stamp}-{os.getpid()}-{operation.value}.jsonl")
 
 
-def _shard_text(explicit: str | None, environ: Mapping[str, str]) -> str | None:
+def _shard_text(explicit: str | None, environ: Mapping[str, str]) -> tuple[str | None, str]:
+    """``--shard``, else GitLab's parallel jobs (1-based), else a Kubernetes Indexed Job (0-based)."""
     if explicit:
-        return explicit
+        return explicit, "--shard"
     if environ.get("CI_NODE_INDEX") and environ.get("CI_NODE_TOTAL"):
-        return f"{environ['CI_NODE_INDEX']}/{environ['CI_NODE_TOTAL']}"
-    if environ.get("JOB_COMPLETION_INDEX") and environ.get("FLEET_SHARDS"):
-        return f"{int(environ['JOB_COMPLETION_INDEX']) + 1}/{environ['FLEET_SHARDS']}"
-    return None
+        return f"{environ['CI_NODE_INDEX']}/{environ['CI_NODE_TOTAL']}", "CI_NODE_INDEX/CI_NODE_TOTAL"
+    index = environ.get("JOB_COMPLETION_INDEX", "").strip()
+    if index:
+        total = environ.get("FLEET_SHARDS", "").strip()
+        if not total:
+            raise InputError("JOB_COMPLETION_INDEX is set but FLEET_SHARDS is not: set FLEET_SHARDS to the "
+                             "Job's completions (or pass --shard I/N), or every pod would fire every host")
+        if not index.isdigit():
+            raise InputError(f"JOB_COMPLETION_INDEX {index!r}: expected a number from 0")
+        return f"{int(index) + 1}/{total}", "JOB_COMPLETION_INDEX+1/FLEET_SHARDS"
+    return None, ""
 
 
-def _parse_shard(text: str) -> tuple[int, int]:
-    parts = text.split("/")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise InputError(f"--shard {text!r}: expected I/N, e.g. 2/4")
+def _parse_shard(text: str, origin: str = "--shard") -> tuple[int, int]:
+    parts = [p.strip() for p in text.split("/")]
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise InputError(f"{origin} {text!r}: expected I/N, e.g. 2/4")
     index, total = int(parts[0]), int(parts[1])
     if total < 1 or not 1 <= index <= total:
-        raise InputError(f"--shard {text!r}: I must be between 1 and N")
+        raise InputError(f"{origin} {text!r}: I must be between 1 and N")
     return index, total
 
 
