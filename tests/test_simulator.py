@@ -567,3 +567,11 @@ def test_signal_interrupt_also_exits_zero(sim_process) -> None:
     proc = sim_process(agents=1)
     proc.proc.send_signal(signal.SIGINT)
     assert proc.proc.wait(15) == 0 and proc.state_file.exists()
+
+
+def test_simulator_never_imports_engine_client_or_cli() -> None:
+    """fleet.simulator reuses fleet.protocol and fleet.models only: importing it loads no engine/client/cli."""
+    code = ("import sys, fleet.simulator, fleet.simulator.cli; "
+            "print(sorted(m for m in sys.modules if m.startswith(('fleet.engine', 'fleet.client', 'fleet.cli'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=30)
+    assert result.returncode == 0 and result.stdout.strip() == "[]"

@@ -92,23 +92,24 @@ def generate_key_pair(bits: int) -> KeyPair:
 
 
 class KeyPool:
-    """``size`` distinct key pairs per key size, generated lazily, handed out round-robin."""
+    """``size`` distinct key pairs per key size, handed out round-robin; a slot's key is made on first use."""
 
     def __init__(self, size: int, start: int = 0) -> None:
         self._size = size
         self._start = start
-        self._pools: dict[int, list[KeyPair]] = {}
+        self._pools: dict[int, dict[int, KeyPair]] = {}
         self._next: dict[int, int] = {}
 
     def take(self, bits: int) -> KeyPair:
-        """The next pooled key of ``bits`` (the pool fills up on first use)."""
-        pool = self._pools.setdefault(bits, [])
+        """The next pooled key of ``bits``."""
+        pool = self._pools.setdefault(bits, {})
         i = self._next.get(bits, self._start)
         self._next[bits] = i + 1
         slot = i % self._size
-        while len(pool) <= slot:
-            pool.append(generate_key_pair(bits))
-        return pool[slot]
+        pair = pool.get(slot)
+        if pair is None:
+            pair = pool[slot] = generate_key_pair(bits)
+        return pair
 
     def fresh(self, bits: int) -> KeyPair:
         """A brand-new key pair, outside the pool (rotation, restart)."""
