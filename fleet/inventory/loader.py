@@ -124,7 +124,7 @@ class _Builder:
             if entry.key in _SECTIONS:
                 raise reader.fail(f"top-level key {entry.key!r} must sit inside a group; "
                                   f"start the file with 'all:'", entry.line)
-            self._group(entry.key, entry.line, entry.value, 1)
+            self._group(entry.key, entry.line, entry.value, 0 if entry.key == "all" else 1)
         if not self.hosts:
             raise InventoryError("inventory defines no hosts", self.path, 1)
         return self._finish()

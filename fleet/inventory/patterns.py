@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 
 from fleet.errors import InputError
@@ -85,7 +86,9 @@ class _Matcher:
 
     def compile(self, pattern: str, original: str) -> re.Pattern[str]:
         try:
-            return re.compile(pattern[1:] if pattern[0] == "~" else fnmatch.translate(pattern))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # re's "possible nested set" hints
+                return re.compile(pattern[1:] if pattern[0] == "~" else fnmatch.translate(pattern))
         except (re.error, OverflowError, RecursionError) as exc:
             raise InputError(f"--limit {quote(original)}: invalid pattern {quote(pattern)}: {exc}") from None
 
