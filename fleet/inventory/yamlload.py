@@ -57,8 +57,7 @@ def line_of(node: yaml.Node) -> int:
 
 def quote(text: str, limit: int = 80) -> str:
     """``text`` quoted for a one-line message: control characters escaped, long text cut."""
-    shown = repr(text[:limit] + ("…" if len(text) > limit else ""))
-    return shown
+    return repr(text[:limit] + ("…" if len(text) > limit else ""))
 
 
 def compose_file(path: str) -> yaml.Node | None:
@@ -92,7 +91,8 @@ def compose_file(path: str) -> yaml.Node | None:
         raise InventoryError(f"YAML syntax error: {problem}{column}", path, line) from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
-        raise InventoryError(f"YAML syntax error: unacceptable character #x{exc.character:04x}", path, line) from None
+        char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        raise InventoryError(f"YAML syntax error: unacceptable character {char}", path, line) from None
     except yaml.YAMLError as exc:
         raise InventoryError(f"YAML syntax error: {' '.join(str(exc).split())}", path) from None
     except RecursionError:
