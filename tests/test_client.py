@@ -130,13 +130,33 @@ async def test_decrypt_failed_twice_gives_up(sim_factory, http) -> None:
 
 
 async def test_uri_mismatch(sim_factory, http) -> None:
-    """A path the HTTP layer re-encodes (a space) no longer equals the header's uri → UriMismatch."""
+    """A header whose uri is not the request-target it travels with is refused: UriMismatch, 10008."""
+    import json
+
+    from fleet.protocol import crypto, wire
+
     sim = await sim_factory()
     c = client_for(http, sim.addresses[0])
-    with pytest.raises(AuthRefused) as info:
-        await c.get_dag("4 1")
-    assert info.value.error.err_code == "Security.Authentication.Header.UriMismatch"
-    assert info.value.error.code == 10008
+    key = await c.public_key()
+    session = crypto.SessionKey.generate()
+    doc = crypto.header_json(PASSWORD, 2**31, "/api/v1/obproxy/stop", session)
+    raw = await http.send("POST", c.host.base_url + "/api/v1/obproxy/start",
+                          headers={"X-OCS-Agent-Header": crypto.encrypt_header(doc, key)})
+    env = wire.parse_envelope(raw.status, raw.body)
+    assert raw.status == 401 and env.error is not None
+    assert env.error.err_code == "Security.Authentication.Header.UriMismatch"
+    assert env.error.code == 10008
+    assert json.loads(raw.body)["traceId"]
+
+
+async def test_odd_dag_ids_are_percent_encoded_and_still_authenticate(sim_factory, http) -> None:
+    """A DAG id with characters a URL must escape is sent encoded, and the header's uri matches
+    the encoded request-target, so the agent judges the id (Task.GenericID.Invalid), not the auth."""
+    sim = await sim_factory()
+    c = client_for(http, sim.addresses[0])
+    with pytest.raises(ApiFailure) as info:
+        await c.get_dag("4 1/x")
+    assert info.value.error.err_code == "Task.GenericID.Invalid"
 
 
 async def test_expired_without_clock_offset_then_ok_with_it(sim_factory, http) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from urllib.parse import quote
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -89,14 +90,14 @@ class AgentClient:
         return Reply(wire.parse_dag(env.data), env.trace_id, env.timestamp, env.status)
 
     async def get_dag(self, generic_id: str, *, details: bool = False) -> Reply[DagDetail]:
-        path = f"/api/v1/task/dag/{generic_id}?show_details={'true' if details else 'false'}"
+        path = f"/api/v1/task/dag/{quote(generic_id, safe='')}?show_details={'true' if details else 'false'}"
         env = await self._call_auth("GET", path)
         return Reply(wire.parse_dag(env.data), env.trace_id, env.timestamp, env.status)
 
     async def operate_dag(self, generic_id: str, operator: str) -> Reply[None]:
         if operator not in DAG_OPERATORS:
             raise ValueError(f"unknown DAG operator {operator!r}")
-        env = await self._call_auth("POST", f"/api/v1/task/dag/{generic_id}", body={"operator": operator})
+        env = await self._call_auth("POST", f"/api/v1/task/dag/{quote(generic_id, safe='')}", body={"operator": operator})
         return Reply(None, env.trace_id, env.timestamp, env.status)
 
     async def unfinished_dags(self) -> Reply[tuple[DagDetail, ...]]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 import aiohttp
+from yarl import URL
 
 from fleet.errors import BodyTooLarge, ConnectError, ConnectionLost, ProtocolError, RequestTimeout
 from fleet.models import Limits, Timeouts, TlsSpec
@@ -97,8 +98,10 @@ class HttpClient:
         except (OSError, ssl.SSLError) as exc:
             raise ConnectError(f"TLS setup failed: {exc}") from None
         try:
+            # The URL is sent exactly as given (already percent-encoded): the auth header's uri
+            # must equal the request-target byte for byte.
             async with self._session.request(
-                method, url, headers=headers, data=body, allow_redirects=False, ssl=ssl_arg
+                method, URL(url, encoded=True), headers=headers, data=body, allow_redirects=False, ssl=ssl_arg
             ) as resp:
                 length = resp.content_length
                 if length is not None and length > cap:

@@ -25,6 +25,7 @@ class HostRun:
     polls: int = 0
     poll_errors: int = 0
     resumed: bool = False
+    refired: bool = False
     prior_trace_ids: tuple[str, ...] = ()
     result: HostResult | None = field(default=None)
 

@@ -322,8 +322,9 @@ class Engine:
             log.info("start.recovered", host=run.host.name, port=run.host.port, dag=found.id)
             await self._accept_dag(run, found, None, age=0.0)
             return
-        if self.plan.refire_ambiguous and not self._stopping:
+        if self.plan.refire_ambiguous and not run.refired and not self._stopping:
             log.warning("start.refire", host=run.host.name, port=run.host.port)
+            run.refired = True
             await self._fire(run)
             return
         await self._finish(run, Outcome.AMBIGUOUS, _note(
