@@ -164,3 +164,36 @@ def test_progress_redrawn_in_place_on_a_tty_only(tmp_path: Path) -> None:
     assert "hosts/s" not in quiet.terminal and "obproxy.start 0/" not in quiet.terminal
     assert piped.returncode == 0
     assert "\r" not in piped.stderr and "hosts/s" not in piped.stderr
+
+
+def test_outputs_are_checked_first_and_special_files_written_in_place(tmp_path: Path) -> None:
+    """--output/--junit/--retry-file/--journal that cannot be written are refused before
+    anything is sent (exit 5, one line); a missing directory is created; an existing special
+    file (a FIFO here, /dev/null in practice) is written in place, never replaced by a file."""
+    import json
+    import threading
+
+    inventory = grouped_inventory(tmp_path / "inv.yaml", {"hz": addresses("127.42.29.1", 2)})
+    empty = ["start", "-i", str(inventory), "--shard", "3/3", "-q"]  # an empty shard: no agent needed
+    env = fleet_env(password=None)
+    (tmp_path / "adir").mkdir()
+    for flag in ("-o", "--junit", "--retry-file", "--journal"):
+        run = run_fleet([*empty, flag, "adir"], cwd=tmp_path, env=env)
+        assert run.returncode == 5, (flag, run.stderr)
+        assert run.stderr.strip().endswith("adir: is a directory") and "Traceback" not in run.stderr
+
+    created = run_fleet([*empty, "--no-journal", "-o", "new/dir/s.json", "--junit", "new/j.xml"], cwd=tmp_path, env=env)
+    assert created.returncode == 0, created.stderr
+    assert json.loads((tmp_path / "new/dir/s.json").read_text())["totals"]["hosts"] == 0
+    assert (tmp_path / "new/j.xml").exists()
+
+    fifo = tmp_path / "summary.fifo"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    piped = run_fleet([*empty, "--no-journal", "-o", str(fifo)], cwd=tmp_path, env=env)
+    reader.join(timeout=30)
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(received[0])["shard"] == "3/3"
+    assert fifo.is_fifo()

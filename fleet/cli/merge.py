@@ -7,7 +7,8 @@ import json
 import sys
 
 from fleet.errors import InputError
-from fleet.report import junit_xml, merge_summaries, summary_exit_code, write_atomic
+from fleet.cli.outputs import prepare_output, write_output
+from fleet.report import junit_xml, merge_summaries, summary_exit_code
 
 
 def run_merge(args: argparse.Namespace) -> int:
@@ -24,11 +25,14 @@ def run_merge(args: argparse.Namespace) -> int:
         merged = merge_summaries(docs)
     except ValueError as exc:
         raise InputError(f"cannot merge: {exc}") from None
+    for flag, target in (("--output", args.output), ("--junit", args.junit)):
+        if target:
+            prepare_output(flag, target)
     text = json.dumps(merged, indent=2, ensure_ascii=False) + "\n"
     if args.output:
-        write_atomic(args.output, text)
+        write_output(args.output, text)
     else:
         sys.stdout.write(text)
     if args.junit:
-        write_atomic(args.junit, junit_xml(merged))
+        write_output(args.junit, junit_xml(merged))
     return summary_exit_code(merged)

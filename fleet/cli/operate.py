@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from fleet.cli.logs import configure_logging
+from fleet.cli.outputs import prepare_output, write_output
 from fleet.client import HttpClient
 from fleet.engine.journal import Journal, NullJournal, read_journal
 from fleet.engine.plan import Operation, RunPlan, batch_sizes
@@ -33,10 +34,9 @@ from fleet.report import (
     junit_xml,
     summary_document,
     summary_exit_code,
-    write_atomic,
-    write_json_atomic,
 )
 
+EXIT_BUG = 1
 EXIT_POLICY_STOP = 3
 OPERATIONS = {"start": Operation.START, "stop": Operation.STOP, "check": Operation.CHECK}
 
@@ -97,6 +97,11 @@ def run_operation(args: argparse.Namespace) -> int:
         refire_ambiguous=bool(getattr(args, "refire_ambiguous", False)),
     )
     journal_path = _journal_path(args, operation, started_at)
+    retry_path = args.retry_file or os.path.join(".fleet", "retry", Path(inventory.path).stem + ".retry")
+    for flag, target in (("--output", args.output), ("--junit", args.junit), ("--retry-file", retry_path),
+                         ("--journal", journal_path)):
+        if target:
+            prepare_output(flag, target)
     meta = {"inventory": inventory.path, "limit": args.limit, "shard": shard_text}
     _raise_fd_limit()
     progress = ProgressView(sys.stderr, enabled=progress_on)
@@ -108,8 +113,10 @@ def run_operation(args: argparse.Namespace) -> int:
         error=crash,
     )
     doc = summary_document(info, report.results)
-    _write_outputs(args, doc, inventory.path)
+    written = _write_outputs(args, doc, retry_path)
     code = summary_exit_code(doc)
+    if not written and code == 0:
+        code = EXIT_BUG
     if report.policy_stop and code == 2:
         code = EXIT_POLICY_STOP
     return code
@@ -189,25 +196,42 @@ def _ask(prompt: str) -> str:
     return sys.stdin.readline()
 
 
-def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], inventory_path: str) -> None:
+def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str) -> bool:
+    """Write the summary, JUnit and retry file; ``False`` (after saying why) if one failed.
+
+    When the summary file cannot be written the summary goes to stdout instead, so the
+    account of what happened on each host is never lost.
+    """
     import json
 
     text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    if args.output:
-        write_atomic(args.output, text)
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    if args.junit:
-        write_atomic(args.junit, junit_xml(doc))
-    retry = args.retry_file or os.path.join(".fleet", "retry", Path(inventory_path).stem + ".retry")
     failed = [h["host"] for h in doc["hosts"] if h["outcome"] != "succeeded"]
-    os.makedirs(os.path.dirname(retry) or ".", exist_ok=True)
-    write_atomic(retry, "".join(f"{name}\n" for name in failed))
+    written = True
+    targets: list[tuple[str, str | None, str | bytes]] = [
+        ("--output", args.output, text),
+        ("--junit", args.junit, junit_xml(doc) if args.junit else b""),
+        ("--retry-file", retry, "".join(f"{name}\n" for name in failed)),
+    ]
+    for flag, path, data in targets:
+        if flag == "--output" and not path:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            continue
+        if not path:
+            continue
+        try:
+            write_output(path, data)
+        except OSError as exc:
+            written = False
+            print(f"fleet: error: {flag} {path}: cannot write: {exc.strerror}", file=sys.stderr)
+            if flag == "--output":
+                sys.stdout.write(text)
+                sys.stdout.flush()
     if not args.quiet:
         print(failure_table(doc), file=sys.stderr)
         if failed:
             print(f"fleet: {len(failed)} hosts to retry: --limit @{retry}", file=sys.stderr)
+    return written
 
 
 def _load_resume(path: str, operation: Operation) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -16,7 +16,7 @@ from fleet.engine.priors import priors_from_events
 from fleet.errors import AgentError, InputError
 from fleet.inventory import load_inventory, resolve_passwords
 from fleet.models import HostSpec, Limits, Secret, Timeouts
-from fleet.report import write_atomic
+from fleet.cli.outputs import prepare_output, write_output
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -31,6 +31,8 @@ def run_status(args: argparse.Namespace) -> int:
     path = args.inventory or header.get("inventory")
     if not path:
         raise InputError("the journal names no inventory: pass -i")
+    if args.output:
+        prepare_output("--output", args.output)
     inventory = load_inventory(path)
     by_key = {h.key: h for h in inventory.hosts}
     watched = [(by_key[k], p.dag_id) for k, p in priors.items() if p.dag_id and k in by_key]
@@ -42,7 +44,7 @@ def run_status(args: argparse.Namespace) -> int:
     doc = {"schema": "fleet.status/v1", "journal": args.journal, "operation": operation, "hosts": rows}
     text = json.dumps(doc, indent=2) + "\n"
     if args.output:
-        write_atomic(args.output, text)
+        write_output(args.output, text)
     else:
         sys.stdout.write(text)
     for row in rows:
