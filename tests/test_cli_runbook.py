@@ -64,14 +64,17 @@ def test_serial_number_and_percentage(tmp_path: Path) -> None:
 def test_max_fail_percentage_stops_only_when_exceeded(tmp_path: Path) -> None:
     """With --serial 2 --max-fail-percentage 50, a batch with 1 of 2 failed (50%, not over)
     lets the run go on (exit 2); a batch with 2 of 2 failed stops it: later hosts are never
-    fired, they are `skipped` with the reason, and fleet exits 3."""
+    fired, they are `skipped` with the reason, and fleet exits 3. Exceeding P in the last (here
+    the only) batch stops nothing, so the exit code stays 2."""
     base = "127.42.3.1"
-    ips = addresses(base, 12)
-    run_a, run_b = ips[:6], ips[6:]
+    ips = addresses(base, 15)
+    run_a, run_b, run_c = ips[:6], ips[6:12], ips[12:]
     config = {"defaults": DURATION, "agents": {
-        run_a[2]: {"faults": {"dag_fails": True}},
+        run_a[2]: {"faults": {"dag_fails": True}}, run_c[1]: {"faults": {"dag_fails": True}},
         run_b[2]: {"faults": {"dag_fails": True}}, run_b[3]: {"password": "rotated"}}}
-    with sim_fleet(tmp_path, base, 12, config) as sim:
+    with sim_fleet(tmp_path, base, 15, config) as sim:
+        one_batch = run_fleet(["start", "-i", str(write_inventory(tmp_path / "c.yaml", run_c)),
+                               "--max-fail-percentage", "10", *FAST], cwd=tmp_path)
         at_limit = run_fleet(["start", "-i", str(write_inventory(tmp_path / "a.yaml", run_a)), "--serial", "2",
                               "--max-fail-percentage", "50", *FAST], cwd=tmp_path)
         over = run_fleet(["start", "-i", str(write_inventory(tmp_path / "b.yaml", run_b)), "--serial", "2",
@@ -85,6 +88,8 @@ def test_max_fail_percentage_stops_only_when_exceeded(tmp_path: Path) -> None:
     skipped = next(h for h in over.summary["hosts"] if h["host"] == run_b[4])
     assert "max-fail-percentage" in skipped["error"]["message"]
     assert all(_starts(state, ip) == 0 for ip in run_b[4:])
+    assert one_batch.returncode == 2, one_batch.stderr[-2000:]  # over P, but nothing was left unfired
+    assert list(one_batch.outcomes().values()) == ["succeeded", "failed", "succeeded"]
 
 
 def test_canary_failure_aborts_everything(tmp_path: Path) -> None:

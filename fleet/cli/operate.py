@@ -117,8 +117,8 @@ def run_operation(args: argparse.Namespace) -> int:
     code = summary_exit_code(doc)
     if not written and code == 0:
         code = EXIT_BUG
-    if report.policy_stop and code == 2:
-        code = EXIT_POLICY_STOP
+    if report.policy_stop and code == 2 and doc["totals"]["skipped"]:
+        code = EXIT_POLICY_STOP  # stopped early: some hosts were never fired
     return code
 
 
