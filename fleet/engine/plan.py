@@ -31,6 +31,8 @@ class PriorState:
     fire_trace_id: str | None = None
     dag_id: str | None = None
     trace_ids: tuple[str, ...] = ()
+    #: the request is known to have been sent and its answer lost (not merely journaled before a crash)
+    answer_lost: bool = False
 
 
 @dataclass(frozen=True, slots=True)

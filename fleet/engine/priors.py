@@ -27,7 +27,8 @@ def priors_from_events(events: Iterable[Mapping[str, Any]]) -> tuple[str | None,
             continue
         entry = state.setdefault(key, {"trace_ids": []})
         if kind == "fired":
-            entry.update(fired=True, fired_at=ev.get("at"), fire_trace_id=ev.get("trace_id"), finished=None)
+            entry.update(fired=True, fired_at=ev.get("at"), fire_trace_id=ev.get("trace_id"), finished=None,
+                         answer_lost=False)
         elif kind == "answered":
             entry["dag_id"] = ev.get("dag")
             if ev.get("trace_id"):
@@ -37,6 +38,7 @@ def priors_from_events(events: Iterable[Mapping[str, Any]]) -> tuple[str | None,
             entry["trace_ids"] = list(result.get("trace_ids") or entry["trace_ids"])
             if result.get("outcome") not in UNSETTLED:
                 entry["finished"] = result
+            entry["answer_lost"] = result.get("outcome") == Outcome.AMBIGUOUS.value
     priors = {
         key: PriorState(
             finished=e.get("finished"),
@@ -45,6 +47,7 @@ def priors_from_events(events: Iterable[Mapping[str, Any]]) -> tuple[str | None,
             fire_trace_id=e.get("fire_trace_id"),
             dag_id=e.get("dag_id"),
             trace_ids=tuple(e["trace_ids"]),
+            answer_lost=bool(e.get("answer_lost")),
         )
         for key, e in state.items()
     }

@@ -32,6 +32,8 @@ from fleet.protocol.ids import odp_generic_id
 log = structlog.get_logger("fleet.engine")
 
 DAG_NAMES = {Operation.START: "Start obproxy", Operation.STOP: "Stop obproxy"}
+#: How long after a send the agent's DAG list is trusted to show the DAG that send created.
+SETTLE_DELAY_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +224,7 @@ class Engine:
             return
         prior = self.plan.prior.get(host.key)
         if prior is not None and prior.fired:
-            await self._recover_prior(run, prior.dag_id, prior.fired_at)
+            await self._recover_prior(run, prior.dag_id, prior.fired_at, known_sent=prior.answer_lost)
             return
         await self._fire(run)
 
@@ -282,7 +284,7 @@ class Engine:
                 if outcome is Outcome.AMBIGUOUS:
                     log.warning("start.answer_lost", host=run.host.name, port=run.host.port,
                                 trace_id=trace_id, error=exc.message)
-                    await self._recover_prior(run, None, run.fired_at, cause=exc.message)
+                    await self._recover_prior(run, None, run.fired_at, known_sent=True, cause=exc.message)
                     return
                 await self._finish(run, outcome, self._explain(run, exc))
                 return
@@ -299,32 +301,46 @@ class Engine:
         self._reporter.host_phase(run.host, Phase.POLLING)
         self._scheduler.add(self._clock() + self._planner.first_delay(), run)
 
-    async def _recover_prior(self, run: HostRun, dag_id: str | None, sent_at: float | None,
+    async def _recover_prior(self, run: HostRun, dag_id: str | None, sent_at: float | None, *,
+                             known_sent: bool,
                              cause: str = "a previous run sent the request but recorded no answer") -> None:
-        """A request reached the agent, or may have. Find its DAG; never send blindly again."""
+        """A request reached the agent, or may have. Find its DAG; never send blindly again.
+
+        ``known_sent``: the request certainly left (its answer was lost). Otherwise the journal
+        only says fleet was about to send it when it died: if the agent, asked after the
+        settle delay, lists no DAG created since, the start never took effect and is sent now.
+        """
         assert run.client is not None
+        run.fired = True
         if dag_id is not None:
-            run.fired = True
             stub = DagDetail(id=dag_id, dag_id=0, name=DAG_NAMES.get(self.plan.operation, ""), state="RUNNING")
             await self._accept_dag(run, stub, None, age=0.0)
             return
-        run.fired = True
         name = DAG_NAMES[self.plan.operation]
+        sent_at = sent_at or self._wall()
+        wait = sent_at + SETTLE_DELAY_S - self._wall()
+        if wait > 0:
+            await asyncio.sleep(wait)
         try:
             dags = (await run.client.agent_dags()).data
+        except AuthRefused as exc:
+            # Refused before acting, with the same credentials the lost request carried.
+            await self._finish(run, Outcome.AUTH_FAILED, self._explain(run, exc))
+            return
         except AgentError as exc:
             await self._finish(run, Outcome.AMBIGUOUS, _note(
                 f"{cause}; the agent's DAG list could not be read ({exc.message}); not re-fired"))
             return
         offset = run.client.clock_offset or 0.0
-        found = find_lost_dag(dags, name, (sent_at or self._wall()) + offset)
+        found = find_lost_dag(dags, name, sent_at + offset)
         if found is not None:
             log.info("start.recovered", host=run.host.name, port=run.host.port, dag=found.id)
             await self._accept_dag(run, found, None, age=0.0)
             return
-        if self.plan.refire_ambiguous and not run.refired and not self._stopping:
-            log.warning("start.refire", host=run.host.name, port=run.host.port)
+        if (not known_sent or self.plan.refire_ambiguous) and not run.refired and not self._stopping:
+            log.warning("start.refire", host=run.host.name, port=run.host.port, known_sent=known_sent)
             run.refired = True
+            run.fired = False
             await self._fire(run)
             return
         await self._finish(run, Outcome.AMBIGUOUS, _note(
