@@ -32,7 +32,7 @@ def test_planner_looks_early_then_backs_off_to_the_cap() -> None:
 
 def test_planner_skips_polls_before_the_learned_floor() -> None:
     """Once enough DAGs finished, no DAG is polled before the shortest typical duration."""
-    planner = PollPlanner(PollPolicy(jitter=0.0, learn_after=4, floor_quantile=0.0, floor_margin=1.0))
+    planner = PollPlanner(PollPolicy(jitter=0.0, minimum=0.4, learn_after=4, floor_quantile=0.0, floor_margin=1.0))
     assert planner.floor == 0.0
     for d in (2.0, 2.5, 3.0, 3.5):
         planner.observe(d)

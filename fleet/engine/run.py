@@ -92,6 +92,7 @@ class Engine:
         self._interrupted = True
         grace = self.plan.timeouts.grace if grace is None else grace
         log.warning("run.stopping", grace_s=grace)
+        self._batch_done.set()  # stop waiting for the batch; the poller follows what is in flight
         asyncio.get_running_loop().call_later(grace, self.abort)
 
     def abort(self) -> None:
@@ -158,9 +159,11 @@ class Engine:
             async with asyncio.TaskGroup() as tg:
                 for _ in range(workers):
                     tg.create_task(self._worker(queue))
-            while self._batch_left:
+            while self._batch_left and not self._stopping:
                 self._batch_done.clear()
                 await self._batch_done.wait()
+            if self._stopping or index == len(batches) - 1:
+                return
             self._policy_stop = self._check_policy(index, batch)
             if self._policy_stop:
                 log.error("run.policy_stop", reason=self._policy_stop)
