@@ -29,6 +29,14 @@ class HostRun:
     prior_trace_ids: tuple[str, ...] = ()
     result: HostResult | None = field(default=None)
 
+    def log_context(self) -> dict[str, object]:
+        """What every log line about this host carries: host, port, DAG id and trace id."""
+        trace = self.start_trace_id or self.fire_trace_id
+        if trace is None and self.client is not None and self.client.returned_trace_ids:
+            trace = self.client.returned_trace_ids[-1]
+        return {"host": self.host.name, "port": self.host.port, "dag": self.dag.id if self.dag else None,
+                "trace_id": trace}
+
     def trace_ids(self) -> tuple[str, ...]:
         """Every traceId the agent returned, in order, the start request's first."""
         returned = list(self.prior_trace_ids)

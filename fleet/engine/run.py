@@ -285,8 +285,7 @@ class Engine:
             except AgentError as exc:
                 outcome = oc.outcome_for_error(exc, fired=True)
                 if outcome is Outcome.AMBIGUOUS:
-                    log.warning("start.answer_lost", host=run.host.name, port=run.host.port,
-                                trace_id=trace_id, error=exc.message)
+                    log.warning("start.answer_lost", **run.log_context(), error=exc.message)
                     await self._recover_prior(run, None, run.fired_at, known_sent=True, cause=exc.message)
                     return
                 await self._finish(run, outcome, self._explain(run, exc))
@@ -300,7 +299,7 @@ class Engine:
         run.deadline = run.dag_started + self.plan.timeouts.dag
         await self._journal.record("answered", host=run.host.key, dag=dag.id, dag_id=dag.dag_id,
                                    trace_id=trace_id, state=dag.state)
-        log.info("dag.accepted", host=run.host.name, port=run.host.port, dag=dag.id, trace_id=trace_id)
+        log.info("dag.accepted", **run.log_context(), state=dag.state)
         self._reporter.host_phase(run.host, Phase.POLLING)
         self._scheduler.add(self._clock() + self._planner.first_delay(), run)
 
@@ -337,11 +336,11 @@ class Engine:
         offset = run.client.clock_offset or 0.0
         found = find_lost_dag(dags, name, sent_at + offset)
         if found is not None:
-            log.info("start.recovered", host=run.host.name, port=run.host.port, dag=found.id)
+            log.info("start.recovered", **run.log_context(), found=found.id)
             await self._accept_dag(run, found, None, age=0.0)
             return
         if (not known_sent or self.plan.refire_ambiguous) and not run.refired and not self._stopping:
-            log.warning("start.refire", host=run.host.name, port=run.host.port, known_sent=known_sent)
+            log.warning("start.refire", **run.log_context(), known_sent=known_sent)
             run.refired = True
             run.fired = False
             await self._fire(run)
@@ -388,8 +387,7 @@ class Engine:
         assert run.dag is not None
         if oc.is_transient_poll_error(exc) and run.poll_errors < self.plan.limits.poll_retries:
             run.poll_errors += 1
-            log.info("dag.poll_retry", host=run.host.name, port=run.host.port, dag=run.dag.id,
-                     attempt=run.poll_errors, error=exc.message)
+            log.info("dag.poll_retry", **run.log_context(), attempt=run.poll_errors, error=exc.message)
             return min(now + retry_delay(run.poll_errors, rng=self._rng), max(run.deadline, now))
         if isinstance(exc, NotFound):
             await self._finish(run, Outcome.FAILED, ApiError(
@@ -418,7 +416,7 @@ class Engine:
             failed = oc.failed_tasks(detailed)
             run.dag = detailed
         except AgentError as exc:
-            log.info("dag.details_unavailable", host=run.host.name, dag=dag.id, error=exc.message)
+            log.info("dag.details_unavailable", **run.log_context(), error=exc.message)
         message = oc.dag_failure_message(dag)
         last_logs = [t.task_logs[-1] for t in failed if t.task_logs]
         if last_logs:
@@ -459,8 +457,7 @@ class Engine:
             return
         result = run.conclude(outcome, now=self._clock() if now is None else now, error=error,
                               failed_tasks=failed)
-        log.info("host.finished", host=run.host.name, port=run.host.port, outcome=outcome.value,
-                 dag=run.dag.id if run.dag else None, trace_id=result.trace_ids[0] if result.trace_ids else None,
+        log.info("host.finished", **run.log_context(), outcome=outcome.value,
                  errCode=error.err_code if error else None)
         await self._journal.record("finished", host=run.host.key, result=_journal_result(result, note))
         self._reporter.host_done(result)
