@@ -178,7 +178,7 @@ class SimAgent:
 
     @property
     def address(self) -> str:
-        return f"{self.ip}:{self.port}"
+        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
 
     # -- entry point -------------------------------------------------------------------
 

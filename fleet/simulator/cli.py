@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import resource
 import signal
+import ssl
 import sys
 
 from fleet.simulator.config import ConfigError, SimConfig, load_config
@@ -33,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-file", metavar="FILE", help="JSON state written on exit, SIGUSR1, and each interval")
     parser.add_argument("--state-interval", type=float, default=None, metavar="SECONDS",
                         help="also rewrite the state file every SECONDS")
+    parser.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (chain)")
+    parser.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    parser.add_argument("--tls-client-ca", metavar="PEM", help="require client certificates signed by this CA (mTLS)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--state-interval must be > 0")
         if not 0 < args.port < 65536:
             raise ConfigError(f"--port {args.port} is not a TCP port")
-        sim = Simulator(config, agents=args.agents, base_ip=args.base_ip, port=args.port, seed=args.seed)
+        sim = Simulator(config, agents=args.agents, base_ip=args.base_ip, port=args.port, seed=args.seed,
+                        ssl_context=server_tls(args.tls_cert, args.tls_key, args.tls_client_ca))
     except (ConfigError, AddressError) as exc:
         print(f"fleet simulate: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -53,6 +58,23 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"fleet simulate: error: cannot listen: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_RUNTIME
+
+
+def server_tls(cert: str | None, key: str | None, client_ca: str | None) -> ssl.SSLContext | None:
+    """The HTTPS context for ``--tls-cert/--tls-key`` (and ``--tls-client-ca`` for mTLS), or None."""
+    if cert is None and key is None and client_ca is None:
+        return None
+    if cert is None or key is None:
+        raise ConfigError("--tls-cert and --tls-key go together")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(cert, key)
+        if client_ca is not None:
+            ctx.load_verify_locations(client_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"TLS files: {exc}") from None
+    return ctx
 
 
 def _raise_nofile_limit() -> None:

@@ -453,7 +453,7 @@ def resolve_settings(config: SimConfig, addresses: list[tuple[str, int]], seed: 
     cache: dict[tuple[int | None, tuple[str, ...]], AgentSettings] = {}
     out = []
     for i, (ip, port) in enumerate(addresses):
-        ip_int = int(ipaddress.IPv4Address(ip))
+        ip_int = int(ipaddress.ip_address(ip))
         matched = tuple(key for (lo, hi, p), key, _ in selectors if lo <= ip_int <= hi and p in (None, port))
         cache_key = (fault_of.get(i), matched)
         settings = cache.get(cache_key)

@@ -14,6 +14,7 @@ Usage (in-process)::
 from __future__ import annotations
 
 import asyncio
+import ssl
 import ipaddress
 import json
 import random
@@ -39,11 +40,15 @@ class AddressError(ValueError):
 
 
 def agent_addresses(base_ip: str, count: int) -> list[str]:
-    """``count`` consecutive IPv4 addresses from ``base_ip``, all inside 127.0.0.0/8."""
+    """``count`` consecutive IPv4 addresses from ``base_ip``, all inside 127.0.0.0/8 (or ``::1`` alone)."""
+    if base_ip == "::1":
+        if count != 1:
+            raise AddressError("--base-ip ::1 serves exactly one agent (IPv6 has one loopback address)")
+        return ["::1"]
     try:
         first = ipaddress.IPv4Address(base_ip)
     except ValueError:
-        raise AddressError(f"--base-ip {base_ip!r} is not an IPv4 address") from None
+        raise AddressError(f"--base-ip {base_ip!r} is not an IPv4 loopback address (or ::1)") from None
     if first not in LOOPBACK or first == LOOPBACK.network_address:
         raise AddressError(f"--base-ip {base_ip} is outside 127.0.0.0/8; the simulator binds loopback only")
     if count < 1:
@@ -58,8 +63,10 @@ class Simulator:
     """A fleet of simulated agents served by one aiohttp application."""
 
     def __init__(self, config: SimConfig, *, agents: int, base_ip: str = "127.30.0.1", port: int = 2886,
-                 seed: int | None = None, clock: Callable[[], float] = time.time) -> None:
+                 seed: int | None = None, clock: Callable[[], float] = time.time,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.config = config
+        self._ssl = ssl_context
         self.seed = config.seed if seed is None else seed
         self.port = port
         self._ips = agent_addresses(base_ip, agents)
@@ -96,7 +103,7 @@ class Simulator:
                 if agent.settings.faults.refuse:
                     continue
                 self._servers[key] = await loop.create_server(factory, key[0], key[1], backlog=256,
-                                                              reuse_address=True)
+                                                              reuse_address=True, ssl=self._ssl)
         except BaseException:
             await self.stop()
             raise
