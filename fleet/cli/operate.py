@@ -155,13 +155,21 @@ async def _execute(plan: RunPlan, journal_path: str | None, progress: ProgressVi
             return report, None
         except Exception as exc:  # a bug in fleet: still account for every host
             log.exception("run.crashed")
-            return RunReport(engine.snapshot(), interrupted=True), f"{type(exc).__name__}: {exc}"
+            leaf = _first_leaf(exc)
+            return RunReport(engine.snapshot(), interrupted=True), f"{type(leaf).__name__}: {leaf}"
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             if journal_path:
                 print(f"fleet: journal {journal_path} (resume with: fleet {command} --resume {journal_path})"
                       if plan.operation.fires else f"fleet: journal {journal_path}", file=sys.stderr)
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    """The first real exception inside (nested) TaskGroup exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def _tick(progress: ProgressView) -> None:
