@@ -291,7 +291,7 @@ class Reporter:
         """``host`` has its final result."""
 
     def batch_started(self, index: int, hosts: int) -> None:
-        """A rolling batch (``--serial``) begins."""
+        """Rolling batch ``index`` (0-based; ``--serial``/``--canary``) of ``hosts`` hosts begins."""
 
     def run_finished(self) -> None:
         """The run is over (the summary is about to be written)."""

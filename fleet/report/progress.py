@@ -136,7 +136,7 @@ class ProgressView(Reporter):
         done = sum(self._outcomes.values())
         segments: list[tuple[str, str]] = [(f"{self._operation or 'fleet'} {done}/{self._total}", "")]
         if self._batch is not None:
-            segments.append((f" batch {self._batch}", _DIM))
+            segments.append((f" batch {self._batch + 1}", _DIM))
         for outcome in Outcome:
             if count := self._outcomes[outcome]:
                 colour = _GREEN if outcome.ok else _YELLOW if outcome is Outcome.SKIPPED else _RED
