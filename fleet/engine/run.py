@@ -395,8 +395,8 @@ class Engine:
                 f"the agent no longer knows DAG {run.dag.id} (restarted?): {exc.error.message}"))
             return None
         outcome = Outcome.AUTH_FAILED if isinstance(exc, AuthRefused) else oc.outcome_for_error(exc)
-        if outcome is Outcome.REJECTED:
-            outcome = Outcome.PROTOCOL_ERROR
+        if outcome in (Outcome.REJECTED, Outcome.PRECHECK_FAILED):
+            outcome = Outcome.UNREACHABLE  # the agent keeps failing to answer about its DAG
         error = exc.as_api_error()
         message = f"lost track of DAG {run.dag.id} after {run.poll_errors + 1} failed polls: {error.message}"
         await self._finish(run, outcome, ApiError(error.status, error.code, error.err_code, message))
