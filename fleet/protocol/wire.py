@@ -8,7 +8,7 @@ error envelope into the right :class:`~fleet.errors.ApiFailure` subclass is :fun
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,25 +221,25 @@ def _field(doc: Mapping[str, Any], name: str, what: str, default: Any) -> Any:
     return value
 
 
-def _str(doc: Mapping[str, Any], name: str, what: str, default: Any = _MISSING) -> Any:
+def _typed(doc: Mapping[str, Any], name: str, what: str, default: Any, ok: Callable[[Any], bool],
+           kind: str) -> Any:
     value = _field(doc, name, what, default)
-    if value is not default and not isinstance(value, str):
-        raise ProtocolError(f"{what} field '{name}' is not a string")
+    if value is not default and not ok(value):
+        raise ProtocolError(f"{what} field '{name}' is not {kind}")
     return value
+
+
+def _str(doc: Mapping[str, Any], name: str, what: str, default: Any = _MISSING) -> Any:
+    return _typed(doc, name, what, default, lambda v: isinstance(v, str), "a string")
 
 
 def _int(doc: Mapping[str, Any], name: str, what: str, default: Any = _MISSING) -> Any:
-    value = _field(doc, name, what, default)
-    if value is not default and (not isinstance(value, int) or isinstance(value, bool)):
-        raise ProtocolError(f"{what} field '{name}' is not an integer")
-    return value
+    return _typed(doc, name, what, default, lambda v: isinstance(v, int) and not isinstance(v, bool),
+                  "an integer")
 
 
 def _bool(doc: Mapping[str, Any], name: str, what: str, default: Any = _MISSING) -> Any:
-    value = _field(doc, name, what, default)
-    if value is not default and not isinstance(value, bool):
-        raise ProtocolError(f"{what} field '{name}' is not a boolean")
-    return value
+    return _typed(doc, name, what, default, lambda v: isinstance(v, bool), "a boolean")
 
 
 def _id(doc: Mapping[str, Any], name: str, what: str, default: Any = _MISSING) -> Any:
