@@ -46,7 +46,10 @@ class Journal:
             self._fd = None
 
     async def record(self, ev: str, *, durable: bool = True, **fields: Any) -> None:
-        """Append one event; with ``durable`` return only once it is on disk."""
+        """Append one event; with ``durable`` return only once it is on disk.
+
+        ``fields`` must not be named ``durable`` (it is the keyword above).
+        """
         doc = {"ev": ev, "at": round(self._clock(), 3), **fields}
         self._buffer.append(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
         self._appended += 1

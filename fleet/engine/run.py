@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -26,7 +27,7 @@ from fleet.engine.recovery import find_lost_dag
 from fleet.engine.schedule import PollPlanner, retry_delay
 from fleet.engine.scheduler import DeadlineScheduler
 from fleet.errors import AgentError, AuthRefused, ConnectError, NotFound
-from fleet.models import ApiError, DagDetail, HostResult, HostSpec, Outcome, Phase, Reporter
+from fleet.models import ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome, Phase, Reporter
 from fleet.protocol.ids import odp_generic_id
 
 log = structlog.get_logger("fleet.engine")
@@ -60,7 +61,7 @@ class Engine:
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         confirm_batch: Callable[[int, list[HostSpec]], Awaitable[bool]] | None = None,
-        journal_meta: dict[str, object] | None = None,
+        journal_meta: dict[str, Any] | None = None,
     ) -> None:
         self.plan = plan
         self._http = http
@@ -410,7 +411,7 @@ class Engine:
             self._planner.observe(now - (run.dag_started or now))
             await self._finish(run, outcome)
             return
-        failed = ()
+        failed: tuple[FailedTask, ...] = ()
         try:
             detailed = (await run.client.get_dag(dag.id, details=True)).data
             failed = oc.failed_tasks(detailed)
@@ -452,7 +453,7 @@ class Engine:
         return tuple(results)
 
     async def _finish(self, run: HostRun, outcome: Outcome, error: ApiError | None = None,
-                      failed: tuple = (), *, note: str | None = None, now: float | None = None) -> None:
+                      failed: tuple[FailedTask, ...] = (), *, note: str | None = None, now: float | None = None) -> None:
         if run.result is not None:
             return
         result = run.conclude(outcome, now=self._clock() if now is None else now, error=error,

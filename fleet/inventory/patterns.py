@@ -116,10 +116,10 @@ class _Matcher:
             # A literal fnmatch pattern matches by equality: dictionary look-ups, no scan.
             if pattern in groups and "." not in pattern:
                 return list(groups[pattern])
-            found = set(groups.get(pattern, ()))
+            literal = set(groups.get(pattern, ()))
             if pattern in self.position:
-                found.add(pattern)
-            return sorted(found, key=self.position.__getitem__)
+                literal.add(pattern)
+            return sorted(literal, key=self.position.__getitem__)
         regex = self.compile(pattern, original)
         found: set[str] = set()
         matched_group = False

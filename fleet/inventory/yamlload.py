@@ -86,13 +86,13 @@ def compose_file(path: str) -> yaml.Node | None:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-        line = mark.line + 1 if mark is not None else None
+        mark_line = mark.line + 1 if mark is not None else None
         column = f" (column {mark.column + 1})" if mark is not None else ""
-        raise InventoryError(f"YAML syntax error: {problem}{column}", path, line) from None
+        raise InventoryError(f"YAML syntax error: {problem}{column}", path, mark_line) from None
     except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+        pos_line: int | None = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
         char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
-        raise InventoryError(f"YAML syntax error: unacceptable character {char}", path, line) from None
+        raise InventoryError(f"YAML syntax error: unacceptable character {char}", path, pos_line) from None
     except yaml.YAMLError as exc:
         raise InventoryError(f"YAML syntax error: {' '.join(str(exc).split())}", path) from None
     except RecursionError:
