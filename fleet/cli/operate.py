@@ -35,6 +35,7 @@ from fleet.report import (
     summary_document,
     summary_exit_code,
 )
+from fleet.report.progress import AboveProgress
 
 EXIT_BUG = 1
 EXIT_POLICY_STOP = 3
@@ -72,7 +73,10 @@ def run_operation(args: argparse.Namespace) -> int:
     progress_on = not args.quiet and sys.stderr.isatty()
     level = args.log_level or ("warning" if progress_on or args.quiet else "info")
     fmt = {"json": True, "console": False}.get(args.log_format or "auto")
-    redactor = configure_logging(level=level, json_lines=fmt)
+    progress = ProgressView(sys.stderr, enabled=progress_on)
+    # On a TTY, log lines are printed above the live status line instead of through it.
+    log_stream = AboveProgress(progress, sys.stderr) if progress_on else sys.stderr
+    redactor = configure_logging(level=level, json_lines=fmt, stream=log_stream)  # type: ignore[arg-type]
     for secret in {s.reveal() for s in passwords.values()}:
         redactor.add(secret)
     serial = getattr(args, "serial", None)
@@ -104,7 +108,6 @@ def run_operation(args: argparse.Namespace) -> int:
             prepare_output(flag, target)
     meta = {"inventory": inventory.path, "limit": args.limit, "shard": shard_text}
     _raise_fd_limit()
-    progress = ProgressView(sys.stderr, enabled=progress_on)
     step = getattr(args, "step", False)
     report, crash = asyncio.run(_execute(plan, journal_path, progress, meta, step, args.command))
     info = RunInfo(

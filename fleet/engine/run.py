@@ -153,7 +153,8 @@ class Engine:
                 self._policy_stop = f"the operator declined batch {index + 1}"
                 self._stopping = True
                 return
-            self._reporter.batch_started(index, len(batch))
+            if len(batches) > 1:
+                self._reporter.batch_started(index, len(batch))
             self._batch_left = 0
             queue = iter(batch)
             workers = min(self.plan.limits.forks, len(batch))

@@ -97,6 +97,15 @@ class ProgressView(Reporter):
         self._draw()
         self._write("\n")
 
+    def write_above(self, text: str) -> None:
+        """Print ``text`` (whole lines, e.g. a log line) above the status line, then redraw it."""
+        if not self.enabled or self._finished:
+            self._stream.write(text)
+            self._stream.flush()
+            return
+        self._write("\r" + _CLEAR_TO_EOL + text)
+        self._draw()
+
     def tick(self) -> None:
         """Redraw if the throttle allows (elapsed time, rate and ETA change without events)."""
         self._changed()
@@ -169,6 +178,24 @@ class ProgressView(Reporter):
             self._stream.flush()
         except (OSError, ValueError):  # closed or broken terminal: stop drawing, never fail the run
             self.enabled = False
+
+
+class AboveProgress:
+    """A text stream that writes above a live :class:`ProgressView` (for log lines on a TTY)."""
+
+    def __init__(self, view: ProgressView, stream: TextStream) -> None:
+        self._view = view
+        self._stream = stream
+
+    def write(self, text: str, /) -> int:
+        self._view.write_above(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return _isatty(self._stream)
 
 
 def _isatty(stream: TextStream) -> bool:
