@@ -319,3 +319,17 @@ def test_report_depends_on_models_only() -> None:
             for name in names:
                 if name == "fleet" or name.startswith("fleet."):
                     assert name in ("fleet", "fleet.models") or name.startswith("fleet.report"), (source, name)
+
+
+def test_summary_json_round_trips_with_one_host_per_line() -> None:
+    """summary_json is the same document as json.dumps gives, with each host on its own line."""
+    import json
+
+    from fleet.report.summary import summary_json
+
+    hosts = [{"host": f"h{i}", "outcome": "succeeded", "trace_ids": ["ab"], "error": None} for i in range(3)]
+    doc = {"schema": "fleet.summary/v1", "totals": {"hosts": 3}, "hosts": hosts, "limit": "é"}
+    text = summary_json(doc)
+    assert json.loads(text) == doc
+    assert sum(1 for line in text.splitlines() if line.lstrip().startswith('{"host"')) == 3
+    assert json.loads(summary_json({**doc, "hosts": []}))["hosts"] == []

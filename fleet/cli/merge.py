@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 
-from fleet.errors import InputError
 from fleet.cli.outputs import prepare_output, write_output
-from fleet.report import junit_xml, merge_summaries, summary_exit_code
+from fleet.errors import InputError
+from fleet.report import junit_xml, merge_summaries, summary_exit_code, summary_json
 
 
 def run_merge(args: argparse.Namespace) -> int:
@@ -28,7 +28,7 @@ def run_merge(args: argparse.Namespace) -> int:
     for flag, target in (("--output", args.output), ("--junit", args.junit)):
         if target:
             prepare_output(flag, target)
-    text = json.dumps(merged, indent=2, ensure_ascii=False) + "\n"
+    text = summary_json(merged)
     if args.output:
         write_output(args.output, text)
     else:

@@ -34,6 +34,7 @@ from fleet.report import (
     junit_xml,
     summary_document,
     summary_exit_code,
+    summary_json,
 )
 from fleet.report.progress import AboveProgress
 
@@ -213,9 +214,7 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str) ->
     When the summary file cannot be written the summary goes to stdout instead, so the
     account of what happened on each host is never lost.
     """
-    import json
-
-    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    text = summary_json(doc)
     failed = [h["host"] for h in doc["hosts"] if h["outcome"] != "succeeded"]
     written = True
     targets: list[tuple[str, str | None, str | bytes]] = [

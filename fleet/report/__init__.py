@@ -7,7 +7,7 @@ from fleet.report.files import write_atomic, write_json_atomic
 from fleet.report.junit import junit_xml
 from fleet.report.merge import merge_summaries
 from fleet.report.progress import Event, ProgressView, RecordingReporter
-from fleet.report.summary import RunInfo, load_summary_schema, summary_document, summary_exit_code
+from fleet.report.summary import RunInfo, load_summary_schema, summary_document, summary_exit_code, summary_json
 from fleet.report.table import failure_table
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "merge_summaries",
     "summary_document",
     "summary_exit_code",
+    "summary_json",
     "write_atomic",
     "write_json_atomic",
 ]
