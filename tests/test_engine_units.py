@@ -39,6 +39,17 @@ def test_planner_skips_polls_before_the_learned_floor() -> None:
     assert planner.floor == 2.0
     assert planner.next_delay(0.5) == pytest.approx(1.5)
     assert planner.next_delay(2.5) == pytest.approx(0.625)
+    assert planner.first_delay() == 2.0
+
+
+def test_fast_failures_pull_the_first_look_back_down() -> None:
+    """When DAGs start finishing quickly (e.g. failing at once), the floor and first look follow."""
+    planner = PollPlanner(PollPolicy(first=0.5, jitter=0.0, learn_after=4, floor_quantile=0.0))
+    for d in (3.0, 3.1, 3.2, 3.3):
+        planner.observe(d)
+    assert planner.first_delay() == 3.0
+    planner.observe(0.6)
+    assert planner.first_delay() == pytest.approx(0.6)
 
 
 def test_planner_jitter_stays_within_bounds() -> None:

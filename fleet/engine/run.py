@@ -408,8 +408,8 @@ class Engine:
         dag = run.dag
         assert dag is not None and run.client is not None
         outcome = oc.dag_outcome(dag)
+        self._planner.observe(now - (run.dag_started or now))
         if outcome is Outcome.SUCCEEDED:
-            self._planner.observe(now - (run.dag_started or now))
             await self._finish(run, outcome)
             return
         failed: tuple[FailedTask, ...] = ()

@@ -2,9 +2,10 @@
 
 The policy: a quick first look (a DAG that fails at once is reported at once), then an
 interval that grows with the DAG's age up to a cap, with jitter so thousands of DAGs started
-together do not poll in lock-step. Once a few DAGs of the run have finished, their
-durations tell when the rest can first be expected to finish: polls before that floor
-would only ever see RUNNING, so they are skipped.
+together do not poll in lock-step. Once a few DAGs of the run have finished (successfully or
+not), their durations tell when the rest can first be expected to finish: looks before that
+floor would only ever see RUNNING, so they are skipped — the first look included. DAGs that
+fail fast pull the floor down with them, so the first look stays as quick as the run needs.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class PollPlanner:
         self._durations: list[float] = []
 
     def observe(self, duration: float) -> None:
-        """A DAG of this run finished successfully after ``duration`` seconds."""
+        """A DAG of this run was seen finished (either way) ``duration`` seconds after it started."""
         if duration >= 0:
             bisect.insort(self._durations, duration)
 
@@ -59,7 +60,8 @@ class PollPlanner:
         return self._durations[index] * p.floor_margin
 
     def first_delay(self) -> float:
-        return self._jittered(self.policy.first)
+        """Seconds from a DAG's start to its first look: quick, or the learned floor if later."""
+        return self._jittered(max(self.policy.first, self.floor))
 
     def next_delay(self, age: float) -> float:
         """Seconds from now until the next look at a DAG that is ``age`` seconds old and unfinished."""
