@@ -40,6 +40,7 @@ def test_planner_skips_polls_before_the_learned_floor() -> None:
     assert planner.next_delay(0.5) == pytest.approx(1.5)
     assert planner.next_delay(2.5) == pytest.approx(0.625)
     assert planner.first_delay() == 2.0
+    assert planner.defer(0.5) == pytest.approx(1.5) and planner.defer(1.95) == 0.0
 
 
 def test_fast_failures_pull_the_first_look_back_down() -> None:

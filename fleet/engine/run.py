@@ -366,6 +366,9 @@ class Engine:
         if run.result is not None or run.dag is None or run.client is None:
             return None
         dag_id = run.dag.id
+        wait = self._planner.defer(self._clock() - (run.dag_started or 0.0))
+        if wait:
+            return self._clock() + wait
         try:
             reply = await run.client.get_dag(dag_id)
         except AgentError as exc:

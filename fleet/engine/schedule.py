@@ -70,6 +70,11 @@ class PollPlanner:
         delay = self._jittered(interval)
         return max(delay, self.floor - age)
 
+    def defer(self, age: float) -> float:
+        """Seconds to put off a look that was planned before the floor was learned (0: look now)."""
+        wait = self.floor - age
+        return wait if wait > self.policy.minimum / 4 else 0.0
+
     def _jittered(self, value: float) -> float:
         j = self.policy.jitter
         return value * (1.0 + self._rng.uniform(-j, j)) if j else value
