@@ -95,6 +95,9 @@ class Limits:
     polls_in_flight: int = 256
     max_body_bytes: int = 4 * 1024 * 1024
     poll_retries: int = 5
+    #: seconds an idle connection to an agent is kept for reuse: longer than the longest poll
+    #: interval, short enough that finished hosts do not hold sockets open on either side
+    keepalive: float = 6.0
 
 
 @dataclass(frozen=True, slots=True)

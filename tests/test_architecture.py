@@ -17,7 +17,7 @@ ALLOWED = {
     "simulator": {"protocol"},
     "cli": {"engine", "client", "protocol", "inventory", "report", "simulator"},
 }
-ALWAYS = {"models", "errors", ""}
+ALWAYS = {"models", "errors", "fdlimit", ""}
 
 
 def _fleet_imports(path: Path) -> set[str]:

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import os
 import random
-import resource
 import signal
 import sys
 import time
@@ -25,6 +24,7 @@ from fleet.engine.priors import priors_from_events
 from fleet.engine.run import Engine, RunReport
 from fleet.engine.schedule import PollPolicy
 from fleet.errors import InputError
+from fleet.fdlimit import raise_open_files_limit
 from fleet.inventory import load_inventory, resolve_passwords, select, shard
 from fleet.models import HostSpec, Limits, Timeouts
 from fleet.report import (
@@ -93,7 +93,8 @@ def run_operation(args: argparse.Namespace) -> int:
         passwords=passwords,
         timeouts=Timeouts(connect=args.connect_timeout, request=args.request_timeout, dag=args.timeout,
                           auth_lifetime=args.auth_lifetime, grace=getattr(args, "grace", 30.0) or 0.0),
-        limits=Limits(forks=args.forks, polls_in_flight=args.polls_in_flight),
+        limits=Limits(forks=args.forks, polls_in_flight=args.polls_in_flight,
+                      keepalive=max(6.0, args.poll_cap + 4)),
         poll_policy=PollPolicy(cap=args.poll_cap),
         batches=batches,
         max_fail_percentage=getattr(args, "max_fail_percentage", None),
@@ -108,7 +109,8 @@ def run_operation(args: argparse.Namespace) -> int:
         if target:
             prepare_output(flag, target)
     meta = {"inventory": inventory.path, "limit": args.limit, "shard": shard_text}
-    _raise_fd_limit()
+    # one kept-alive connection per host, plus files and slack
+    raise_open_files_limit(len(hosts) + 1024)
     step = getattr(args, "step", False)
     report, crash = asyncio.run(_execute(plan, journal_path, progress, meta, step, args.command))
     info = RunInfo(
@@ -305,12 +307,3 @@ def _order(hosts: tuple[HostSpec, ...], order: str) -> tuple[HostSpec, ...]:
         random.shuffle(shuffled)
         return tuple(shuffled)
     return hosts
-
-
-def _raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass

@@ -45,7 +45,7 @@ class HttpClient:
             limit=self._limits.forks + self._limits.polls_in_flight + 16,
             limit_per_host=0,
             ttl_dns_cache=300,
-            keepalive_timeout=30,
+            keepalive_timeout=self._limits.keepalive,
             enable_cleanup_closed=False,
         )
         timeout = aiohttp.ClientTimeout(total=self._timeouts.request, sock_connect=self._timeouts.connect)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import resource
 import signal
 import ssl
 import sys
 
+from fleet.fdlimit import raise_open_files_limit
 from fleet.simulator.config import ConfigError, SimConfig, load_config
 from fleet.simulator.server import AddressError, Simulator
 
@@ -52,7 +52,12 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, AddressError) as exc:
         print(f"fleet simulate: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    _raise_nofile_limit()
+    # a listening socket and a kept-alive connection per agent, plus slack
+    wanted = 2 * args.agents + 1024
+    got = raise_open_files_limit(wanted)
+    if got < wanted:
+        print(f"fleet simulate: warning: {args.agents} agents want {wanted} open files, the limit is {got}; "
+              "clients beyond it will be refused or stall (raise `ulimit -n`)", file=sys.stderr)
     try:
         return asyncio.run(_serve(sim, args.state_file, args.state_interval))
     except OSError as exc:
@@ -75,12 +80,6 @@ def server_tls(cert: str | None, key: str | None, client_ca: str | None) -> ssl.
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"TLS files: {exc}") from None
     return ctx
-
-
-def _raise_nofile_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 async def _serve(sim: Simulator, state_file: str | None, interval: float | None) -> int:
