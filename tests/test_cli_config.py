@@ -111,7 +111,8 @@ def test_passwords_are_refused_everywhere_but_their_own_sources(tmp_path: Path, 
     (tmp_path / "fleet.yaml").unlink()
 
     for name in ("FLEET_PASSWORD", "FLEET_OBSHELL_AGENT_PASSWORD"):
-        run = run_fleet(["start", "-i", str(inventory), "--list-hosts"], cwd=tmp_path, env=fleet_env(**{name: "hunter2"}))
+        run = run_fleet(["start", "-i", str(inventory), "--list-hosts"], cwd=tmp_path,
+                        env=fleet_env(**{name: "hunter2"}))
         assert run.returncode == 5
         assert _one_line_error(run.stderr).startswith(f"fleet: error: {name}: passwords are never taken from FLEET_*")
         assert "hunter2" not in run.stderr

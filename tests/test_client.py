@@ -9,8 +9,16 @@ import pytest
 import pytest_asyncio
 
 from fleet.client import AgentClient, HttpClient
-from fleet.errors import (ApiFailure, AuthRefused, BodyTooLarge, ConnectError, ConnectionLost, NotFound,
-                          ProtocolError, RequestTimeout)
+from fleet.errors import (
+    ApiFailure,
+    AuthRefused,
+    BodyTooLarge,
+    ConnectError,
+    ConnectionLost,
+    NotFound,
+    ProtocolError,
+    RequestTimeout,
+)
 from fleet.models import HostSpec, Limits, Secret, Timeouts
 from fleet.simulator.server import Simulator
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import random
 import stat
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -180,9 +181,9 @@ def test_dag_outcomes_and_failed_tasks() -> None:
 
 def test_find_lost_dag_takes_the_newest_matching_start_after_the_send() -> None:
     """Only ODP DAGs of the right name created at/after the send (agent clock) qualify."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    sent = datetime(2026, 11, 27, 10, 0, 0, tzinfo=timezone.utc).timestamp()
+    sent = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC).timestamp()
     old = DagDetail(id="4" + "0" * 16 + "1", dag_id=1, name="Start obproxy", state="SUCCEED",
                     start_time="2026-11-27T09:00:00Z")
     new = DagDetail(id="4" + "0" * 16 + "2", dag_id=2, name="Start obproxy", state="RUNNING",

@@ -11,11 +11,10 @@ import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from conftest import allocate_base_ip
 from obshell import ClientSet
 from obshell.auth.password import PasswordAuth
 from obshell.service.client_v1 import OBShellHandleError
-
-from conftest import allocate_base_ip
 
 PASSWORD = "fleet-sim-password"
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from conftest import REPO, allocate_base_ip
+
 from fleet.protocol import crypto
 from fleet.protocol.ids import odp_generic_id
 from fleet.simulator.agent import Env, SimAgent, SimRequest
@@ -246,7 +246,8 @@ async def test_empty_auth_skips_the_timestamp(sim_factory) -> None:
 
 
 async def test_missing_and_wrong_headers(sim_factory) -> None:
-    """No header → 400 Request.Header.NotFound; X-OCS-Header on /obproxy → the same; on an ODP DAG → WithAgentPassword."""
+    """No header → 400 Request.Header.NotFound; X-OCS-Header on /obproxy → the same;
+    on an ODP DAG → WithAgentPassword."""
     sim = await sim_factory()
     addr = sim.addresses[0]
     status, body = await call(addr, "POST", "/api/v1/obproxy/start", password=None)
@@ -279,7 +280,8 @@ async def test_not_found_answers(sim_factory) -> None:
     sim = await sim_factory()
     addr = sim.addresses[0]
     status, body = await call(addr, "GET", "/api/v1/nothing", password=None)
-    assert status == 404 and body["error"] == {"errCode": "Common.NotFound", "message": "Element not found: 404 not found"}
+    assert status == 404
+    assert body["error"] == {"errCode": "Common.NotFound", "message": "Element not found: 404 not found"}
     status, body = await call(addr, "GET", "/api/v1/task/dag/" + odp_generic_id(addr.split(":")[0], 2886, 99))
     assert status == 404 and body["error"]["message"] == "Task not found: record not found"
     status, body = await call(addr, "GET", "/api/v1/task/dag/4123")
@@ -289,7 +291,8 @@ async def test_not_found_answers(sim_factory) -> None:
 
 
 async def test_legacy_error_style(sim_factory) -> None:
-    """4.2.x agents answer {code, message} without errCode: unknown route 400/1000, auth 401/10008, unknown task 404/2300."""
+    """4.2.x agents answer {code, message} without errCode: unknown route 400/1000, auth 401/10008,
+    unknown task 404/2300."""
     sim = await sim_factory({"defaults": {"version": "4.2.6.0-1"}})
     addr = sim.addresses[0]
     status, body = await call(addr, "GET", "/api/v1/nothing", password=None)

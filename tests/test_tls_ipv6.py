@@ -33,8 +33,9 @@ def _write(path: Path, data: bytes) -> str:
 
 
 def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None,
-          issuer_key: ec.EllipticCurvePrivateKey | None, *, ca: bool = False, ip: str | None = None) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
+          issuer_key: ec.EllipticCurvePrivateKey | None, *, ca: bool = False,
+          ip: str | None = None) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     builder = (x509.CertificateBuilder().subject_name(name)
                .issuer_name(issuer.subject if issuer else name)

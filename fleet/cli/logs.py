@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable, MutableMapping
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO, cast
 
 import structlog
 
@@ -46,7 +46,15 @@ class Redactor:
         return event_dict
 
 
-def configure_logging(*, level: str = "info", stream: TextIO | None = None, redactor: Redactor | None = None,
+class LogStream(Protocol):
+    """Where log lines go: a text stream (stderr, or one that writes above the progress line)."""
+
+    def write(self, text: str, /) -> int: ...
+    def flush(self) -> None: ...
+    def isatty(self) -> bool: ...
+
+
+def configure_logging(*, level: str = "info", stream: LogStream | None = None, redactor: Redactor | None = None,
                       json_lines: bool | None = None) -> Redactor:
     """Configure structlog for the process; returns the redactor so secrets can be registered."""
     stream = stream or sys.stderr
@@ -67,7 +75,8 @@ def configure_logging(*, level: str = "info", stream: TextIO | None = None, reda
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        # PrintLogger only calls write() and flush(), which every LogStream has.
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, stream)),
         cache_logger_on_first_use=True,
     )
     return redactor

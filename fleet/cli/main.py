@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=fmt, epilog="example:\n  fleet check -i inventories/prod.yaml --junit check.xml")
     _add_run_options(p, fires=False)
     p = sub.add_parser("status", help="re-poll the DAGs of a past run and print their states",
-                       epilog="example:\n  fleet status --journal .fleet/runs/20261127T031000Z-obproxy.start.jsonl -i inv.yaml")
+                       epilog="example:\n  fleet status --journal .fleet/runs/20261127T031000Z-obproxy.start.jsonl "
+                              "-i inv.yaml")
     p.add_argument("--journal", required=True, help="the run's journal")
     p.add_argument("-i", "--inventory", help="inventory (default: the one the journal names)")
     p.add_argument("-o", "--output", help="write the JSON status here instead of stdout")

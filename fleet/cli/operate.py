@@ -77,7 +77,7 @@ def run_operation(args: argparse.Namespace) -> int:
     progress = ProgressView(sys.stderr, enabled=progress_on)
     # On a TTY, log lines are printed above the live status line instead of through it.
     log_stream = AboveProgress(progress, sys.stderr) if progress_on else sys.stderr
-    redactor = configure_logging(level=level, json_lines=fmt, stream=log_stream)  # type: ignore[arg-type]
+    redactor = configure_logging(level=level, json_lines=fmt, stream=log_stream)
     for secret in {s.reveal() for s in passwords.values()}:
         redactor.add(secret)
     serial = getattr(args, "serial", None)

@@ -10,13 +10,13 @@ import sys
 from typing import Any
 
 from fleet.cli.logs import configure_logging
+from fleet.cli.outputs import prepare_output, write_output
 from fleet.client import AgentClient, HttpClient
 from fleet.engine.journal import read_journal
 from fleet.engine.priors import priors_from_events
 from fleet.errors import AgentError, InputError
 from fleet.inventory import load_inventory, resolve_passwords
 from fleet.models import HostSpec, Limits, Secret, Timeouts
-from fleet.cli.outputs import prepare_output, write_output
 
 
 def run_status(args: argparse.Namespace) -> int:

@@ -13,8 +13,8 @@ import json
 import os
 import time
 from collections.abc import Callable
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -97,7 +97,8 @@ class AgentClient:
     async def operate_dag(self, generic_id: str, operator: str) -> Reply[None]:
         if operator not in DAG_OPERATORS:
             raise ValueError(f"unknown DAG operator {operator!r}")
-        env = await self._call_auth("POST", f"/api/v1/task/dag/{quote(generic_id, safe='')}", body={"operator": operator})
+        path = f"/api/v1/task/dag/{quote(generic_id, safe='')}"
+        env = await self._call_auth("POST", path, body={"operator": operator})
         return Reply(None, env.trace_id, env.timestamp, env.status)
 
     async def unfinished_dags(self) -> Reply[tuple[DagDetail, ...]]:
@@ -162,9 +163,9 @@ class AgentClient:
         env = wire.parse_envelope(raw.status, raw.body)
         if env.trace_id:
             self.returned_trace_ids.append(env.trace_id)
-        offset = clock_offset(env.timestamp, sent_at, received_at)
-        if offset is not None:
-            self.clock_offset = offset
+        measured = clock_offset(env.timestamp, sent_at, received_at)
+        if measured is not None:
+            self.clock_offset = measured
         if not env.successful:
             raise wire.failure_for(env)
         return env

@@ -6,7 +6,6 @@ fleet's :mod:`~fleet.errors` transport errors. No aiohttp type escapes this modu
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from dataclasses import dataclass
 from types import TracebackType
@@ -123,7 +122,7 @@ class HttpClient:
             raise ConnectError(f"cannot connect: {_os_reason(exc)}") from None
         except aiohttp.ConnectionTimeoutError:
             raise ConnectError(f"connect timed out after {self._timeouts.connect:g} s") from None
-        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ServerTimeoutError):
             raise RequestTimeout(f"no complete answer within {self._timeouts.request:g} s") from None
         except aiohttp.ServerDisconnectedError:
             raise ConnectionLost("the agent closed the connection before answering") from None

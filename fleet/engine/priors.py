@@ -8,7 +8,6 @@ from typing import Any
 from fleet.engine.plan import PriorState
 from fleet.models import ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome
 
-
 #: Outcomes a resumed run picks up again rather than reporting as they were.
 UNSETTLED = frozenset({Outcome.INTERRUPTED.value, Outcome.SKIPPED.value, Outcome.AMBIGUOUS.value})
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,8 +199,8 @@ class Engine:
             return f"{failed} of {len(batch)} hosts failed in batch {index + 1}, over --max-fail-percentage {pct:g}"
         return None
 
-    async def _worker(self, queue: object) -> None:
-        for run in queue:  # type: ignore[attr-defined]
+    async def _worker(self, queue: Iterator[HostRun]) -> None:
+        for run in queue:
             if self._stopping:
                 return
             self._batch_left += 1
@@ -457,7 +457,8 @@ class Engine:
         return tuple(results)
 
     async def _finish(self, run: HostRun, outcome: Outcome, error: ApiError | None = None,
-                      failed: tuple[FailedTask, ...] = (), *, note: str | None = None, now: float | None = None) -> None:
+                      failed: tuple[FailedTask, ...] = (), *, note: str | None = None,
+                      now: float | None = None) -> None:
         if run.result is not None:
             return
         result = run.conclude(outcome, now=self._clock() if now is None else now, error=error,

@@ -76,7 +76,9 @@ class DeadlineScheduler(Generic[T]):
         try:
             due = await step(item)
         finally:
-            self._in_flight.discard(asyncio.current_task())  # type: ignore[arg-type]
+            task = asyncio.current_task()
+            if task is not None:
+                self._in_flight.discard(task)
             self._wake.set()
         if due is not None and not self._stopped:
             heapq.heappush(self._heap, (due, next(self._seq), item))

@@ -16,7 +16,7 @@ import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from fleet.protocol import crypto
@@ -50,7 +50,7 @@ def format_time(unix: float, offset: str) -> str:
     tz = _TZ_CACHE.get(offset)
     if tz is None:
         if offset == "Z":
-            tz = timezone.utc
+            tz = UTC
         else:
             sign = 1 if offset[0] == "+" else -1
             tz = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
@@ -59,7 +59,7 @@ def format_time(unix: float, offset: str) -> str:
     secs, frac = divmod(ns, 1_000_000_000)
     text = datetime.fromtimestamp(secs, tz).strftime("%Y-%m-%dT%H:%M:%S")
     digits = f"{frac:09d}".rstrip("0")
-    suffix = "Z" if tz is timezone.utc else datetime.fromtimestamp(secs, tz).strftime("%z")
+    suffix = "Z" if tz is UTC else datetime.fromtimestamp(secs, tz).strftime("%z")
     if suffix != "Z":
         suffix = suffix[:3] + ":" + suffix[3:]
     return f"{text}{'.' + digits if digits else ''}{suffix}"
@@ -488,7 +488,8 @@ class SimAgent:
             return self._err(400, "Common.BindJsonFailed", None, "Bind json failed: invalid body", trace, now)
         state = dag.view(now)[0]
         if operator not in OPERATORS:
-            return self._err(400, "Common.IllegalArgument", None, f"Illegal argument: operator {operator!r}", trace, now)
+            return self._err(400, "Common.IllegalArgument", None, f"Illegal argument: operator {operator!r}",
+                             trace, now)
         if operator == "CANCEL":
             if state in ("SUCCEED", "FAILED"):
                 return self._err(400, "Common.IllegalArgument", None, "Illegal argument: the task is finished",

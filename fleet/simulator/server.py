@@ -14,10 +14,10 @@ Usage (in-process)::
 from __future__ import annotations
 
 import asyncio
-import ssl
 import ipaddress
 import json
 import random
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -173,7 +173,7 @@ class Simulator:
         if answer.delay:
             try:
                 await asyncio.wait_for(self._closing.wait(), answer.delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         if answer.action == "drop":
             transport.abort()

@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fleet.simulator.agent import SimAgent
@@ -47,7 +47,7 @@ def build_state(agents: Iterable[SimAgent], now: float) -> dict[str, Any]:
         for code, n in snap["auth_failures"].items():
             totals["auth_failures"][code] = totals["auth_failures"].get(code, 0) + n
     return {
-        "written_at": datetime.fromtimestamp(now, timezone.utc).isoformat(),
+        "written_at": datetime.fromtimestamp(now, UTC).isoformat(),
         "written_at_unix": now,
         "totals": totals,
         "agents": per_agent,
