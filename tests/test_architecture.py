@@ -71,3 +71,14 @@ def test_models_and_errors_depend_on_nothing_of_fleet_above_them() -> None:
     """fleet.models imports no fleet module; fleet.errors imports only fleet.models."""
     assert _fleet_imports(ROOT / "models.py") == set()
     assert _fleet_imports(ROOT / "errors.py") <= {"models"}
+
+
+def test_every_test_states_its_behaviour_in_a_docstring() -> None:
+    """Each test function under tests/ has a docstring saying what behaviour it checks."""
+    missing = []
+    for path in sorted((ROOT.parent / "tests").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
+                if not ast.get_docstring(node):
+                    missing.append(f"{path.name}:{node.lineno} {node.name}")
+    assert not missing, missing
