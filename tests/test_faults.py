@@ -12,6 +12,7 @@ BASE = "127.43.0.1"
 MATRIX: list[tuple[str, dict, str, str | None]] = [
     ("healthy", {}, "succeeded", None),
     ("refused", {"faults": {"refuse": True}}, "unreachable", "cannot connect"),
+    ("connect_timeout", {"faults": {"blackhole": True}}, "unreachable", "connect timed out"),
     ("hangs", {"faults": {"hang": True}}, "unreachable", "no complete answer"),
     ("hangs_on_start", {"faults": {"hang": ["start"]}}, "ambiguous", "no complete answer"),
     ("http500_on_start", {"faults": {"http500": ["start"]}}, "rejected", None),
@@ -53,6 +54,7 @@ def test_fault_matrix_classifies_every_host_and_loses_none(tmp_path: Path) -> No
     inventory = write_inventory(tmp_path / "inv.yaml", ips)
     with sim_fleet(tmp_path, BASE, len(ips), config) as sim:
         run = run_fleet(["start", "-i", str(inventory), "--timeout", "5", "--request-timeout", "1.5",
+                         "--connect-timeout", "1",
                          "--journal", str(tmp_path / "j.jsonl")], cwd=tmp_path)
         state = sim.state()
     assert run.summary is not None, run.stderr[-3000:]

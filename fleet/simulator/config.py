@@ -15,7 +15,7 @@ SETTINGS keys: version, identity, zone, is_obproxy_agent, agent_password_set, pa
 password_env, ob_password, dag_duration [min, max], error_style (auto|modern|legacy),
 key_bits (1024|512), clock_skew, utc_offset, faults {FAULTS}.
 
-FAULTS keys: refuse, hang, http500, garbage, truncated, oversize, bad_types (each ``true`` for
+FAULTS keys: refuse, blackhole, hang, http500, garbage, truncated, oversize, bad_types (each ``true`` for
 every route or a list of route names), slow (seconds), dag_fails (true, or the number of runs
 that fail), dag_stuck, key_rotation ({after_requests: N} or {every_seconds: K}),
 forget_dags_after (seconds after the first start), flaky_polls (N), drop_after_start,
@@ -51,6 +51,7 @@ class Faults:
     """What goes wrong on one agent. Route-set faults are empty when off."""
 
     refuse: bool = False
+    blackhole: bool = False
     hang: frozenset[str] = frozenset()
     http500: frozenset[str] = frozenset()
     garbage: frozenset[str] = frozenset()
@@ -215,11 +216,11 @@ _SETTINGS_KEYS = ("version", "identity", "zone", "is_obproxy_agent", "agent_pass
                   "password_env", "ob_password", "dag_duration", "error_style", "key_bits", "clock_skew",
                   "utc_offset", "faults")
 _ROUTE_FAULTS = ("hang", "http500", "garbage", "truncated", "oversize", "bad_types")
-_FAULT_KEYS = ("refuse", *_ROUTE_FAULTS, "slow", "dag_fails", "dag_stuck", "key_rotation",
+_FAULT_KEYS = ("refuse", "blackhole", *_ROUTE_FAULTS, "slow", "dag_fails", "dag_stuck", "key_rotation",
                "forget_dags_after", "flaky_polls", "drop_after_start", "die_after")
 #: The value a ``random_faults`` entry applies when it gives none.
 RANDOM_FAULT_DEFAULTS: dict[str, Any] = {
-    "refuse": True, "hang": True, "http500": True, "garbage": True, "truncated": True, "oversize": True,
+    "refuse": True, "blackhole": True, "hang": True, "http500": True, "garbage": True, "truncated": True, "oversize": True,
     "bad_types": True, "slow": 2.0, "dag_fails": True, "dag_stuck": True, "key_rotation": {"after_requests": 2},
     "forget_dags_after": 3.0, "flaky_polls": 2, "drop_after_start": True, "die_after": 1.0,
 }
@@ -278,7 +279,7 @@ def _build_faults(base: Faults, doc: Any, path: tuple[Any, ...], lines: _Lines) 
         where = path + (key,)
         if key in _ROUTE_FAULTS:
             changes[key] = _routes(value, where, lines)
-        elif key in ("refuse", "dag_stuck", "drop_after_start"):
+        elif key in ("refuse", "blackhole", "dag_stuck", "drop_after_start"):
             changes[key] = _bool(value, where, lines)
         elif key == "slow":
             changes[key] = _num(value, where, lines)

@@ -14,6 +14,7 @@ Usage (in-process)::
 from __future__ import annotations
 
 import asyncio
+import socket
 import ipaddress
 import json
 import random
@@ -33,6 +34,26 @@ LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 OVERSIZE_BYTES = 10 * 1024 * 1024
 _GARBAGE = b"<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>\n"
 _JSON = "application/json; charset=utf-8"
+
+
+def _blackhole(ip: str, port: int) -> list[socket.socket]:
+    """A listening socket whose accept queue is full and never drained: the kernel drops new
+    SYNs, so clients see a connect timeout, as with a filtered port or a frozen host."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((ip, port))
+    listener.listen(0)
+    fillers = []
+    for _ in range(2):
+        filler = socket.socket(family, socket.SOCK_STREAM)
+        filler.setblocking(False)
+        try:
+            filler.connect((ip, port))
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    return [listener, *fillers]
 
 
 class AddressError(ValueError):
@@ -76,6 +97,7 @@ class Simulator:
         self._env = Env(self._rng, self._keys.fresh)
         self._agents: dict[tuple[str, int], SimAgent] = {}
         self._servers: dict[tuple[str, int], asyncio.AbstractServer] = {}
+        self._blackholes: list[socket.socket] = []
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self._oversize: bytes | None = None
@@ -102,6 +124,9 @@ class Simulator:
             for key, agent in self._agents.items():
                 if agent.settings.faults.refuse:
                     continue
+                if agent.settings.faults.blackhole:
+                    self._blackholes.extend(_blackhole(*key))
+                    continue
                 self._servers[key] = await loop.create_server(factory, key[0], key[1], backlog=256,
                                                               reuse_address=True, ssl=self._ssl)
         except BaseException:
@@ -114,6 +139,9 @@ class Simulator:
         for server in self._servers.values():
             server.close()
         self._servers.clear()
+        for sock in self._blackholes:
+            sock.close()
+        self._blackholes.clear()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
