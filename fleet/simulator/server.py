@@ -14,10 +14,10 @@ Usage (in-process)::
 from __future__ import annotations
 
 import asyncio
-import socket
 import ipaddress
 import json
 import random
+import socket
 import ssl
 import time
 from collections.abc import Callable
