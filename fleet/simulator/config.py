@@ -222,7 +222,8 @@ _FAULT_KEYS = ("refuse", "blackhole", *_ROUTE_FAULTS, "slow", "dag_fails", "dag_
 RANDOM_FAULT_DEFAULTS: dict[str, Any] = {
     "refuse": True, "blackhole": True, "hang": True, "http500": True, "garbage": True, "truncated": True,
     "oversize": True, "bad_types": True, "slow": 2.0, "dag_fails": True, "dag_stuck": True,
-    "key_rotation": {"after_requests": 2}, "forget_dags_after": 3.0, "flaky_polls": 2, "drop_after_start": True, "die_after": 1.0,
+    "key_rotation": {"after_requests": 2}, "forget_dags_after": 3.0, "flaky_polls": 2, "drop_after_start": True,
+    "die_after": 1.0,
 }
 
 
