@@ -11,9 +11,14 @@ from fleet.errors import (
     ProtocolError,
     TransportError,
 )
-from fleet.models import AgentInfo, DagDetail, FailedTask, Outcome
+from fleet.models import AgentInfo, ApiError, DagDetail, FailedTask, Outcome
 
 MIN_ODP_VERSION = (4, 2, 6)
+
+
+def note(message: str) -> ApiError:
+    """fleet's own account of a failure, in the shape of an agent error (no status or codes)."""
+    return ApiError(status=None, code=None, err_code=None, message=message)
 
 
 def version_tuple(version: str) -> tuple[int, ...]:

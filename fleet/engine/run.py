@@ -19,8 +19,9 @@ import structlog
 from fleet.client import AgentClient, HttpClient
 from fleet.client.agent import new_trace_id
 from fleet.engine import outcome as oc
+from fleet.engine.follow import DagFollower
 from fleet.engine.hostrun import HostRun
-from fleet.engine.journal import Journal, NullJournal
+from fleet.engine.journal import Journal, NullJournal, result_record
 from fleet.engine.plan import Operation, RunPlan
 from fleet.engine.priors import result_from_journal
 from fleet.engine.recovery import find_lost_dag
@@ -43,10 +44,6 @@ class RunReport:
     interrupted: bool = False
     #: why the runbook controls stopped the run early (canary, max fail percentage), if they did
     policy_stop: str | None = None
-
-
-def _note(message: str) -> ApiError:
-    return ApiError(status=None, code=None, err_code=None, message=message)
 
 
 class Engine:
@@ -73,6 +70,7 @@ class Engine:
         self._confirm_batch = confirm_batch
         self._journal_meta = journal_meta or {}
         self._planner = PollPlanner(plan.poll_policy, self._rng)
+        self._follower = DagFollower(plan, self._planner, self._finish, clock, self._rng)
         self._scheduler: DeadlineScheduler[HostRun] = DeadlineScheduler(plan.limits.polls_in_flight, clock)
         self._runs = [HostRun(h) for h in plan.hosts]
         self._stopping = False
@@ -116,7 +114,7 @@ class Engine:
         )
         todo = [r for r in self._runs if not await self._settle_from_journal(r)]
         async with asyncio.TaskGroup() as tg:
-            poll_task = tg.create_task(self._scheduler.run(self._poll_step))
+            poll_task = tg.create_task(self._scheduler.run(self._follower.step))
             self._fire_task = tg.create_task(self._fire_batches(todo))
             try:
                 await asyncio.wait({self._fire_task})
@@ -222,7 +220,7 @@ class Engine:
             return
         problem = oc.precheck_problem(run.info)
         if problem:
-            await self._finish(run, Outcome.PRECHECK_FAILED, _note(problem))
+            await self._finish(run, Outcome.PRECHECK_FAILED, oc.note(problem))
             return
         if self.plan.operation is Operation.CHECK:
             await self._verify_credentials(run)
@@ -332,7 +330,7 @@ class Engine:
             await self._finish(run, Outcome.AUTH_FAILED, self._explain(run, exc))
             return
         except AgentError as exc:
-            await self._finish(run, Outcome.AMBIGUOUS, _note(
+            await self._finish(run, Outcome.AMBIGUOUS, oc.note(
                 f"{cause}; the agent's DAG list could not be read ({exc.message}); not re-fired"))
             return
         offset = run.client.clock_offset or 0.0
@@ -347,7 +345,7 @@ class Engine:
             run.fired = False
             await self._fire(run)
             return
-        await self._finish(run, Outcome.AMBIGUOUS, _note(
+        await self._finish(run, Outcome.AMBIGUOUS, oc.note(
             f"{cause}; the agent lists no '{name}' DAG since then; not re-fired "
             "(check the agent, or resume with --refire-ambiguous)"))
 
@@ -360,85 +358,17 @@ class Engine:
                             f"{error.message} (agent clock offset {skew}, beyond the auth lifetime)")
         return error
 
-    # -- polling ------------------------------------------------------------------------
-
-    async def _poll_step(self, run: HostRun) -> float | None:
-        if run.result is not None or run.dag is None or run.client is None:
-            return None
-        dag_id = run.dag.id
-        wait = self._planner.defer(self._clock() - (run.dag_started or 0.0))
-        if wait:
-            return self._clock() + wait
-        try:
-            reply = await run.client.get_dag(dag_id)
-        except AgentError as exc:
-            return await self._poll_failed(run, exc)
-        now = self._clock()
-        run.polls += 1
-        run.poll_errors = 0
-        run.dag = reply.data
-        if run.dag.finished:
-            await self._dag_finished(run, now)
-            return None
-        if now >= run.deadline:
-            await self._finish(run, Outcome.TIMED_OUT, _note(
-                f"DAG {dag_id} still {run.dag.state} at stage {run.dag.stage}/{run.dag.max_stage} "
-                f"after {self.plan.timeouts.dag:g} s"))
-            return None
-        return min(now + self._planner.next_delay(now - (run.dag_started or now)), run.deadline)
-
-    async def _poll_failed(self, run: HostRun, exc: AgentError) -> float | None:
-        now = self._clock()
-        assert run.dag is not None
-        if oc.is_transient_poll_error(exc) and run.poll_errors < self.plan.limits.poll_retries:
-            run.poll_errors += 1
-            log.info("dag.poll_retry", **run.log_context(), attempt=run.poll_errors, error=exc.message)
-            return min(now + retry_delay(run.poll_errors, rng=self._rng), max(run.deadline, now))
-        if isinstance(exc, NotFound):
-            await self._finish(run, Outcome.FAILED, ApiError(
-                exc.error.status, exc.error.code, exc.error.err_code,
-                f"the agent no longer knows DAG {run.dag.id} (restarted?): {exc.error.message}"))
-            return None
-        outcome = Outcome.AUTH_FAILED if isinstance(exc, AuthRefused) else oc.outcome_for_error(exc)
-        if outcome in (Outcome.REJECTED, Outcome.PRECHECK_FAILED):
-            outcome = Outcome.UNREACHABLE  # the agent keeps failing to answer about its DAG
-        error = exc.as_api_error()
-        message = f"lost track of DAG {run.dag.id} after {run.poll_errors + 1} failed polls: {error.message}"
-        await self._finish(run, outcome, ApiError(error.status, error.code, error.err_code, message))
-        return None
-
-    async def _dag_finished(self, run: HostRun, now: float) -> None:
-        dag = run.dag
-        assert dag is not None and run.client is not None
-        outcome = oc.dag_outcome(dag)
-        self._planner.observe(now - (run.dag_started or now))
-        if outcome is Outcome.SUCCEEDED:
-            await self._finish(run, outcome)
-            return
-        failed: tuple[FailedTask, ...] = ()
-        try:
-            detailed = (await run.client.get_dag(dag.id, details=True)).data
-            failed = oc.failed_tasks(detailed)
-            run.dag = detailed
-        except AgentError as exc:
-            log.info("dag.details_unavailable", **run.log_context(), error=exc.message)
-        message = oc.dag_failure_message(dag)
-        last_logs = [t.task_logs[-1] for t in failed if t.task_logs]
-        if last_logs:
-            message = f"{message}: {last_logs[-1]}"
-        await self._finish(run, outcome, _note(message), failed)
-
     # -- endings --------------------------------------------------------------------------
 
     def _unfinished_outcome(self, run: HostRun) -> tuple[Outcome, ApiError]:
         if run.dag is not None:
-            return Outcome.INTERRUPTED, _note(
+            return Outcome.INTERRUPTED, oc.note(
                 f"run interrupted while DAG {run.dag.id} was {run.dag.state}; resume to follow it")
         if run.fired:
-            return Outcome.INTERRUPTED, _note(
+            return Outcome.INTERRUPTED, oc.note(
                 "run interrupted after the request was sent, before its answer; resume settles it")
         why = self._policy_stop or "run interrupted before this host was fired"
-        return Outcome.SKIPPED, _note(f"not fired: {why}")
+        return Outcome.SKIPPED, oc.note(f"not fired: {why}")
 
     async def _conclude_unfinished(self, run: HostRun, now: float) -> None:
         outcome, error = self._unfinished_outcome(run)
@@ -465,26 +395,9 @@ class Engine:
                               failed_tasks=failed)
         log.info("host.finished", **run.log_context(), outcome=outcome.value,
                  errCode=error.err_code if error else None)
-        await self._journal.record("finished", host=run.host.key, result=_journal_result(result, note))
+        await self._journal.record("finished", host=run.host.key, result=result_record(result, note))
         self._reporter.host_done(result)
         if run.began is not None and self._batch_left > 0:
             self._batch_left -= 1
             if self._batch_left == 0:
                 self._batch_done.set()
-
-
-def _journal_result(result: HostResult, note: str | None) -> dict[str, object]:
-    doc: dict[str, object] = {
-        "outcome": result.outcome.value,
-        "dag": result.dag.brief() if result.dag else None,
-        "trace_ids": list(result.trace_ids),
-        "error": result.error.to_dict() if result.error else None,
-        "failed_tasks": [t.to_dict() for t in result.failed_tasks],
-        "polls": result.polls,
-        "duration_ms": result.duration_ms,
-        "clock_offset_ms": result.clock_offset_ms,
-        "agent_version": result.agent_version,
-    }
-    if note:
-        doc["note"] = note
-    return doc

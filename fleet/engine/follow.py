@@ -1,0 +1,102 @@
+"""Following one DAG: each look decides the next one, or how the host ended."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from fleet.engine import outcome as oc
+from fleet.engine.hostrun import HostRun
+from fleet.engine.plan import RunPlan
+from fleet.engine.schedule import PollPlanner, retry_delay
+from fleet.errors import AgentError, AuthRefused, NotFound
+from fleet.models import ApiError, FailedTask, Outcome
+
+log = structlog.get_logger("fleet.engine")
+
+#: ``finish(run, outcome, error, failed_tasks)``: record a host's end (the engine's).
+Finish = Callable[[HostRun, Outcome, ApiError | None, tuple[FailedTask, ...]], Awaitable[None]]
+
+
+class DagFollower:
+    """The step the poll scheduler runs for each due DAG: one look, then when to look again.
+
+    Returns the next due time (scheduler clock), or None once the host has its result.
+    """
+
+    def __init__(self, plan: RunPlan, planner: PollPlanner, finish: Finish,
+                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None) -> None:
+        self.plan = plan
+        self._planner = planner
+        self._finish = finish
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    async def step(self, run: HostRun) -> float | None:
+        if run.result is not None or run.dag is None or run.client is None:
+            return None
+        dag_id = run.dag.id
+        wait = self._planner.defer(self._clock() - (run.dag_started or 0.0))
+        if wait:
+            return self._clock() + wait
+        try:
+            reply = await run.client.get_dag(dag_id)
+        except AgentError as exc:
+            return await self._failed(run, exc)
+        now = self._clock()
+        run.polls += 1
+        run.poll_errors = 0
+        run.dag = reply.data
+        if run.dag.finished:
+            await self._finished(run, now)
+            return None
+        if now >= run.deadline:
+            await self._finish(run, Outcome.TIMED_OUT, oc.note(
+                f"DAG {dag_id} still {run.dag.state} at stage {run.dag.stage}/{run.dag.max_stage} "
+                f"after {self.plan.timeouts.dag:g} s"), ())
+            return None
+        return min(now + self._planner.next_delay(now - (run.dag_started or now)), run.deadline)
+
+    async def _failed(self, run: HostRun, exc: AgentError) -> float | None:
+        now = self._clock()
+        assert run.dag is not None
+        if oc.is_transient_poll_error(exc) and run.poll_errors < self.plan.limits.poll_retries:
+            run.poll_errors += 1
+            log.info("dag.poll_retry", **run.log_context(), attempt=run.poll_errors, error=exc.message)
+            return min(now + retry_delay(run.poll_errors, rng=self._rng), max(run.deadline, now))
+        if isinstance(exc, NotFound):
+            await self._finish(run, Outcome.FAILED, ApiError(
+                exc.error.status, exc.error.code, exc.error.err_code,
+                f"the agent no longer knows DAG {run.dag.id} (restarted?): {exc.error.message}"), ())
+            return None
+        outcome = Outcome.AUTH_FAILED if isinstance(exc, AuthRefused) else oc.outcome_for_error(exc)
+        if outcome in (Outcome.REJECTED, Outcome.PRECHECK_FAILED):
+            outcome = Outcome.UNREACHABLE  # the agent keeps failing to answer about its DAG
+        error = exc.as_api_error()
+        message = f"lost track of DAG {run.dag.id} after {run.poll_errors + 1} failed polls: {error.message}"
+        await self._finish(run, outcome, ApiError(error.status, error.code, error.err_code, message), ())
+        return None
+
+    async def _finished(self, run: HostRun, now: float) -> None:
+        dag = run.dag
+        assert dag is not None and run.client is not None
+        outcome = oc.dag_outcome(dag)
+        self._planner.observe(now - (run.dag_started or now))
+        if outcome is Outcome.SUCCEEDED:
+            await self._finish(run, outcome, None, ())
+            return
+        failed: tuple[FailedTask, ...] = ()
+        try:
+            detailed = (await run.client.get_dag(dag.id, details=True)).data
+            failed = oc.failed_tasks(detailed)
+            run.dag = detailed
+        except AgentError as exc:
+            log.info("dag.details_unavailable", **run.log_context(), error=exc.message)
+        message = oc.dag_failure_message(dag)
+        last_logs = [t.task_logs[-1] for t in failed if t.task_logs]
+        if last_logs:
+            message = f"{message}: {last_logs[-1]}"
+        await self._finish(run, outcome, oc.note(message), failed)
