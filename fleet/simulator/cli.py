@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
     wanted = 2 * args.agents + 1024
     got = raise_open_files_limit(wanted)
     if got < wanted:
-        print(f"fleet simulate: warning: {args.agents} agents want {wanted} open files, the limit is {got}; "
-              "clients beyond it will be refused or stall (raise `ulimit -n`)", file=sys.stderr)
+        print(f"fleet simulate: warning: {args.agents} agents need up to {wanted} open files when every agent "
+              f"has a client connected; the limit is {got} (raise `ulimit -n` if clients stall)", file=sys.stderr)
     try:
         return asyncio.run(_serve(sim, args.state_file, args.state_interval))
     except OSError as exc:
