@@ -240,6 +240,26 @@ class HostResult:
     resumed: bool = False
     finished_at: float | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The host's entry as the summary lists it (and the journal keeps it)."""
+        spec = self.host
+        return {
+            "host": spec.name,
+            "address": spec.address,
+            "port": spec.port,
+            "groups": list(spec.groups),
+            "outcome": self.outcome.value,
+            "dag": self.dag.brief() if self.dag is not None else None,
+            "trace_ids": list(self.trace_ids),
+            "error": self.error.to_dict() if self.error is not None else None,
+            "failed_tasks": [task.to_dict() for task in self.failed_tasks],
+            "polls": self.polls,
+            "duration_ms": self.duration_ms,
+            "clock_offset_ms": self.clock_offset_ms,
+            "agent_version": self.agent_version,
+            "resumed": self.resumed,
+        }
+
 
 class Secret:
     """A password that refuses to show itself in reprs, logs, tracebacks or pickles."""

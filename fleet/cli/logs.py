@@ -14,6 +14,8 @@ from typing import Any, Protocol, TextIO, cast
 
 import structlog
 
+from fleet.models import Secret
+
 SECRET_KEYS = frozenset({"password", "passwd", "auth", "secret", "token", "x-ocs-agent-header", "x-ocs-header"})
 MASK = "********"
 
@@ -28,6 +30,11 @@ class Redactor:
         if secret and secret not in self._secrets:
             self._secrets.append(secret)
             self._secrets.sort(key=len, reverse=True)
+
+    def add_secrets(self, secrets: Iterable[Secret]) -> None:
+        """Mask every one of ``secrets`` (each distinct password once)."""
+        for value in {secret.reveal() for secret in secrets}:
+            self.add(value)
 
     def scrub(self, text: str) -> str:
         for secret in self._secrets:

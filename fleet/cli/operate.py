@@ -18,9 +18,9 @@ import structlog
 from fleet.cli.logs import configure_logging
 from fleet.cli.outputs import prepare_output, write_output
 from fleet.client import HttpClient
-from fleet.engine.journal import Journal, NullJournal, read_journal
+from fleet.engine.journal import Journal, NullJournal
 from fleet.engine.plan import Operation, RunPlan, batch_sizes
-from fleet.engine.priors import priors_from_events
+from fleet.engine.priors import load_journal
 from fleet.engine.run import Engine, RunReport
 from fleet.engine.schedule import PollPolicy
 from fleet.errors import InputError
@@ -78,8 +78,7 @@ def run_operation(args: argparse.Namespace) -> int:
     # On a TTY, log lines are printed above the live status line instead of through it.
     log_stream = AboveProgress(progress, sys.stderr) if progress_on else sys.stderr
     redactor = configure_logging(level=level, json_lines=fmt, stream=log_stream)
-    for secret in {s.reveal() for s in passwords.values()}:
-        redactor.add(secret)
+    redactor.add_secrets(passwords.values())
     serial = getattr(args, "serial", None)
     try:
         batches = batch_sizes(serial, len(hosts) - (getattr(args, "canary", 0) or 0)) if serial else ()
@@ -247,14 +246,7 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str) ->
 
 
 def _load_resume(path: str, operation: Operation) -> tuple[dict[str, Any], dict[str, Any]]:
-    try:
-        events = read_journal(path)
-    except OSError as exc:
-        raise InputError(f"--resume {path}: cannot read the journal: {exc.strerror}") from None
-    op, priors = priors_from_events(events)
-    header = next((e for e in events if e.get("ev") == "run"), None)
-    if header is None:
-        raise InputError(f"--resume {path}: not a fleet journal (no run header)")
+    header, op, priors = load_journal(path, "--resume")
     if op != operation.value:
         raise InputError(f"--resume {path}: that journal is of a '{op}' run, not '{operation.value}'")
     return header, priors

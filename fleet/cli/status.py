@@ -12,22 +12,14 @@ from typing import Any
 from fleet.cli.logs import configure_logging
 from fleet.cli.outputs import prepare_output, write_output
 from fleet.client import AgentClient, HttpClient
-from fleet.engine.journal import read_journal
-from fleet.engine.priors import priors_from_events
+from fleet.engine.priors import load_journal
 from fleet.errors import AgentError, InputError
 from fleet.inventory import load_inventory, resolve_passwords
 from fleet.models import HostSpec, Limits, Secret, Timeouts
 
 
 def run_status(args: argparse.Namespace) -> int:
-    try:
-        events = read_journal(args.journal)
-    except OSError as exc:
-        raise InputError(f"--journal {args.journal}: cannot read: {exc.strerror}") from None
-    header = next((e for e in events if e.get("ev") == "run"), None)
-    if header is None:
-        raise InputError(f"--journal {args.journal}: not a fleet journal (no run header)")
-    operation, priors = priors_from_events(events)
+    header, operation, priors = load_journal(args.journal, "--journal")
     path = args.inventory or header.get("inventory")
     if not path:
         raise InputError("the journal names no inventory: pass -i")
@@ -38,8 +30,7 @@ def run_status(args: argparse.Namespace) -> int:
     watched = [(by_key[k], p.dag_id) for k, p in priors.items() if p.dag_id and k in by_key]
     redactor = configure_logging(level=args.log_level)
     passwords = resolve_passwords([h for h, _ in watched], os.environ)
-    for secret in {s.reveal() for s in passwords.values()}:
-        redactor.add(secret)
+    redactor.add_secrets(passwords.values())
     rows = asyncio.run(_poll_all(watched, passwords))
     doc = {"schema": "fleet.status/v1", "journal": args.journal, "operation": operation, "hosts": rows}
     text = json.dumps(doc, indent=2) + "\n"

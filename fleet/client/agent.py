@@ -61,7 +61,6 @@ class AgentClient:
         self.returned_trace_ids: list[str] = []
         #: The trace id fleet sent with the latest request.
         self.last_sent_trace_id: str | None = None
-        self.requests = 0
 
     # -- unauthenticated --------------------------------------------------------------
 
@@ -153,7 +152,6 @@ class AgentClient:
         elif body is not None:
             payload = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        self.requests += 1
         sent_at = self._clock()
         raw = await self._http.send(
             method, self.host.base_url + path, headers=headers, body=payload,

@@ -11,7 +11,6 @@ from fleet.models import AgentInfo, ApiError, DagDetail, FailedTask, HostResult,
 @dataclass(slots=True)
 class HostRun:
     host: HostSpec
-    batch: int = 0
     client: AgentClient | None = None
     info: AgentInfo | None = None
     began: float | None = None

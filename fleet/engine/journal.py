@@ -18,8 +18,6 @@ from typing import Any
 
 from fleet.models import HostResult
 
-SCHEMA = "fleet.journal/v1"
-
 
 class Journal:
     """Appends events to a journal file. Use as an async context manager."""
@@ -113,17 +111,7 @@ def read_journal(path: str) -> list[dict[str, Any]]:
 
 def result_record(result: HostResult, note: str | None = None) -> dict[str, object]:
     """A host's result as the journal's ``finished`` event keeps it (read back by ``--resume``)."""
-    doc: dict[str, object] = {
-        "outcome": result.outcome.value,
-        "dag": result.dag.brief() if result.dag else None,
-        "trace_ids": list(result.trace_ids),
-        "error": result.error.to_dict() if result.error else None,
-        "failed_tasks": [t.to_dict() for t in result.failed_tasks],
-        "polls": result.polls,
-        "duration_ms": result.duration_ms,
-        "clock_offset_ms": result.clock_offset_ms,
-        "agent_version": result.agent_version,
-    }
+    doc = result.to_dict()
     if note:
         doc["note"] = note
     return doc

@@ -78,9 +78,7 @@ def is_transient_poll_error(exc: AgentError) -> bool:
 
 def dag_outcome(dag: DagDetail) -> Outcome:
     """A finished DAG's outcome: SUCCEED by running (or PASS) succeeded; FAILED or rolled back failed."""
-    if dag.state == "SUCCEED" and dag.operator != "ROLLBACK":
-        return Outcome.SUCCEEDED
-    return Outcome.FAILED
+    return Outcome.SUCCEEDED if dag.succeeded else Outcome.FAILED
 
 
 def dag_failure_message(dag: DagDetail) -> str:

@@ -28,7 +28,6 @@ class PriorState:
     finished: dict[str, object] | None = None
     fired: bool = False
     fired_at: float | None = None
-    fire_trace_id: str | None = None
     dag_id: str | None = None
     trace_ids: tuple[str, ...] = ()
     #: the request is known to have been sent and its answer lost (not merely journaled before a crash)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from fleet.engine.journal import read_journal
 from fleet.engine.plan import PriorState
+from fleet.errors import InputError
 from fleet.models import ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome
 
 #: Outcomes a resumed run picks up again rather than reporting as they were.
@@ -26,8 +28,7 @@ def priors_from_events(events: Iterable[Mapping[str, Any]]) -> tuple[str | None,
             continue
         entry = state.setdefault(key, {"trace_ids": []})
         if kind == "fired":
-            entry.update(fired=True, fired_at=ev.get("at"), fire_trace_id=ev.get("trace_id"), finished=None,
-                         answer_lost=False)
+            entry.update(fired=True, fired_at=ev.get("at"), finished=None, answer_lost=False)
         elif kind == "answered":
             entry["dag_id"] = ev.get("dag")
             if ev.get("trace_id"):
@@ -43,7 +44,6 @@ def priors_from_events(events: Iterable[Mapping[str, Any]]) -> tuple[str | None,
             finished=e.get("finished"),
             fired=bool(e.get("fired")),
             fired_at=e.get("fired_at"),
-            fire_trace_id=e.get("fire_trace_id"),
             dag_id=e.get("dag_id"),
             trace_ids=tuple(e["trace_ids"]),
             answer_lost=bool(e.get("answer_lost")),
@@ -51,6 +51,19 @@ def priors_from_events(events: Iterable[Mapping[str, Any]]) -> tuple[str | None,
         for key, e in state.items()
     }
     return operation, priors
+
+
+def load_journal(path: str, flag: str) -> tuple[dict[str, Any], str | None, dict[str, PriorState]]:
+    """``(run header, operation, priors)`` of the journal at ``path``, named ``flag`` in errors."""
+    try:
+        events = read_journal(path)
+    except OSError as exc:
+        raise InputError(f"{flag} {path}: cannot read: {exc.strerror}") from None
+    header = next((e for e in events if e.get("ev") == "run"), None)
+    if header is None:
+        raise InputError(f"{flag} {path}: not a fleet journal (no run header)")
+    operation, priors = priors_from_events(events)
+    return dict(header), operation, priors
 
 
 def result_from_journal(host: HostSpec, doc: Mapping[str, Any]) -> HostResult:

@@ -2,7 +2,7 @@
 
 Per-host failure is data: each host ends with a :class:`~fleet.models.HostResult`; only bugs
 and cancellation propagate. A start is sent at most once per host per run; it is re-sent only
-when the connection was refused before anything left (``ConnectError``).
+when the request provably never left (the client's error says ``never_sent``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from fleet.engine.priors import result_from_journal
 from fleet.engine.recovery import find_lost_dag
 from fleet.engine.schedule import PollPlanner, retry_delay
 from fleet.engine.scheduler import DeadlineScheduler
-from fleet.errors import AgentError, AuthRefused, ConnectError, NotFound
+from fleet.errors import AgentError, AuthRefused, NotFound
 from fleet.models import ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome, Phase, Reporter
 from fleet.protocol.ids import odp_generic_id
 
@@ -171,21 +171,13 @@ class Engine:
                 return
 
     def _split(self, runs: list[HostRun]) -> list[list[HostRun]]:
-        sizes = list(self.plan.batches) or [len(runs)]
-        if self.plan.canary:
-            rest = len(runs) - self.plan.canary
-            sizes = [self.plan.canary] + (list(self.plan.batches) or ([rest] if rest > 0 else []))
+        """Canary first (if any), then the ``--serial`` batches; whatever remains is one last batch."""
+        sizes = ([self.plan.canary] if self.plan.canary else []) + list(self.plan.batches)
         batches, start = [], 0
         for size in sizes:
-            if start >= len(runs):
-                break
             batches.append(runs[start : start + size])
             start += size
-        if start < len(runs):
-            batches.append(runs[start:])
-        for index, batch in enumerate(batches):
-            for run in batch:
-                run.batch = index
+        batches.append(runs[start:])
         return [b for b in batches if b]
 
     def _check_policy(self, index: int, batch: list[HostRun]) -> str | None:
@@ -275,14 +267,15 @@ class Engine:
             try:
                 reply = await send(trace_id=trace_id)
                 break
-            except ConnectError as exc:
-                attempt += 1
-                if attempt > self.plan.connect_retries:
-                    run.fired = False
-                    await self._finish(run, Outcome.UNREACHABLE, exc.as_api_error(), note="never sent")
-                    return
-                await asyncio.sleep(retry_delay(attempt, rng=self._rng))
             except AgentError as exc:
+                if exc.never_sent:  # nothing reached the agent: the one case where sending again is safe
+                    attempt += 1
+                    if attempt > self.plan.connect_retries:
+                        run.fired = False
+                        await self._finish(run, Outcome.UNREACHABLE, exc.as_api_error(), note="never sent")
+                        return
+                    await asyncio.sleep(retry_delay(attempt, rng=self._rng))
+                    continue
                 outcome = oc.outcome_for_error(exc, fired=True)
                 if outcome is Outcome.AMBIGUOUS:
                     log.warning("start.answer_lost", **run.log_context(), error=exc.message)

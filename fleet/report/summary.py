@@ -90,30 +90,9 @@ def count_outcomes(outcomes: Iterable[str]) -> dict[str, int]:
     return totals
 
 
-def host_entry(result: HostResult) -> dict[str, Any]:
-    """One element of the summary's ``hosts`` list."""
-    spec = result.host
-    return {
-        "host": spec.name,
-        "address": spec.address,
-        "port": spec.port,
-        "groups": list(spec.groups),
-        "outcome": result.outcome.value,
-        "dag": result.dag.brief() if result.dag is not None else None,
-        "trace_ids": list(result.trace_ids),
-        "error": result.error.to_dict() if result.error is not None else None,
-        "failed_tasks": [task.to_dict() for task in result.failed_tasks],
-        "polls": result.polls,
-        "duration_ms": result.duration_ms,
-        "clock_offset_ms": result.clock_offset_ms,
-        "agent_version": result.agent_version,
-        "resumed": result.resumed,
-    }
-
-
 def summary_document(run: RunInfo, results: Sequence[HostResult]) -> dict[str, Any]:
     """The ``fleet.summary/v1`` document for ``run``; hosts keep the order of ``results``."""
-    hosts = [host_entry(result) for result in results]
+    hosts = [result.to_dict() for result in results]
     return {
         "schema": SCHEMA_ID,
         "operation": run.operation,
