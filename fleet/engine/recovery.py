@@ -79,3 +79,22 @@ def find_lost_dag(dags: Iterable[DagDetail], dag_name: str, sent_at_agent_clock:
         if created is not None and created >= sent_at_agent_clock - CLOCK_TOLERANCE_S:
             return dag
     return None
+
+
+def before_fire(dags: Iterable[DagDetail], dag_name: str) -> tuple[DagDetail | None, DagDetail | None]:
+    """``(to adopt, blocking stop)`` from what the agent runs, before fleet sends ``dag_name``.
+
+    A DAG of the same operation already under way is adopted. For a start, an unfinished stop
+    blocks: obshell's start takes no lock and would race the stop, so fleet sends nothing.
+    """
+    dags = list(dags)
+    running = find_running(dags, dag_name)
+    if running is not None or dag_name == STOP_DAG:
+        return running, None
+    return None, stop_lock_holder(dags)
+
+
+def mid_stop_message(holder: DagDetail) -> str:
+    return (f"the agent is mid-stop: DAG {holder.id} 'Stop obproxy' is {holder.state} and holds obshell's "
+            "maintenance lock; a start now would race it, so none was sent (let the stop finish, or "
+            "retry/rollback/pass it, then run again)")

@@ -25,7 +25,7 @@ from fleet.engine.hostrun import HostRun
 from fleet.engine.journal import Journal, NullJournal, result_record
 from fleet.engine.plan import Operation, RunPlan
 from fleet.engine.priors import result_from_journal
-from fleet.engine.recovery import find_running, stop_lock_holder
+from fleet.engine.recovery import before_fire, mid_stop_message
 from fleet.engine.schedule import PollPlanner, retry_delay
 from fleet.engine.scheduler import DeadlineScheduler
 from fleet.errors import AgentError, AuthRefused, NotFound
@@ -246,19 +246,15 @@ class Engine:
             return True
         run.look_requests += sighting.requests
         run.baseline = sighting.frontier if sighting.complete else None
-        running = find_running(sighting.dags, name)
+        running, holder = before_fire(sighting.dags, name)
         if running is not None:
             log.warning("start.adopted", **run.log_context(), found=running.id, how=sighting.how)
             run.fired, run.adopted = True, Adoption("already_running", sighting.how)
             await self._accept_dag(run, running, None, age=0.0)
             return True
-        holder = stop_lock_holder(sighting.dags) if self.plan.operation is Operation.START else None
         if holder is not None:
             run.dag = holder
-            await self._finish(run, Outcome.PRECHECK_FAILED, oc.note(
-                f"the agent is mid-stop: DAG {holder.id} 'Stop obproxy' is {holder.state} and holds obshell's "
-                "maintenance lock; a start now would race it, so none was sent (let the stop finish, or "
-                "retry/rollback/pass it, then run again)"))
+            await self._finish(run, Outcome.PRECHECK_FAILED, oc.note(mid_stop_message(holder)))
             return True
         if not sighting.complete:
             await self._finish(run, Outcome.PRECHECK_FAILED, oc.note(
