@@ -224,6 +224,23 @@ class FailedTask:
 
 
 @dataclass(frozen=True, slots=True)
+class Adoption:
+    """Why fleet followed a DAG it did not get as the answer to its own start, and how it found it.
+
+    ``reason``: ``already_running`` (the agent already ran one before fleet fired: a retry, a
+    second operator), ``answer_lost`` (fleet's start got no answer; the DAG it created was
+    found), ``resumed`` (a resumed run found the DAG of a start the journal says was about to
+    be sent). ``how``: ``unfinished_list`` or ``id_probe``.
+    """
+
+    reason: str
+    how: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"reason": self.reason, "how": self.how}
+
+
+@dataclass(frozen=True, slots=True)
 class HostResult:
     """Everything the run learned about one host. Per-host failure is data, not an exception."""
 
@@ -239,6 +256,7 @@ class HostResult:
     agent_version: str | None = None
     resumed: bool = False
     finished_at: float | None = None
+    adopted: Adoption | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The host's entry as the summary lists it (and the journal keeps it)."""
@@ -258,6 +276,7 @@ class HostResult:
             "clock_offset_ms": self.clock_offset_ms,
             "agent_version": self.agent_version,
             "resumed": self.resumed,
+            "adopted": self.adopted.to_dict() if self.adopted is not None else None,
         }
 
 

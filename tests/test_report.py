@@ -81,7 +81,7 @@ def test_summary_has_exactly_the_documented_fields() -> None:
     assert [host["host"] for host in doc["hosts"]] == ["b", "a"]
     assert list(doc["hosts"][1]) == ["host", "address", "port", "groups", "outcome", "dag", "trace_ids",
                                      "error", "failed_tasks", "polls", "duration_ms", "clock_offset_ms",
-                                     "agent_version", "resumed"]
+                                     "agent_version", "resumed", "adopted"]
     assert doc["hosts"][1]["error"] == {"status": 500, "code": 10008, "errCode": "E", "message": "m"}
     assert doc["schema"] == "fleet.summary/v1"
 

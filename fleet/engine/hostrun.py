@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fleet.client import AgentClient
-from fleet.models import AgentInfo, ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome
+from fleet.models import Adoption, AgentInfo, ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome
 
 
 @dataclass(slots=True)
@@ -26,6 +26,14 @@ class HostRun:
     resumed: bool = False
     refired: bool = False
     prior_trace_ids: tuple[str, ...] = ()
+    #: why the followed DAG was adopted rather than answered (None: answered, or none)
+    adopted: Adoption | None = None
+    #: the highest DAG id the pre-fire look saw exist (id probing only)
+    baseline: int | None = None
+    #: any DAG id known to exist on the agent (a hint for id probing)
+    known_dag_id: int = 0
+    #: requests spent on looks and recovery (the unfinished list, id probes)
+    look_requests: int = 0
     result: HostResult | None = field(default=None)
 
     def log_context(self) -> dict[str, object]:
@@ -37,13 +45,12 @@ class HostRun:
                 "trace_id": trace}
 
     def trace_ids(self) -> tuple[str, ...]:
-        """Every traceId the agent returned, in order, the start request's first."""
-        returned = list(self.prior_trace_ids)
+        """The trace id fleet sent with its start first — always, answered or not (the one to
+        grep for in the agent's log) — then every traceId the agent returned, in order."""
+        returned = [self.fire_trace_id] if self.fire_trace_id else []
+        returned.extend(self.prior_trace_ids)
         if self.client is not None:
             returned.extend(t for t in self.client.returned_trace_ids if t)
-        if self.start_trace_id and self.start_trace_id in returned:
-            returned.remove(self.start_trace_id)
-            returned.insert(0, self.start_trace_id)
         return tuple(dict.fromkeys(returned))
 
     def conclude(
@@ -67,5 +74,6 @@ class HostRun:
             clock_offset_ms=round(offset * 1000) if offset is not None else None,
             agent_version=self.info.version if self.info is not None else None,
             resumed=self.resumed,
+            adopted=self.adopted,
         )
         return self.result

@@ -8,7 +8,7 @@ from typing import Any
 from fleet.engine.journal import read_journal
 from fleet.engine.plan import PriorState
 from fleet.errors import InputError
-from fleet.models import ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome
+from fleet.models import Adoption, ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome
 
 #: Outcomes a resumed run picks up again rather than reporting as they were.
 UNSETTLED = frozenset({Outcome.INTERRUPTED.value, Outcome.SKIPPED.value, Outcome.AMBIGUOUS.value})
@@ -29,6 +29,8 @@ def priors_from_events(events: Iterable[Mapping[str, Any]]) -> tuple[str | None,
         entry = state.setdefault(key, {"trace_ids": []})
         if kind == "fired":
             entry.update(fired=True, fired_at=ev.get("at"), finished=None, answer_lost=False)
+            if ev.get("trace_id"):  # the trace id fleet sent with the start comes first
+                entry["trace_ids"].insert(0, ev["trace_id"])
         elif kind == "answered":
             entry["dag_id"] = ev.get("dag")
             if ev.get("trace_id"):
@@ -85,7 +87,9 @@ def result_from_journal(host: HostSpec, doc: Mapping[str, Any]) -> HostResult:
         FailedTask(t.get("node", ""), t.get("task", ""), t.get("execute_agent"), tuple(t.get("task_logs") or ()))
         for t in doc.get("failed_tasks") or () if isinstance(t, dict)
     )
+    adopted = doc.get("adopted")
     return HostResult(
+        adopted=Adoption(str(adopted.get("reason")), str(adopted.get("how"))) if isinstance(adopted, dict) else None,
         host=host,
         outcome=Outcome(doc.get("outcome", "interrupted")),
         dag=dag,

@@ -1,4 +1,12 @@
-"""Settling a start whose answer was lost: did it reach the agent? Pure matching logic."""
+"""Which DAG on an agent is the one fleet must follow rather than fire again. Pure matching.
+
+Two questions, both answered from DAGs already read (the unfinished list, or ids probed by
+:mod:`fleet.engine.probe`):
+
+- before firing: does the agent already run a DAG of this operation (:func:`find_running`),
+  or is it mid-stop (:func:`stop_lock_holder`)?
+- after a start whose answer was lost: which DAG did it create (:func:`find_lost_dag`)?
+"""
 
 from __future__ import annotations
 
@@ -10,17 +18,83 @@ from fleet.protocol.ids import is_odp_dag_id
 
 #: A DAG created this long before fleet's send time still counts (clock measurement error).
 CLOCK_TOLERANCE_S = 5.0
+STOP_DAG = "Stop obproxy"
+#: obshell resets a DAG's times to the 1970 epoch on RETRY/ROLLBACK/CANCEL: such times say nothing.
+_EPOCH_GUARD_S = 86_400.0
 
 
-def find_lost_dag(dags: Iterable[DagDetail], dag_name: str, sent_at_agent_clock: float) -> DagDetail | None:
-    """The newest ODP DAG named ``dag_name`` created at or after the send (agent's clock), if any."""
-    best: tuple[float, DagDetail] | None = None
-    for dag in dags:
-        if dag.name != dag_name or not is_odp_dag_id(dag.id):
+def obshell_unfinished(dag: DagDetail) -> bool:
+    """What obshell's unfinished list would say: not SUCCEED, and not FAILED unless it is a
+    maintenance DAG (a failed "Stop obproxy" stays unfinished and keeps the lock)."""
+    if dag.state == "SUCCEED":
+        return False
+    return dag.state != "FAILED" or dag.name == STOP_DAG
+
+
+def _newest(dags: Iterable[DagDetail]) -> list[DagDetail]:
+    return sorted((d for d in dags if is_odp_dag_id(d.id)), key=lambda d: d.dag_id, reverse=True)
+
+
+def find_running(dags: Iterable[DagDetail], dag_name: str) -> DagDetail | None:
+    """The newest unfinished ODP DAG named ``dag_name``: a start (or stop) already under way."""
+    for dag in _newest(dags):
+        if dag.name == dag_name and obshell_unfinished(dag):
+            return dag
+    return None
+
+
+def stop_lock_holder(dags: Iterable[DagDetail]) -> DagDetail | None:
+    """The unfinished "Stop obproxy" DAG holding obshell's ODP maintenance lock, if any."""
+    return find_running(dags, STOP_DAG)
+
+
+def created_not_before(dag: DagDetail) -> float | None:
+    """A time the DAG was created at or before (unix seconds), from its shown times.
+
+    ``end_time`` is the creation time until the DAG finishes, ``start_time`` the creation time
+    until it runs: both are at or after the creation, so the earliest meaningful one is the
+    closest bound. None when neither says anything (unparsable, or reset to the epoch).
+    """
+    times = [parse_timestamp(t or "") for t in (dag.start_time, dag.end_time)]
+    valid = [t for t in times if t is not None and t > _EPOCH_GUARD_S]
+    return min(valid) if valid else None
+
+
+def find_lost_dag(dags: Iterable[DagDetail], dag_name: str, sent_at_agent_clock: float,
+                  after_id: int | None = None) -> DagDetail | None:
+    """The newest ODP DAG named ``dag_name`` that the send may have created, if any.
+
+    ``after_id``: the highest DAG id that existed before the send, when known; ids are
+    allocated in creation order, so only DAGs above it qualify, whatever their times say.
+    Without it, the DAG's times (agent's clock) must not predate the send.
+    """
+    for dag in _newest(dags):
+        if dag.name != dag_name:
             continue
-        created = parse_timestamp(dag.start_time or "")
-        if created is None or created < sent_at_agent_clock - CLOCK_TOLERANCE_S:
+        if after_id is not None:
+            if dag.dag_id > after_id:
+                return dag
             continue
-        if best is None or created > best[0]:
-            best = (created, dag)
-    return best[1] if best else None
+        created = created_not_before(dag)
+        if created is not None and created >= sent_at_agent_clock - CLOCK_TOLERANCE_S:
+            return dag
+    return None
+
+
+def before_fire(dags: Iterable[DagDetail], dag_name: str) -> tuple[DagDetail | None, DagDetail | None]:
+    """``(to adopt, blocking stop)`` from what the agent runs, before fleet sends ``dag_name``.
+
+    A DAG of the same operation already under way is adopted. For a start, an unfinished stop
+    blocks: obshell's start takes no lock and would race the stop, so fleet sends nothing.
+    """
+    dags = list(dags)
+    running = find_running(dags, dag_name)
+    if running is not None or dag_name == STOP_DAG:
+        return running, None
+    return None, stop_lock_holder(dags)
+
+
+def mid_stop_message(holder: DagDetail) -> str:
+    return (f"the agent is mid-stop: DAG {holder.id} 'Stop obproxy' is {holder.state} and holds obshell's "
+            "maintenance lock; a start now would race it, so none was sent (let the stop finish, or "
+            "retry/rollback/pass it, then run again)")

@@ -18,18 +18,19 @@ import structlog
 
 from fleet.client import AgentClient, HttpClient
 from fleet.client.agent import new_trace_id
+from fleet.engine import adopt
 from fleet.engine import outcome as oc
 from fleet.engine.follow import DagFollower
 from fleet.engine.hostrun import HostRun
 from fleet.engine.journal import Journal, NullJournal, result_record
 from fleet.engine.plan import Operation, RunPlan
 from fleet.engine.priors import result_from_journal
-from fleet.engine.recovery import find_lost_dag
+from fleet.engine.recovery import before_fire, mid_stop_message
 from fleet.engine.schedule import PollPlanner, retry_delay
 from fleet.engine.scheduler import DeadlineScheduler
 from fleet.errors import AgentError, AuthRefused, NotFound
-from fleet.models import ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome, Phase, Reporter
-from fleet.protocol.ids import odp_generic_id
+from fleet.models import Adoption, ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome, Phase, Reporter
+from fleet.protocol.ids import odp_generic_id, parse_odp_generic_id
 
 log = structlog.get_logger("fleet.engine")
 
@@ -218,10 +219,48 @@ class Engine:
             await self._verify_credentials(run)
             return
         prior = self.plan.prior.get(host.key)
-        if prior is not None and prior.fired:
+        if prior is not None and prior.dag_id:
+            parsed = parse_odp_generic_id(prior.dag_id)
+            run.known_dag_id = parsed[2] if parsed else 0
+        if prior is not None and (prior.fired or prior.dag_id):
             await self._recover_prior(run, prior.dag_id, prior.fired_at, known_sent=prior.answer_lost)
             return
+        if await self._adopt_running(run):
+            return
         await self._fire(run)
+
+    async def _adopt_running(self, run: HostRun) -> bool:
+        """Before firing, look for a DAG of this operation the agent already runs (a retry, a
+        second operator, a CI re-run): follow it instead of firing. True when the host needs
+        no start (adopted, or settled otherwise)."""
+        assert run.client is not None and run.info is not None
+        name = DAG_NAMES[self.plan.operation]
+        try:
+            sighting = await adopt.look_before_fire(run.client, run.info, run.known_dag_id)
+        except AuthRefused as exc:
+            await self._finish(run, Outcome.AUTH_FAILED, self._explain(run, exc))
+            return True
+        except AgentError as exc:
+            await self._finish(run, Outcome.PRECHECK_FAILED, oc.note(
+                f"could not look for a '{name}' DAG already running before firing ({exc.message}); not fired"))
+            return True
+        run.look_requests += sighting.requests
+        run.baseline = sighting.frontier if sighting.complete else None
+        running, holder = before_fire(sighting.dags, name)
+        if running is not None:
+            log.warning("start.adopted", **run.log_context(), found=running.id, how=sighting.how)
+            run.fired, run.adopted = True, Adoption("already_running", sighting.how)
+            await self._accept_dag(run, running, None, age=0.0)
+            return True
+        if holder is not None:
+            run.dag = holder
+            await self._finish(run, Outcome.PRECHECK_FAILED, oc.note(mid_stop_message(holder)))
+            return True
+        if not sighting.complete:
+            await self._finish(run, Outcome.PRECHECK_FAILED, oc.note(
+                f"could not read the agent's newest DAGs within {sighting.requests} requests; not fired"))
+            return True
+        return False
 
     async def _verify_credentials(self, run: HostRun) -> None:
         """An authenticated read with no side effect: look up ODP DAG 0, which never exists.
@@ -303,9 +342,10 @@ class Engine:
 
         ``known_sent``: the request certainly left (its answer was lost). Otherwise the journal
         only says fleet was about to send it when it died: if the agent, asked after the
-        settle delay, lists no DAG created since, the start never took effect and is sent now.
+        settle delay, provably has no DAG created since, the start never took effect and is
+        sent now. Requests spent: see :mod:`fleet.engine.adopt`.
         """
-        assert run.client is not None
+        assert run.client is not None and run.info is not None
         run.fired = True
         if dag_id is not None:
             stub = DagDetail(id=dag_id, dag_id=0, name=DAG_NAMES.get(self.plan.operation, ""), state="RUNNING")
@@ -316,30 +356,35 @@ class Engine:
         wait = sent_at + SETTLE_DELAY_S - self._wall()
         if wait > 0:
             await asyncio.sleep(wait)
+        offset = run.client.clock_offset or 0.0
         try:
-            dags = (await run.client.agent_dags()).data
+            found = await adopt.recover_lost(run.client, run.info, name, sent_at + offset,
+                                             baseline=run.baseline, hint=run.known_dag_id)
         except AuthRefused as exc:
             # Refused before acting, with the same credentials the lost request carried.
             await self._finish(run, Outcome.AUTH_FAILED, self._explain(run, exc))
             return
         except AgentError as exc:
             await self._finish(run, Outcome.AMBIGUOUS, oc.note(
-                f"{cause}; the agent's DAG list could not be read ({exc.message}); not re-fired"))
+                f"{cause}; the agent's DAGs could not be read ({exc.message}); not re-fired"))
             return
-        offset = run.client.clock_offset or 0.0
-        found = find_lost_dag(dags, name, sent_at + offset)
-        if found is not None:
-            log.info("start.recovered", **run.log_context(), found=found.id)
-            await self._accept_dag(run, found, None, age=0.0)
+        run.look_requests += found.requests
+        log.info("start.recovery", **run.log_context(), how=found.how, requests=found.requests,
+                 found=found.found.id if found.found else None)
+        if found.found is not None:
+            run.adopted = Adoption("answer_lost" if known_sent else "resumed", found.how)
+            await self._accept_dag(run, found.found, None, age=0.0)
             return
-        if (not known_sent or self.plan.refire_ambiguous) and not run.refired and not self._stopping:
+        proven = found.complete
+        if proven and (not known_sent or self.plan.refire_ambiguous) and not run.refired and not self._stopping:
             log.warning("start.refire", **run.log_context(), known_sent=known_sent)
             run.refired = True
             run.fired = False
             await self._fire(run)
             return
+        seen = "has no" if proven else "could not be searched to the end for a"
         await self._finish(run, Outcome.AMBIGUOUS, oc.note(
-            f"{cause}; the agent lists no '{name}' DAG since then; not re-fired "
+            f"{cause}; the agent {seen} '{name}' DAG since then; not re-fired "
             "(check the agent, or resume with --refire-ambiguous)"))
 
     def _explain(self, run: HostRun, exc: AgentError) -> ApiError:

@@ -22,6 +22,7 @@ from typing import Any
 from fleet.protocol import crypto
 from fleet.protocol.ids import odp_generic_id, parse_odp_generic_id
 from fleet.simulator.config import AgentSettings, version_tuple
+from fleet.simulator.dag import DAG_NAMES, LOCAL, Dag, old_dag
 from fleet.simulator.keys import KeyPair
 
 AGENT_HEADER = "X-OCS-Agent-Header"
@@ -39,8 +40,11 @@ _LEGACY = {
     "Common.IllegalArgument": (1001, 400), "Security.Authentication.Header.DecryptFailed": (1, 401),
 }
 _TZ_CACHE: dict[str, timezone] = {}
-NODE_NAMES = {"start": ("Check obproxy status", "Start obproxy"), "stop": ("Check obproxy status", "Stop obproxy")}
-DAG_NAMES = {"start": "Start obproxy", "stop": "Stop obproxy"}
+NODE_NAMES = {"start": ("Check obproxy status", "Start obproxy"), "stop": ("Check obproxy status", "Stop obproxy"),
+              LOCAL: ("Check agent", "Upgrade agent")}
+#: Identities whose ordinary routes accept the agent password (``VerifyObRouters``); a FOLLOWER
+#: auto-forwards them to its master, which fails without ``X-OCS-Header``.
+FORWARD_HEADER_MISSING = "Header not found when auto-forwarding request to master"
 NOT_ODP_LOG = "This is not an OBProxy agent"
 START_FAIL_LOG = "start obproxy failed: obproxy exited with code 1 before the health check"
 
@@ -107,49 +111,6 @@ class Env:
 
 
 @dataclass(slots=True)
-class Dag:
-    """One ODP DAG. Its state is computed from ``run_start``/``duration`` (see :meth:`view`)."""
-
-    dag_id: int
-    kind: str
-    created: float
-    run_start: float
-    duration: float
-    fail_stage: int = 0  # 0 = succeeds; 1 = "Check obproxy status" fails; 2 = the second task fails
-    stuck: bool = False
-    final_state: str | None = None
-    final_at: float | None = None
-    operator: str = "RUN"
-    execute_times: int = 1
-
-    def end_time(self) -> float | None:
-        """When this run ends (real time), or None if it never will."""
-        if self.final_state is not None:
-            return self.final_at
-        if self.fail_stage == 1:
-            return self.run_start + self.duration * 0.4
-        return None if self.stuck else self.run_start + self.duration
-
-    def view(self, now: float) -> tuple[str, int, int]:
-        """``(state, stage, failed/current node index)`` at ``now``."""
-        if self.final_state is not None:
-            return self.final_state, 2, 2
-        elapsed = now - self.run_start
-        if elapsed < min(0.1, self.duration * 0.1):
-            return "READY", 1, 0
-        if elapsed < self.duration * 0.4:
-            return "RUNNING", 1, 1
-        if self.fail_stage == 1:
-            return "FAILED", 1, 1
-        if self.stuck or elapsed < self.duration:
-            return "RUNNING", 2, 2
-        return ("FAILED" if self.fail_stage == 2 else "SUCCEED"), 2, 2
-
-    def finished(self, now: float) -> bool:
-        return self.view(now)[0] in ("SUCCEED", "FAILED")
-
-
-@dataclass(slots=True)
 class SimAgent:
     """One agent's identity, key, DAGs and counters. Small: settings are shared between agents."""
 
@@ -175,6 +136,15 @@ class SimAgent:
     polls: int = 0
     failed_runs: int = 0
     stop_dag: int | None = None
+    #: DAG lookups answered 404 Task.NotFound (probes of ids not created, or not ODP)
+    dag_not_found: int = 0
+    #: when this agent first started (its synthesised history ends before it)
+    born: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.born:
+            self.born = self.started_ns / 1e9
+        self.next_dag_id = max(self.next_dag_id, self.settings.history + 1)
 
     @property
     def address(self) -> str:
@@ -236,14 +206,22 @@ class SimAgent:
             if f.die_after is not None and now >= self.first_start + f.die_after:
                 self.dead = True
             if f.forget_dags_after is not None and not self.restarted and now >= self.first_start + f.forget_dags_after:
-                self.restarted = True  # the agent "restarted": DAGs gone, new key, new pid
+                self.restart(now, env)  # a fault: real obshell keeps its DAGs across restarts
                 self.dags.clear()
                 self.stop_dag = None
-                self.pid += 1
-                self.started_ns = int(now * 1e9)
-                self._rotate(now, env)
+            if f.restart_after is not None and not self.restarted and now >= self.first_start + f.restart_after:
+                self.restart(now, env)
         if f.rotate_every and now - self.key_since >= f.rotate_every:
             self._rotate(now, env)
+
+    def restart(self, now: float, env: Env) -> None:
+        """The agent process restarts, as obshell's does: new pid, ``startAt`` and key pair (the
+        key is generated at startup); the sqlite DAG history, running DAGs and the ODP
+        maintenance lock survive."""
+        self.restarted = True
+        self.pid += 1
+        self.started_ns = int(now * 1e9)
+        self._rotate(now, env)
 
     def _rotate(self, now: float, env: Env) -> None:
         self.key = env.fresh_key(self.settings.key_bits)
@@ -348,7 +326,12 @@ class SimAgent:
                                       "Unauthorized: Should use agent_password to verify: "
                                       "this route only support agent password", trace, now)
             return self._verify_auth(header, s.password, s.agent_password_set, trace, now, agent=True)
-        # VerifyObRouters: SINGLE/MASTER agents without an agent password let anything through.
+        # VerifyObRouters: a FOLLOWER accepts only a token; anything else is auto-forwarded to
+        # its master, and the forward needs X-OCS-Header: with the agent header the follower
+        # answers 500 Request.Forward.Header.NotExist before any password check.
+        if s.identity == "FOLLOWER" and by_agent:
+            return self._err(500, "Request.Forward.Header.NotExist", None, FORWARD_HEADER_MISSING, trace, now)
+        # SINGLE/MASTER agents without an agent password let anything through.
         if not s.agent_password_set and s.identity in ("SINGLE", "MASTER"):
             return None
         if by_agent:
@@ -397,7 +380,10 @@ class SimAgent:
             details = _show_details(req)
             if details is None:
                 return self._err(400, "Common.IllegalArgument", None, "Illegal argument: show_details", trace, now)
-            dags = [d for d in self.dags.values() if route == "dags" or not d.finished(now)]
+            if route == "dags":
+                dags = [*self._history(), *self.dags.values()]
+            else:  # old DAGs are all finished
+                dags = [d for d in self.dags.values() if not d.is_finished(now)]
             return self._ok({"contents": [self.dag_dto(d, now, details) for d in dags]}, trace, now)
         return self._dag_route(req, route, trace, now, env)
 
@@ -436,7 +422,7 @@ class SimAgent:
         if not self.settings.is_obproxy_agent:
             return self._err(400, "OBProxy.NotBeManaged", None, NOT_ODP_LOG, trace, now)
         held = self.dags.get(self.stop_dag) if self.stop_dag is not None else None
-        if held is not None and not held.finished(now):
+        if held is not None and not held.is_finished(now):  # a failed stop keeps the lock
             return self._err(500, "Agent.UnderMaintenance", None,
                              f"Create task 'Stop obproxy' failed: {self.address} is under maintenance", trace, now)
         dag = self._new_dag("stop", now, env)
@@ -461,22 +447,47 @@ class SimAgent:
         return self._operate(dag, req.body, trace, now)
 
     def _find_dag(self, generic_id: str, trace: str, now: float) -> Dag | Answer:
+        """obshell's ``GetDagDetail``: parse the generic id, look the row up, check its kind."""
         invalid = self._err(400, "Task.GenericID.Invalid", None, f"Invalid ID: {generic_id}", trace, now)
         first = generic_id[:1]
-        if first in ("4", "5"):
-            parsed = parse_odp_generic_id(generic_id)
+        if first in ("2", "3", "4", "5"):
+            # 2/3 (local, non-ODP) ids share the 4/5 layout: parse as ODP with the prefix swapped.
+            odp_prefix = {"2": "4", "3": "5"}.get(first, first)
+            parsed = parse_odp_generic_id(odp_prefix + generic_id[1:])
             if parsed is None:
                 return invalid
             ip, port, dag_id = parsed
             if (ip, port) != (self.ip, self.port):
-                return self._err(404, "Task.NotFound", None, "Task not found: obproxy task not found", trace, now)
-            dag = self.dags.get(dag_id)
-            if dag is not None:
-                return dag
-        elif not (first in ("1", "2", "3") and generic_id.isdigit() and len(generic_id) > (16 if first != "3" else 45)
-                  or first == "1" and generic_id[1:].isdigit() and len(generic_id) > 1):
+                if first in ("4", "5"):
+                    return self._not_found_dag("Task not found: obproxy task not found", trace, now)
+                return self._not_found_dag("Task not found: record not found", trace, now)
+            dag = self.lookup(dag_id)
+            if dag is None:
+                return self._not_found_dag("Task not found: record not found", trace, now)
+            if dag.odp != (first in ("4", "5")):  # the row exists, but its generic id is another one
+                return self._not_found_dag("Task not found: dag id not match", trace, now)
+            return dag
+        if not (first == "1" and generic_id[1:].isdigit() and len(generic_id) > 1):
             return invalid
-        return self._err(404, "Task.NotFound", None, "Task not found: record not found", trace, now)
+        return self._not_found_dag("Task not found: record not found", trace, now)
+
+    def _not_found_dag(self, message: str, trace: str, now: float) -> Answer:
+        self.dag_not_found += 1
+        return self._err(404, "Task.NotFound", None, message, trace, now)
+
+    def lookup(self, dag_id: int) -> Dag | None:
+        """Row ``dag_id`` of the agent's ``dag_instance`` table (history included), if it exists."""
+        if 1 <= dag_id <= self.settings.history:
+            return old_dag(dag_id, self.settings, self.born)
+        return self.dags.get(dag_id)
+
+    def _history(self) -> list[Dag]:
+        return [old_dag(i, self.settings, self.born) for i in range(1, self.settings.history + 1)]
+
+    def generic_id(self, dag: Dag) -> str:
+        """The DAG's generic id: 4/5 for ODP DAGs, 2/3 for other local DAGs."""
+        odp = odp_generic_id(self.ip, self.port, dag.dag_id)
+        return odp if dag.odp else {"4": "2", "5": "3"}[odp[0]] + odp[1:]
 
     def _operate(self, dag: Dag, body: bytes, trace: str, now: float) -> Answer:
         import json
@@ -495,6 +506,7 @@ class SimAgent:
                 return self._err(400, "Common.IllegalArgument", None, "Illegal argument: the task is finished",
                                  trace, now)
             dag.final_state, dag.final_at, dag.operator = "FAILED", now, "CANCEL"
+            dag.times_reset, dag.shown_start = True, 0.0
         else:
             if state != "FAILED":
                 return self._err(400, "Common.IllegalArgument", None,
@@ -502,10 +514,13 @@ class SimAgent:
             if operator == "RETRY":
                 dag.final_state = dag.final_at = None
                 dag.run_start, dag.operator = now, "RETRY"
+                dag.times_reset, dag.shown_start = True, None
                 dag.execute_times += 1
                 self._plan_run(dag)
             else:
                 dag.final_state, dag.final_at, dag.operator = "SUCCEED", now, operator
+                if operator == "ROLLBACK":  # reset, then rewritten when the rollback runs
+                    dag.times_reset, dag.shown_start = True, now
         return self._ok(None, trace, now)
 
     # -- DTOs ----------------------------------------------------------------------------------
@@ -514,14 +529,14 @@ class SimAgent:
         """obshell's DagDetailDTO (with ``nodes`` only when details are asked)."""
         s = self.settings
         state, stage, current = dag.view(now)
-        end = dag.end_time() if state in ("SUCCEED", "FAILED") else None
+        start, end = dag.times(now)  # end_time is the creation time until the DAG finishes
         skew, tz = s.clock_skew, s.utc_offset
         dto: dict[str, Any] = {
-            "id": odp_generic_id(self.ip, self.port, dag.dag_id), "dag_id": dag.dag_id, "name": DAG_NAMES[dag.kind],
-            "stage": stage, "max_stage": 2, "maintenance_type": 1 if dag.kind == "start" else 4,
+            "id": self.generic_id(dag), "dag_id": dag.dag_id, "name": DAG_NAMES[dag.kind],
+            "stage": stage, "max_stage": 2, "maintenance_type": 4 if dag.maintenance else 1,
             "maintenance_key": "", "state": state, "operator": dag.operator,
-            "start_time": format_time(dag.created + skew, tz),
-            "end_time": format_time(end + skew, tz) if end is not None else ZERO_TIME,
+            "start_time": format_time(start + skew if start else 0.0, tz),
+            "end_time": format_time(end + skew if end else 0.0, tz),
             "additional_data": {} if details else None, "nodes": None,
         }
         if details:
@@ -567,13 +582,14 @@ class SimAgent:
         for dag in self.dags.values():
             state, stage, _ = dag.view(now)
             end = dag.end_time()
-            dags.append({"id": odp_generic_id(self.ip, self.port, dag.dag_id), "dag_id": dag.dag_id,
+            dags.append({"id": self.generic_id(dag), "dag_id": dag.dag_id,
                          "name": DAG_NAMES[dag.kind], "created_at": dag.created, "end_at": end,
                          "state": state, "stage": stage, "operator": dag.operator,
                          "execute_times": dag.execute_times})
         return {"requests": dict(self.requests), "starts_accepted": self.starts_accepted,
                 "starts_refused": self.starts_refused, "trace_ids": [[r, t] for r, t in self.traces],
-                "dags": dags, "auth_failures": dict(self.auth_failures), "key_rotations": self.key_rotations,
+                "dags": dags, "history": self.settings.history, "dag_not_found": self.dag_not_found,
+                "auth_failures": dict(self.auth_failures), "key_rotations": self.key_rotations,
                 "restarted": self.restarted, "dead": self.dead}
 
 

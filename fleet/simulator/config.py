@@ -13,13 +13,17 @@ Schema (see ``fleet-sim.example.yaml`` at the repository root for a commented ex
 
 SETTINGS keys: version, identity, zone, is_obproxy_agent, agent_password_set, password,
 password_env, ob_password, dag_duration [min, max], error_style (auto|modern|legacy),
-key_bits (1024|512), clock_skew, utc_offset, faults {FAULTS}.
+key_bits (1024|512), clock_skew, utc_offset, history (old finished DAGs the agent kept in sqlite
+before it started: dag ids 1..N, synthesised on demand, so 50,000 cost no memory),
+history_local_every (every Nth old DAG is a non-ODP local DAG sharing the id sequence), faults {FAULTS}.
 
 FAULTS keys: refuse, blackhole, hang, http500, garbage, truncated, oversize, bad_types (each ``true`` for
 every route or a list of route names), slow (seconds), dag_fails (true, or the number of runs
 that fail), dag_stuck, key_rotation ({after_requests: N} or {every_seconds: K}),
-forget_dags_after (seconds after the first start), flaky_polls (N), drop_after_start,
-die_after (seconds after the first start).
+forget_dags_after (seconds after the first start; the agent comes back with no DAGs — real
+obshell never does this, it is a fault), restart_after (seconds after the first start; the agent
+restarts as obshell does: new pid, startAt and key pair, DAG history kept), flaky_polls (N),
+drop_after_start, die_after (seconds after the first start).
 
 Errors are :class:`ConfigError` with ``file:line`` when the YAML position is known.
 """
@@ -64,6 +68,7 @@ class Faults:
     rotate_after_requests: int = 0
     rotate_every: float = 0.0
     forget_dags_after: float | None = None
+    restart_after: float | None = None
     flaky_polls: int = 0
     drop_after_start: bool = False
     die_after: float | None = None
@@ -85,6 +90,8 @@ class AgentSettings:
     key_bits: int = 1024
     clock_skew: float = 0.0
     utc_offset: str = "+08:00"
+    history: int = 0
+    history_local_every: int = 0
     faults: Faults = field(default_factory=Faults)
 
     @property
@@ -214,15 +221,16 @@ def config_from_dict(doc: Any, lines: _Lines | None = None) -> SimConfig:
 
 _SETTINGS_KEYS = ("version", "identity", "zone", "is_obproxy_agent", "agent_password_set", "password",
                   "password_env", "ob_password", "dag_duration", "error_style", "key_bits", "clock_skew",
-                  "utc_offset", "faults")
+                  "utc_offset", "history", "history_local_every", "faults")
 _ROUTE_FAULTS = ("hang", "http500", "garbage", "truncated", "oversize", "bad_types")
 _FAULT_KEYS = ("refuse", "blackhole", *_ROUTE_FAULTS, "slow", "dag_fails", "dag_stuck", "key_rotation",
-               "forget_dags_after", "flaky_polls", "drop_after_start", "die_after")
+               "forget_dags_after", "restart_after", "flaky_polls", "drop_after_start", "die_after")
 #: The value a ``random_faults`` entry applies when it gives none.
 RANDOM_FAULT_DEFAULTS: dict[str, Any] = {
     "refuse": True, "blackhole": True, "hang": True, "http500": True, "garbage": True, "truncated": True,
     "oversize": True, "bad_types": True, "slow": 2.0, "dag_fails": True, "dag_stuck": True,
-    "key_rotation": {"after_requests": 2}, "forget_dags_after": 3.0, "flaky_polls": 2, "drop_after_start": True,
+    "key_rotation": {"after_requests": 2}, "forget_dags_after": 3.0, "restart_after": 1.0,
+    "flaky_polls": 2, "drop_after_start": True,
     "die_after": 1.0,
 }
 
@@ -266,6 +274,8 @@ def build_settings(base: AgentSettings, doc: Any, path: tuple[Any, ...], lines: 
             if not re.fullmatch(r"[+-]\d{2}:\d{2}|Z", text):
                 raise lines.error(where, "must look like +08:00 or Z")
             changes[key] = text
+        elif key in ("history", "history_local_every"):
+            changes[key] = _int(value, where, lines)
         elif key == "faults":
             changes[key] = _build_faults(base.faults, value, where, lines)
     return replace(base, **changes)
@@ -288,7 +298,7 @@ def _build_faults(base: Faults, doc: Any, path: tuple[Any, ...], lines: _Lines) 
             changes[key] = (10**9 if value else 0) if isinstance(value, bool) else _int(value, where, lines)
         elif key == "flaky_polls":
             changes[key] = _int(value, where, lines)
-        elif key in ("forget_dags_after", "die_after"):
+        elif key in ("forget_dags_after", "restart_after", "die_after"):
             changes[key] = None if value is None else _num(value, where, lines)
         elif key == "key_rotation":
             if value in (None, False):

@@ -1,0 +1,133 @@
+"""Reading what an agent already runs: before a start (adoption) and after a lost answer (recovery).
+
+The I/O half of :mod:`fleet.engine.recovery` and :mod:`fleet.engine.probe`. Two ways to look:
+
+- ``unfinished_list``: ``GET /api/v1/task/dag/agent/unfinish`` — one request, small (unfinished
+  DAGs only), but an ordinary route: SINGLE, MASTER and CLUSTER AGENT accept the agent password,
+  a FOLLOWER auto-forwards it to its master and answers 500 ``Request.Forward.Header.NotExist``;
+- ``id_probe``: ``GET /api/v1/task/dag/{4…}`` for ids chosen by :class:`~fleet.engine.probe.IdSearch` —
+  works on every identity, ``O(log N)`` requests on an agent with N DAGs.
+
+The list is used where the identity allows it, the probe everywhere else (and when the list
+is refused by forwarding). Requests per look are bounded: 1 for the list; for the probe
+``2·⌈log2(N − hint + 1)⌉ + 2 + LOOK`` and never more than :data:`~fleet.engine.probe.BUDGET`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleet.client import AgentClient
+from fleet.engine.probe import IdSearch, Seen
+from fleet.engine.recovery import find_lost_dag
+from fleet.errors import ApiFailure, AuthRefused, NotFound, ProtocolError
+from fleet.models import AgentInfo, DagDetail
+from fleet.protocol.ids import odp_generic_id
+
+FOLLOWER = "FOLLOWER"
+#: obshell's 404 message for a row that exists but is not an ODP DAG (``GetDagDetail``).
+NOT_ODP_MESSAGE = "dag id not match"
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """What one look saw: ODP DAGs newest first, how, and what it cost."""
+
+    dags: tuple[DagDetail, ...]
+    how: str  # "unfinished_list" | "id_probe"
+    requests: int
+    #: the highest existing DAG id (id_probe only, when the search completed)
+    frontier: int | None = None
+    #: the look saw everything it meant to (an id_probe within its budget)
+    complete: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """The DAG a lost start created, if found; ``complete`` says whether "not found" is proven."""
+
+    found: DagDetail | None
+    how: str
+    requests: int
+    complete: bool
+
+
+def _forwarded(exc: ApiFailure) -> bool:
+    """A FOLLOWER's auto-forward refusal (or its master being unknown), not a verdict on the agent."""
+    return (exc.error.err_code or "").startswith("Request.Forward.")
+
+
+def uses_list(info: AgentInfo) -> bool:
+    """Whether this identity answers the unfinished list with the agent password."""
+    return info.identity != FOLLOWER
+
+
+async def read_unfinished(client: AgentClient) -> Sighting:
+    """The unfinished list (raises the client's errors)."""
+    reply = await client.unfinished_dags()
+    dags = tuple(sorted(reply.data, key=lambda d: d.dag_id, reverse=True))
+    return Sighting(dags, "unfinished_list", 1)
+
+
+async def probe_ids(client: AgentClient, info: AgentInfo, search: IdSearch) -> Sighting:
+    """Drive ``search`` against the agent; every answer but 200/404 aborts it (raised)."""
+    try:
+        odp_generic_id(info.ip, info.port, 0)
+    except ValueError:
+        raise ProtocolError(f"cannot build ODP DAG ids from the agent's address {info.ip!r}:{info.port}") from None
+    while (dag_id := search.next_id()) is not None:
+        try:
+            reply = await client.get_dag(odp_generic_id(info.ip, info.port, dag_id))
+        except AuthRefused:
+            raise
+        except NotFound as exc:
+            other = NOT_ODP_MESSAGE in exc.error.message
+            search.observe(dag_id, Seen.OTHER if other else Seen.ABSENT)
+            continue
+        search.observe(dag_id, Seen.ODP, reply.data)
+    return Sighting(tuple(search.newest()), "id_probe", search.requests, search.frontier, search.complete)
+
+
+async def look_before_fire(client: AgentClient, info: AgentInfo, hint: int = 0) -> Sighting:
+    """What the agent runs now: the unfinished list where the identity allows, else id probes."""
+    spent = 0
+    if uses_list(info):
+        try:
+            return await read_unfinished(client)
+        except AuthRefused:
+            raise
+        except ApiFailure as exc:
+            if not _forwarded(exc):
+                raise
+            spent = 1
+    sighting = await probe_ids(client, info, IdSearch(hint=hint))
+    return Sighting(sighting.dags, sighting.how, sighting.requests + spent, sighting.frontier, sighting.complete)
+
+
+async def recover_lost(client: AgentClient, info: AgentInfo, dag_name: str, sent_at_agent_clock: float, *,
+                       baseline: int | None, hint: int = 0) -> Recovery:
+    """Find the DAG a start sent at ``sent_at_agent_clock`` created.
+
+    ``baseline``: the highest DAG id seen to exist before the send (from an id-probe look);
+    ``hint``: any DAG id known to exist. A running DAG shows in the unfinished list (one
+    request, where the identity allows it); a finished one only by probing ids.
+    """
+    spent = 0
+    if uses_list(info):
+        try:
+            listed = await read_unfinished(client)
+            spent = 1
+            found = find_lost_dag(listed.dags, dag_name, sent_at_agent_clock, baseline)
+            if found is not None:
+                return Recovery(found, listed.how, spent, True)
+        except AuthRefused:
+            raise
+        except ApiFailure as exc:
+            if not _forwarded(exc):
+                raise
+            spent = 1
+    known = baseline is not None
+    search = IdSearch(hint=baseline if baseline is not None else hint, hint_known=known, floor=baseline or 0)
+    probed = await probe_ids(client, info, search)
+    found = find_lost_dag(probed.dags, dag_name, sent_at_agent_clock, baseline)
+    return Recovery(found, probed.how, spent + probed.requests, probed.complete)

@@ -1,0 +1,119 @@
+"""One simulated agent's DAGs as obshell keeps them: one sqlite table, one id sequence, no pruning.
+
+Facts modelled (obshell ``repository/model/sqlite/dag_instance.go``, ``service/task/dag.go``):
+
+- every local DAG (ODP or not) is a row of ``dag_instance`` whose ``id`` is an autoincrement
+  primary key: ids are allocated in creation order, shared by every DAG type, and never
+  deleted (nothing prunes the table), so ids 1..N all exist on an agent that created N DAGs;
+- ``start_time`` and ``end_time`` are both set to the creation time (gorm ``autoCreateTime``);
+  ``start_time`` is rewritten when the DAG starts running, ``end_time`` when it finishes;
+  RETRY, ROLLBACK and CANCEL reset both to the 1970 epoch (``updateDagOperator``);
+- a DAG leaves the unfinished list (``is_finished``) when it SUCCEEDs, or when it FAILs and is
+  not a maintenance DAG: a failed "Stop obproxy" (maintenance) stays unfinished and keeps the
+  ODP maintenance lock until it succeeds (by retry, rollback or pass).
+
+History from before the simulator started (``history: N``) is synthesised on demand from the
+id, so an agent with 50,000 old DAGs costs no memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleet.simulator.config import AgentSettings
+
+DAG_NAMES = {"start": "Start obproxy", "stop": "Stop obproxy", "local": "Upgrade agent"}
+#: The one kind that is not an ODP DAG (its generic id starts with 2/3, not 4/5).
+LOCAL = "local"
+#: Seconds between two old DAGs of the synthesised history (the newest ends before startup).
+HISTORY_SPACING_S = 60.0
+HISTORY_DURATION_S = 3.0
+EPOCH = 0.0
+
+
+@dataclass(slots=True)
+class Dag:
+    """One DAG. Its state is computed from ``run_start``/``duration`` (see :meth:`view`)."""
+
+    dag_id: int
+    kind: str
+    created: float
+    run_start: float
+    duration: float
+    fail_stage: int = 0  # 0 = succeeds; 1 = "Check obproxy status" fails; 2 = the second task fails
+    stuck: bool = False
+    final_state: str | None = None
+    final_at: float | None = None
+    operator: str = "RUN"
+    execute_times: int = 1
+    #: an operator (RETRY, ROLLBACK, CANCEL) reset both times to the epoch
+    times_reset: bool = False
+    #: the start time shown when an operator fixed it (None: computed from the run)
+    shown_start: float | None = None
+
+    @property
+    def odp(self) -> bool:
+        return self.kind != LOCAL
+
+    @property
+    def maintenance(self) -> bool:
+        """Stop holds obshell's ODP maintenance lock; start does not (``executor/obproxy``)."""
+        return self.kind == "stop"
+
+    def end_time(self) -> float | None:
+        """When this run ends (real time), or None if it never will."""
+        if self.final_state is not None:
+            return self.final_at
+        if self.fail_stage == 1:
+            return self.run_start + self.duration * 0.4
+        return None if self.stuck else self.run_start + self.duration
+
+    def view(self, now: float) -> tuple[str, int, int]:
+        """``(state, stage, failed/current node index)`` at ``now``."""
+        if self.final_state is not None:
+            return self.final_state, 2, 2
+        elapsed = now - self.run_start
+        if elapsed < min(0.1, self.duration * 0.1):
+            return "READY", 1, 0
+        if elapsed < self.duration * 0.4:
+            return "RUNNING", 1, 1
+        if self.fail_stage == 1:
+            return "FAILED", 1, 1
+        if self.stuck or elapsed < self.duration:
+            return "RUNNING", 2, 2
+        return ("FAILED" if self.fail_stage == 2 else "SUCCEED"), 2, 2
+
+    def finished(self, now: float) -> bool:
+        """SUCCEED or FAILED (what a client polling the DAG sees as the end)."""
+        return self.view(now)[0] in ("SUCCEED", "FAILED")
+
+    def is_finished(self, now: float) -> bool:
+        """obshell's ``is_finished`` column: what keeps a DAG out of the unfinished list."""
+        state = self.view(now)[0]
+        return state == "SUCCEED" or (state == "FAILED" and not self.maintenance)
+
+    def times(self, now: float) -> tuple[float, float]:
+        """``(start_time, end_time)`` as the agent shows them (real time, before clock skew)."""
+        state = self.view(now)[0]
+        if self.shown_start is not None:
+            start = self.shown_start
+        elif state == "READY" and not self.times_reset:
+            start = self.created
+        else:
+            start = self.run_start
+        if state in ("SUCCEED", "FAILED"):
+            end = self.end_time()
+            return start, end if end is not None else self.created
+        return start, EPOCH if self.times_reset else self.created
+
+
+def old_dag(dag_id: int, settings: AgentSettings, boot: float) -> Dag:
+    """DAG ``dag_id`` (1..history) of the agent's history: finished long before ``boot``."""
+    every = settings.history_local_every
+    if every and dag_id % every == 0:
+        kind = LOCAL
+    else:
+        kind = "start" if dag_id % 2 else "stop"
+    created = boot - (settings.history - dag_id + 1) * HISTORY_SPACING_S
+    return Dag(dag_id, kind, created, created, HISTORY_DURATION_S, final_state="SUCCEED",
+               final_at=created + HISTORY_DURATION_S)
