@@ -22,10 +22,14 @@ def note(message: str) -> ApiError:
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
-    """``"4.2.6.0-100000012025"`` → ``(4, 2, 6, 0)``; unparseable parts end the tuple."""
+    """``"4.2.6.0-100000012025"`` → ``(4, 2, 6, 0)``; unparseable parts end the tuple.
+
+    Only ASCII digits count (``"²"`` is a digit to ``str.isdigit`` but not to ``int``), and a
+    component of more than 9 digits ends the tuple too: no obshell version has one.
+    """
     parts: list[int] = []
-    for piece in version.split("-", 1)[0].split("."):
-        if not piece.isdigit():
+    for piece in version[:128].split("-", 1)[0].split("."):
+        if not (piece.isascii() and piece.isdigit()) or len(piece) > 9:
             break
         parts.append(int(piece))
     return tuple(parts)
