@@ -160,7 +160,8 @@ def _small_extra(extra: dict[str, Any] | None) -> dict[str, Any] | None:
             break
         if isinstance(value, str):
             kept[bounds.clip(key, 64)] = bounds.clip(value, 256)
-        elif value is None or isinstance(value, (bool, float)) or isinstance(value, int) and abs(value) <= bounds.MAX_INT:
+        elif value is None or isinstance(value, (bool, float)) or (
+                isinstance(value, int) and abs(value) <= bounds.MAX_INT):
             kept[bounds.clip(key, 64)] = value
     return kept
 
@@ -265,7 +266,7 @@ _MISSING = object()
 #: obshell versions: ASCII digits in dot-separated components, then an optional build suffix.
 _VERSION = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9}){1,5}(?:[-_+][0-9A-Za-z._+-]{0,48})?")
 #: Generic ids are ASCII digits in obshell; fleet accepts short ASCII tokens.
-_ID = re.compile(r"[0-9A-Za-z_.:-]{1,%d}" % bounds.MAX_ID_CHARS)
+_ID = re.compile(rf"[0-9A-Za-z_.:-]{{1,{bounds.MAX_ID_CHARS}}}")
 
 
 def _require_obj(data: Any, what: str) -> Mapping[str, Any]:
