@@ -3,8 +3,8 @@
 One ``<testcase>`` per host. Hosts where the operation was attempted and did not succeed are
 ``<failure>``s; hosts where fleet could not carry the operation out at all (unreachable, refused
 credentials, a garbled answer, a bug in fleet contained to the host, an interrupted run) are
-``<error>``s; skipped hosts are ``<skipped/>``. Built from the document rather than the models, so merged shard summaries
-render the same way.
+``<error>``s; skipped hosts are ``<skipped/>``. Built from the document rather than the models,
+so merged shard summaries render the same way.
 """
 
 from __future__ import annotations
