@@ -7,6 +7,12 @@ honest (a 5,000-digit id, a DAG of 100,000 nodes) is a :class:`~fleet.errors.Pro
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
 #: A traceId longer than this is cut (obshell's are 16 hex characters).
 MAX_TRACE_ID_CHARS = 128
 #: traceIds kept per host: the first ones and the latest; the rest are only counted.
@@ -28,6 +34,38 @@ MAX_TASK_LOG_CHARS = 16 * 1024
 MAX_FAILED_TASKS = 32
 
 TRUNCATED = "…[truncated]"
+
+
+def first_and_latest(items: Sequence[T], limit: int) -> tuple[list[T], int]:
+    """``(kept, dropped)``: at most ``limit`` items, the first half and the latest; the first is always kept."""
+    if len(items) <= limit:
+        return list(items), 0
+    head = max(1, limit // 2)
+    tail = limit - head
+    return [*items[:head], *(items[len(items) - tail :] if tail else ())], len(items) - limit
+
+
+class KeptTraceIds:
+    """The traceIds one agent returned, bounded: the first ones and the latest, the rest counted."""
+
+    __slots__ = ("_head", "_first", "_latest", "dropped")
+
+    def __init__(self, limit: int = MAX_TRACE_IDS) -> None:
+        self._head = max(1, limit // 2)
+        self._first: list[str] = []
+        self._latest: deque[str] = deque(maxlen=max(0, limit - self._head))
+        self.dropped = 0
+
+    def append(self, trace_id: str) -> None:
+        if len(self._first) < self._head:
+            self._first.append(trace_id)
+            return
+        if len(self._latest) == self._latest.maxlen:
+            self.dropped += 1
+        self._latest.append(trace_id)
+
+    def as_list(self) -> list[str]:
+        return [*self._first, *self._latest]
 
 
 def clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:
