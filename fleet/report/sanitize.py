@@ -70,7 +70,9 @@ class Sanitizer:
         else:
             own = "".join(sorted({re.escape(c) for c in secret if not c.isalnum()}))
             token = "[^\\W_]" if not own else f"(?:[^\\W_]|[{own}])"
-            pattern = re.compile(f"(?<!{token}){re.escape(secret)}(?!{token})")
+            # a sentence may end right after it: "wrong password <pw>." is a whole token too
+            end = f"(?:(?!{token})|(?=[.,;:!?]+(?:[\\s\"')\\]}}]|$)))"
+            pattern = re.compile(f"(?<!{token}){re.escape(secret)}{end}")
         self._patterns.append((secret, pattern))
         self._patterns.sort(key=lambda item: len(item[0]), reverse=True)
 
