@@ -27,6 +27,7 @@ class Outcome(enum.StrEnum):
     REJECTED = "rejected"
     PRECHECK_FAILED = "precheck_failed"
     PROTOCOL_ERROR = "protocol_error"
+    INTERNAL_ERROR = "internal_error"
     INTERRUPTED = "interrupted"
     SKIPPED = "skipped"
     AMBIGUOUS = "ambiguous"
@@ -175,6 +176,8 @@ class DagDetail:
     end_time: str | None = None
     additional_data: dict[str, Any] | None = None
     nodes: tuple[NodeDetail, ...] = ()
+    #: failed sub-tasks the agent listed beyond what fleet keeps of one DAG (only counted)
+    failed_sub_tasks_dropped: int = 0
 
     @property
     def finished(self) -> bool:
@@ -257,11 +260,15 @@ class HostResult:
     resumed: bool = False
     finished_at: float | None = None
     adopted: Adoption | None = None
+    #: traceIds the agent returned beyond those kept (the first ones and the latest are kept)
+    trace_ids_dropped: int = 0
+    #: failed sub-tasks beyond those kept in ``failed_tasks``
+    failed_tasks_dropped: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The host's entry as the summary lists it (and the journal keeps it)."""
         spec = self.host
-        return {
+        doc = {
             "host": spec.name,
             "address": spec.address,
             "port": spec.port,
@@ -278,6 +285,11 @@ class HostResult:
             "resumed": self.resumed,
             "adopted": self.adopted.to_dict() if self.adopted is not None else None,
         }
+        if self.trace_ids_dropped:
+            doc["trace_ids_dropped"] = self.trace_ids_dropped
+        if self.failed_tasks_dropped:
+            doc["failed_tasks_dropped"] = self.failed_tasks_dropped
+        return doc
 
 
 class Secret:

@@ -1,39 +1,78 @@
-"""When fleet itself fails mid-run, every host is still accounted for and the error is reported."""
+"""When fleet itself fails mid-run, every host is still accounted for and the error is reported;
+a bug inside one host's work ends only that host."""
 
 from __future__ import annotations
 
 import io
 
+from structlog.testing import capture_logs
+
 from fleet.cli.operate import _execute
 from fleet.engine.plan import Operation, RunPlan
-from fleet.models import HostResult, HostSpec, Secret
-from fleet.report import ProgressView, RunInfo, summary_document, summary_exit_code
+from fleet.models import HostResult, HostSpec, Phase, Secret
+from fleet.report import ProgressView, RunInfo, junit_xml, summary_document, summary_exit_code
 
 
 class ExplodingView(ProgressView):
-    """A renderer with a bug: it raises on the third host it is told about."""
+    """A renderer with a bug outside any host's work: it raises when the second batch starts."""
 
     def __init__(self) -> None:
         super().__init__(io.StringIO(), enabled=False)
-        self.seen = 0
 
-    def host_done(self, result: HostResult) -> None:
-        self.seen += 1
-        if self.seen == 3:
+    def batch_started(self, index: int, hosts: int) -> None:
+        if index == 1:
             raise RuntimeError("renderer bug")
 
 
+class HostBugView(ProgressView):
+    """A renderer with a bug one host's data triggers: it raises when that host starts polling."""
+
+    def __init__(self, victim: HostSpec) -> None:
+        super().__init__(io.StringIO(), enabled=False)
+        self.victim = victim
+
+    def host_phase(self, host: HostSpec, phase: Phase) -> None:
+        if host == self.victim and phase is Phase.POLLING:
+            raise KeyError("renderer bug \x1b[2J on this host")
+
+    def host_done(self, result: HostResult) -> None:
+        return None
+
+
+def _plan(addresses: list[str], batches: tuple[int, ...] = ()) -> RunPlan:
+    hosts = tuple(HostSpec(name=a.rpartition(":")[0], address=a.rpartition(":")[0],
+                           port=int(a.rpartition(":")[2])) for a in addresses)
+    return RunPlan(Operation.START, hosts, {h.key: Secret("fleet-sim-password") for h in hosts}, batches=batches)
+
+
 async def test_a_bug_mid_run_still_yields_a_whole_summary_with_the_error(sim_factory) -> None:
-    """A bug raised inside the run: the summary still lists every host (unfinished ones
+    """A bug raised outside any host's work: the summary still lists every host (unfinished ones
     interrupted or skipped), carries the error, and the exit code is 1."""
     sim = await sim_factory({"defaults": {"dag_duration": [0.2, 0.4]}}, agents=6)
-    hosts = tuple(HostSpec(name=a.rpartition(":")[0], address=a.rpartition(":")[0],
-                           port=int(a.rpartition(":")[2])) for a in sim.addresses)
-    plan = RunPlan(Operation.START, hosts, {h.key: Secret("fleet-sim-password") for h in hosts})
+    plan = _plan(sim.addresses, batches=(2, 2, 2))
     report, crash = await _execute(plan, None, ExplodingView(), {}, False, "start")
     assert crash == "RuntimeError: renderer bug"
-    assert [r.host for r in report.results] == list(hosts)
+    assert [r.host for r in report.results] == list(plan.hosts)
+    assert {r.outcome.value for r in report.results[2:]} == {"skipped"}
     doc = summary_document(RunInfo("obproxy.start", 0.0, 1.0, "inv.yaml", None, error=crash,
                                    interrupted=report.interrupted), report.results)
     assert doc["error"] == crash and doc["totals"]["hosts"] == 6
     assert summary_exit_code(doc) == 1
+
+
+async def test_a_bug_in_one_hosts_work_ends_that_host_only(sim_factory) -> None:
+    """A bug triggered while one host's DAG is accepted ends that host as internal_error with a
+    one-line cause (a JUnit <error>, exit 2); the others succeed and the traceback goes to the debug log."""
+    sim = await sim_factory({"defaults": {"dag_duration": [0.2, 0.4]}}, agents=4)
+    plan = _plan(sim.addresses)
+    with capture_logs() as logs:
+        report, crash = await _execute(plan, None, HostBugView(plan.hosts[1]), {}, False, "start")
+    assert crash is None and not report.interrupted
+    outcomes = [r.outcome.value for r in report.results]
+    assert outcomes == ["succeeded", "internal_error", "succeeded", "succeeded"]
+    message = report.results[1].error.message if report.results[1].error else ""
+    assert "KeyError" in message and "renderer bug" in message and "\n" not in message
+    assert any(e["event"] == "host.internal_error.traceback" and e.get("exc_info") for e in logs)
+    doc = summary_document(RunInfo("obproxy.start", 0.0, 1.0, "inv.yaml", None), report.results)
+    assert summary_exit_code(doc) == 2 and doc["totals"]["internal_error"] == 1
+    assert b'<error message=' in junit_xml(doc) and b'type="internal_error"' in junit_xml(doc)

@@ -174,9 +174,25 @@ def test_dag_outcomes_and_failed_tasks() -> None:
     assert oc.dag_outcome(_dag("FAILED", "CANCEL")) is Outcome.FAILED
     node = NodeDetail("n", "Start obproxy", "FAILED", sub_tasks=(
         SubTaskDetail("t", "Start obproxy", "FAILED", execute_agent="127.0.0.1:2886", task_logs=("boom",)),))
-    tasks = oc.failed_tasks(_dag("FAILED", nodes=(node,)))
-    assert tasks[0].task_logs == ("boom",) and tasks[0].execute_agent == "127.0.0.1:2886"
+    tasks, dropped = oc.failed_tasks(_dag("FAILED", nodes=(node,)))
+    assert tasks[0].task_logs == ("boom",) and tasks[0].execute_agent == "127.0.0.1:2886" and dropped == 0
     assert "cancelled" in oc.dag_failure_message(_dag("FAILED", "CANCEL"))
+
+
+def test_failed_tasks_and_trace_ids_are_kept_bounded_first_ones_and_latest() -> None:
+    """40 failed sub-tasks keep 32 (the first ones and the latest) and count 8 dropped; 1,000 traceIds
+    returned to one client keep 32 with 968 counted, and the first one is never dropped."""
+    from fleet.protocol.bounds import MAX_TRACE_IDS, KeptTraceIds
+
+    subs = tuple(SubTaskDetail(str(i), f"t{i}", "FAILED") for i in range(40))
+    tasks, dropped = oc.failed_tasks(_dag("FAILED", nodes=(NodeDetail("n", "n", "FAILED", sub_tasks=subs),)))
+    assert len(tasks) == 32 and dropped == 8 and tasks[0].task == "t0" and tasks[-1].task == "t39"
+    kept = KeptTraceIds()
+    for i in range(1000):
+        kept.append(f"id{i}")
+    ids = kept.as_list()
+    assert len(ids) == MAX_TRACE_IDS and kept.dropped == 1000 - MAX_TRACE_IDS
+    assert ids[0] == "id0" and ids[-1] == "id999"
 
 
 def test_find_lost_dag_takes_the_newest_matching_start_after_the_send() -> None:

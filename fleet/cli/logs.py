@@ -1,8 +1,11 @@
 """structlog, configured once, from the CLI: JSON lines when stderr is not a TTY, console when it is.
 
 A redaction processor runs last before rendering: it masks values of secret-looking keys and
-any occurrence of a known password in any string value, so a password that slips into an
-exception text or a message still never reaches the log.
+any known password in any string value (through :class:`fleet.report.sanitize.Sanitizer`, the
+same step every other output takes), so a password that slips into an exception text or an
+agent's message still never reaches the log; and it escapes control and bidi characters, so an
+agent's text cannot drive the terminal. Tracebacks (``exc_info``) are rendered into text first,
+so they are redacted too.
 """
 
 from __future__ import annotations
@@ -15,21 +18,21 @@ from typing import Any, Protocol, TextIO, cast
 import structlog
 
 from fleet.models import Secret
+from fleet.report.sanitize import Sanitizer, terminal_safe
 
 SECRET_KEYS = frozenset({"password", "passwd", "auth", "secret", "token", "x-ocs-agent-header", "x-ocs-header"})
 MASK = "********"
 
 
 class Redactor:
-    """Mask secret-looking keys and every known secret value inside string values."""
+    """Mask secret-looking keys and every known secret inside string values; escape control characters."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        #: the run's one sanitiser: the CLI hands it to the journal and the report writers too
+        self.sanitizer = Sanitizer(secrets)
 
     def add(self, secret: str) -> None:
-        if secret and secret not in self._secrets:
-            self._secrets.append(secret)
-            self._secrets.sort(key=len, reverse=True)
+        self.sanitizer.add(secret)
 
     def add_secrets(self, secrets: Iterable[Secret]) -> None:
         """Mask every one of ``secrets`` (each distinct password once)."""
@@ -37,19 +40,18 @@ class Redactor:
             self.add(value)
 
     def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        return text
+        return self.sanitizer.mask(text)
 
     def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for key, value in list(event_dict.items()):
             if key.lower() in SECRET_KEYS:
                 event_dict[key] = MASK
-            elif isinstance(value, str) and self._secrets:
-                event_dict[key] = self.scrub(value)
+            elif isinstance(value, str):
+                event_dict[key] = terminal_safe(self.scrub(value), keep_newlines=key == "exception")
             elif isinstance(value, BaseException):
-                event_dict[key] = self.scrub(f"{type(value).__name__}: {value}")
+                event_dict[key] = terminal_safe(self.scrub(f"{type(value).__name__}: {value}"))
+            elif isinstance(value, (list, tuple, dict)):
+                event_dict[key] = self.sanitizer.clean(value)
         return event_dict
 
 
@@ -78,6 +80,7 @@ def configure_logging(*, level: str = "info", stream: LogStream | None = None, r
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
             redactor,
             renderer,
         ],

@@ -26,6 +26,7 @@ from fleet.engine.schedule import PollPolicy
 from fleet.errors import InputError
 from fleet.fdlimit import raise_open_files_limit
 from fleet.inventory import load_inventory, resolve_passwords, select, shard
+from fleet.inventory.credentials import check_maskable
 from fleet.models import HostSpec, Limits, Timeouts
 from fleet.report import (
     ProgressView,
@@ -37,6 +38,7 @@ from fleet.report import (
     summary_json,
 )
 from fleet.report.progress import AboveProgress
+from fleet.report.sanitize import Sanitizer
 
 EXIT_BUG = 1
 EXIT_POLICY_STOP = 3
@@ -86,6 +88,7 @@ def run_operation(args: argparse.Namespace) -> int:
         raise InputError(str(exc)) from None
     if getattr(args, "step", False) and not sys.stdin.isatty():
         raise InputError("--step asks before each batch and needs a terminal on stdin")
+    check_maskable(hosts, passwords)
     plan = RunPlan(
         operation=operation,
         hosts=hosts,
@@ -111,13 +114,14 @@ def run_operation(args: argparse.Namespace) -> int:
     # one kept-alive connection per host, plus files and slack
     raise_open_files_limit(len(hosts) + 1024)
     step = getattr(args, "step", False)
-    report, crash = asyncio.run(_execute(plan, journal_path, progress, meta, step, args.command))
+    sanitizer = redactor.sanitizer
+    report, crash = asyncio.run(_execute(plan, journal_path, progress, meta, step, args.command, sanitizer))
     info = RunInfo(
         operation=operation.value, started_at=started_at, finished_at=time.time(), inventory=inventory.path,
         limit=args.limit, journal=journal_path, shard=shard_text, interrupted=report.interrupted,
         error=crash,
     )
-    doc = summary_document(info, report.results)
+    doc = sanitizer.clean(summary_document(info, report.results))
     written = _write_outputs(args, doc, retry_path)
     code = summary_exit_code(doc)
     if not written and code == 0:
@@ -128,9 +132,11 @@ def run_operation(args: argparse.Namespace) -> int:
 
 
 async def _execute(plan: RunPlan, journal_path: str | None, progress: ProgressView,
-                   meta: dict[str, Any], step: bool, command: str) -> tuple[RunReport, str | None]:
+                   meta: dict[str, Any], step: bool, command: str,
+                   sanitizer: Sanitizer | None = None) -> tuple[RunReport, str | None]:
     log = structlog.get_logger("fleet")
-    journal: Journal = Journal(journal_path) if journal_path else NullJournal()
+    clean = sanitizer.clean if sanitizer is not None else None
+    journal: Journal = Journal(journal_path, clean=clean) if journal_path else NullJournal()
     confirm = _BatchPrompt(progress) if step else None
     async with HttpClient(plan.limits, plan.timeouts) as http, journal:
         engine = Engine(plan, http, reporter=progress, journal=journal, confirm_batch=confirm, journal_meta=meta)

@@ -15,7 +15,9 @@ from fleet.client import AgentClient, HttpClient
 from fleet.engine.priors import load_journal
 from fleet.errors import AgentError, InputError
 from fleet.inventory import load_inventory, resolve_passwords
+from fleet.inventory.credentials import check_maskable
 from fleet.models import HostSpec, Limits, Secret, Timeouts
+from fleet.report.sanitize import terminal_safe
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -30,8 +32,9 @@ def run_status(args: argparse.Namespace) -> int:
     watched = [(by_key[k], p.dag_id) for k, p in priors.items() if p.dag_id and k in by_key]
     redactor = configure_logging(level=args.log_level)
     passwords = resolve_passwords([h for h, _ in watched], os.environ)
+    check_maskable([h for h, _ in watched], passwords)
     redactor.add_secrets(passwords.values())
-    rows = asyncio.run(_poll_all(watched, passwords))
+    rows = redactor.sanitizer.clean(asyncio.run(_poll_all(watched, passwords)))
     doc = {"schema": "fleet.status/v1", "journal": args.journal, "operation": operation, "hosts": rows}
     text = json.dumps(doc, indent=2) + "\n"
     if args.output:
@@ -39,8 +42,8 @@ def run_status(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     for row in rows:
-        print(f"{row['host']:<32} {row['dag'] or '-':<24} {row['state']:<10} {row.get('error') or ''}",
-              file=sys.stderr)
+        line = f"{row['host']:<32} {row['dag'] or '-':<24} {row['state']:<10} {row.get('error') or ''}"
+        print(terminal_safe(line), file=sys.stderr)
     return 0 if all(r["state"] == "SUCCEED" for r in rows) else 2
 
 

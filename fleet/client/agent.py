@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fleet.client.http import HttpClient
 from fleet.errors import ApiFailure, AuthRefused, ProtocolError
 from fleet.models import AgentInfo, ApiError, DagDetail, HostSpec, Reply, Secret
-from fleet.protocol import crypto, wire
+from fleet.protocol import bounds, crypto, wire
 from fleet.protocol.clock import clock_offset
 
 TRACE_HEADER = "X-OBSHELL-Trace-ID"
@@ -57,10 +57,20 @@ class AgentClient:
         self._public_key: rsa.RSAPublicKey | None = None
         #: Agent clock minus ours, in seconds, from the latest answer carrying a timestamp.
         self.clock_offset: float | None = None
-        #: Every traceId the agent returned, in order (errors included).
-        self.returned_trace_ids: list[str] = []
+        #: The traceIds the agent returned, in order (errors included): the first ones and the latest.
+        self._trace_ids = bounds.KeptTraceIds()
         #: The trace id fleet sent with the latest request.
         self.last_sent_trace_id: str | None = None
+
+    @property
+    def returned_trace_ids(self) -> list[str]:
+        """The traceIds the agent returned, in order: the first ones and the latest (bounded)."""
+        return self._trace_ids.as_list()
+
+    @property
+    def trace_ids_dropped(self) -> int:
+        """How many returned traceIds were not kept (between the first ones and the latest)."""
+        return self._trace_ids.dropped
 
     # -- unauthenticated --------------------------------------------------------------
 
@@ -160,7 +170,7 @@ class AgentClient:
         received_at = self._clock()
         env = wire.parse_envelope(raw.status, raw.body)
         if env.trace_id:
-            self.returned_trace_ids.append(env.trace_id)
+            self._trace_ids.append(env.trace_id)
         measured = clock_offset(env.timestamp, sent_at, received_at)
         if measured is not None:
             self.clock_offset = measured

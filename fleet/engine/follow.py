@@ -91,7 +91,7 @@ class DagFollower:
         failed: tuple[FailedTask, ...] = ()
         try:
             detailed = (await run.client.get_dag(dag.id, details=True)).data
-            failed = oc.failed_tasks(detailed)
+            failed, run.failed_tasks_dropped = oc.failed_tasks(detailed)
             run.dag = detailed
         except AgentError as exc:
             log.info("dag.details_unavailable", **run.log_context(), error=exc.message)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from fleet.client import AgentClient
 from fleet.models import Adoption, AgentInfo, ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome
+from fleet.protocol import bounds
 
 
 @dataclass(slots=True)
@@ -34,6 +35,7 @@ class HostRun:
     known_dag_id: int = 0
     #: requests spent on looks and recovery (the unfinished list, id probes)
     look_requests: int = 0
+    failed_tasks_dropped: int = 0
     result: HostResult | None = field(default=None)
 
     def log_context(self) -> dict[str, object]:
@@ -62,11 +64,16 @@ class HostRun:
         failed_tasks: tuple[FailedTask, ...] = (),
     ) -> HostResult:
         offset = self.client.clock_offset if self.client is not None else None
+        trace_ids, dropped = bounds.first_and_latest(self.trace_ids(), bounds.MAX_TRACE_IDS)
+        if self.client is not None:
+            dropped += self.client.trace_ids_dropped
         self.result = HostResult(
             host=self.host,
             outcome=outcome,
             dag=self.dag,
-            trace_ids=self.trace_ids(),
+            trace_ids=tuple(trace_ids),
+            trace_ids_dropped=dropped,
+            failed_tasks_dropped=self.failed_tasks_dropped,
             error=error,
             failed_tasks=failed_tasks,
             polls=self.polls,

@@ -4,27 +4,35 @@ Events (``ev``): ``run`` (header), ``fired`` (before a start/stop is sent: host,
 ``answered`` (its DAG id and the agent's trace id), ``finished`` (the host's outcome), and
 ``end``. Lines that must survive a crash are fsynced before the caller proceeds; concurrent
 writers share one fsync (group commit), so durability does not serialise the fleet.
-The file is created 0600 and never holds a secret.
+The file is created 0600 and never holds a secret: the CLI passes its sanitiser as ``clean``,
+which every record goes through, and lines are written ASCII-only (non-ASCII as JSON escapes), so no
+agent text reaches a terminal raw through ``cat``. It is opened without following a symbolic
+link and without blocking on a FIFO; anything but a regular file is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
+import stat
 import time
 from collections.abc import Callable
 from typing import Any
 
+from fleet.errors import InputError
 from fleet.models import HostResult
 
 
 class Journal:
     """Appends events to a journal file. Use as an async context manager."""
 
-    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: str, clock: Callable[[], float] = time.time,
+                 clean: Callable[[Any], Any] | None = None) -> None:
         self.path = path
         self._clock = clock
+        self._clean = clean
         self._fd: int | None = None
         self._buffer: list[bytes] = []
         self._appended = 0
@@ -35,8 +43,7 @@ class Journal:
         directory = os.path.dirname(self.path)
         if directory:
             os.makedirs(directory, mode=0o700, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.fchmod(self._fd, 0o600)
+        self._fd = open_journal(self.path)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -51,7 +58,9 @@ class Journal:
         ``fields`` must not be named ``durable`` (it is the keyword above).
         """
         doc = {"ev": ev, "at": round(self._clock(), 3), **fields}
-        self._buffer.append(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
+        if self._clean is not None:
+            doc = self._clean(doc)
+        self._buffer.append(json.dumps(doc, separators=(",", ":")).encode() + b"\n")
         self._appended += 1
         if durable:
             await self._commit(self._appended)
@@ -75,6 +84,36 @@ class Journal:
             written = os.write(self._fd, view)
             view = view[written:]
         os.fsync(self._fd)
+
+
+def open_journal(path: str) -> int:
+    """A descriptor appending to the journal at ``path`` (created 0600).
+
+    Never follows a symbolic link, never blocks on a FIFO (opened non-blocking, then refused),
+    and refuses anything but a regular file with :class:`InputError`. An existing journal
+    readable by others is narrowed to 0600 (through the descriptor, never a path).
+    """
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(f"--journal {path}: is a symbolic link; give the journal's real path") from None
+        if exc.errno == errno.ENXIO:
+            raise InputError(f"--journal {path}: is a FIFO with no reader; the journal must be a regular file"
+                             ) from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"--journal {path}: is not a regular file (use --no-journal to keep none)")
+        os.set_blocking(fd, True)
+        if info.st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 class NullJournal(Journal):

@@ -12,6 +12,7 @@ from fleet.errors import (
     TransportError,
 )
 from fleet.models import AgentInfo, ApiError, DagDetail, FailedTask, Outcome
+from fleet.protocol.bounds import MAX_FAILED_TASKS, first_and_latest
 
 MIN_ODP_VERSION = (4, 2, 6)
 
@@ -22,10 +23,14 @@ def note(message: str) -> ApiError:
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
-    """``"4.2.6.0-100000012025"`` → ``(4, 2, 6, 0)``; unparseable parts end the tuple."""
+    """``"4.2.6.0-100000012025"`` → ``(4, 2, 6, 0)``; unparseable parts end the tuple.
+
+    Only ASCII digits count (``"²"`` is a digit to ``str.isdigit`` but not to ``int``), and a
+    component of more than 9 digits ends the tuple too: no obshell version has one.
+    """
     parts: list[int] = []
-    for piece in version.split("-", 1)[0].split("."):
-        if not piece.isdigit():
+    for piece in version[:128].split("-", 1)[0].split("."):
+        if not (piece.isascii() and piece.isdigit()) or len(piece) > 9:
             break
         parts.append(int(piece))
     return tuple(parts)
@@ -89,8 +94,15 @@ def dag_failure_message(dag: DagDetail) -> str:
     return f"DAG {dag.id} ({dag.name}) failed at stage {dag.stage}/{dag.max_stage}"
 
 
-def failed_tasks(dag: DagDetail) -> tuple[FailedTask, ...]:
-    """The failed sub-tasks of a detailed DAG, with their logs (the SDK's failure text, and more)."""
+def failed_tasks(dag: DagDetail, limit: int = MAX_FAILED_TASKS) -> tuple[tuple[FailedTask, ...], int]:
+    """``(kept, dropped)``: the failed sub-tasks of a detailed DAG with their logs (the SDK's failure
+    text, and more), at most ``limit`` of them; ``dropped`` counts the others, those the parser
+    only counted included."""
+    kept, dropped = first_and_latest(_all_failed_tasks(dag), limit)
+    return tuple(kept), dropped + dag.failed_sub_tasks_dropped
+
+
+def _all_failed_tasks(dag: DagDetail) -> list[FailedTask]:
     found = []
     for node in dag.nodes:
         for task in node.sub_tasks:
@@ -100,4 +112,4 @@ def failed_tasks(dag: DagDetail) -> tuple[FailedTask, ...]:
         for node in dag.nodes:
             if node.state == "FAILED":
                 found.append(FailedTask(node.name, "", None, ()))
-    return tuple(found)
+    return found

@@ -20,6 +20,7 @@ from fleet.client import AgentClient, HttpClient
 from fleet.client.agent import new_trace_id
 from fleet.engine import adopt
 from fleet.engine import outcome as oc
+from fleet.engine.containment import contained
 from fleet.engine.follow import DagFollower
 from fleet.engine.hostrun import HostRun
 from fleet.engine.journal import Journal, NullJournal, result_record
@@ -115,7 +116,7 @@ class Engine:
         )
         todo = [r for r in self._runs if not await self._settle_from_journal(r)]
         async with asyncio.TaskGroup() as tg:
-            poll_task = tg.create_task(self._scheduler.run(self._follower.step))
+            poll_task = tg.create_task(self._scheduler.run(self._step))
             self._fire_task = tg.create_task(self._fire_batches(todo))
             try:
                 await asyncio.wait({self._fire_task})
@@ -195,7 +196,11 @@ class Engine:
             if self._stopping:
                 return
             self._batch_left += 1
-            await self._process(run)
+            await contained(run, self._process, self._finish)
+
+    async def _step(self, run: HostRun) -> float | None:
+        """One look at ``run``'s DAG, inside the host's containment boundary."""
+        return await contained(run, self._follower.step, self._finish)
 
     # -- one host: preflight, then fire ------------------------------------------------------
 

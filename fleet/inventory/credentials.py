@@ -16,6 +16,10 @@ from fleet.errors import InputError
 from fleet.models import HostSpec, Secret
 
 MAX_PASSWORD_FILE_BYTES = 64 * 1024
+#: Shorter passwords are refused: fleet masks secrets in its outputs where they occur as whole
+#: tokens, and a password of a few characters ("0.1", "1234") would be masked in ordinary
+#: values (stage numbers, addresses), which both garbles them and reveals the password.
+MIN_MASKABLE_CHARS = 6
 
 
 def read_password_file(path: str) -> str:
@@ -89,3 +93,18 @@ def _lookup(source: tuple[str, str], environ: Mapping[str, str], read_file: Call
     if not value:
         raise InputError(f"environment variable {name} is empty")
     return value
+
+
+def check_maskable(hosts: Iterable[HostSpec], passwords: Mapping[str, Secret]) -> None:
+    """Refuse (:class:`InputError`, exit 5) an agent password too short to mask safely in outputs.
+
+    Names the first host using it (``file:line``) and the length needed, never the password.
+    """
+    for host in hosts:
+        secret = passwords.get(host.key)
+        if secret is not None and len(secret.reveal()) < MIN_MASKABLE_CHARS:
+            where = f"{host.source}: " if host.source else ""
+            source = host.password_file or host.password_env
+            raise InputError(f"{where}host {host.name!r}: the agent password from {source} is shorter than "
+                             f"{MIN_MASKABLE_CHARS} characters, too short for fleet to mask safely in its "
+                             "outputs; use a longer agent password")

@@ -6,17 +6,19 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})$"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})", re.ASCII
 )
+#: RFC 3339 offsets run from -23:59 to +23:59.
+_MAX_OFFSET = timedelta(hours=23, minutes=59)
 
 
 def parse_timestamp(text: str) -> float | None:
     """Unix seconds of an RFC 3339 timestamp such as ``2025-03-20T15:20:02.190100104+08:00``.
 
-    Returns None for anything else (including Go's zero time), so a missing or odd timestamp
-    only costs the clock-offset measurement, never the request.
+    Returns None for anything else (including Go's zero time and offsets beyond ±23:59), so a
+    missing or odd timestamp only costs the clock-offset measurement, never the request.
     """
-    m = _RFC3339.match(text.strip()) if text else None
+    m = _RFC3339.fullmatch(text.strip()) if text and len(text) <= 64 else None
     if not m:
         return None
     year, month, day, hh, mm, ss, frac, tz = m.groups()
@@ -26,10 +28,13 @@ def parse_timestamp(text: str) -> float | None:
         tzinfo = UTC
     else:
         sign = 1 if tz[0] == "+" else -1
-        tzinfo = timezone(sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6])))
+        offset = timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
+        if offset > _MAX_OFFSET or int(tz[4:6]) > 59:
+            return None
+        tzinfo = timezone(sign * offset)
     try:
         dt = datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss), tzinfo=tzinfo)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     fraction = int(frac.ljust(9, "0")) / 1e9 if frac else 0.0
     return dt.timestamp() + fraction

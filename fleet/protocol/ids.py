@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 
+MAX_DAG_ID = 2**63 - 1
 _LAYOUT = {"4": (10, ipaddress.IPv4Address), "5": (39, ipaddress.IPv6Address)}
 
 
@@ -21,9 +22,12 @@ def odp_generic_id(ip: str, port: int, dag_id: int) -> str:
 
 
 def parse_odp_generic_id(generic_id: str) -> tuple[str, int, int] | None:
-    """``(ip, port, dag_id)`` of an ODP generic id, or None when it is not a well-formed one."""
+    """``(ip, port, dag_id)`` of an ODP generic id, or None when it is not a well-formed one.
+
+    The DAG id part must fit a signed 64-bit integer (obshell's ``int64``).
+    """
     layout = _LAYOUT.get(generic_id[:1])
-    if layout is None or not generic_id.isdigit():
+    if layout is None or not generic_id.isascii() or not generic_id.isdigit():
         return None
     width, addr_type = layout
     if len(generic_id) <= 1 + width + 5:
@@ -34,9 +38,10 @@ def parse_odp_generic_id(generic_id: str) -> tuple[str, int, int] | None:
         ip = str(addr_type(ip_int))
     except ValueError:
         return None
-    if port > 65535:
+    dag_text = generic_id[6 + width :]
+    if port > 65535 or len(dag_text) > 19 or int(dag_text) > MAX_DAG_ID:
         return None
-    return ip, port, int(generic_id[6 + width :])
+    return ip, port, int(dag_text)
 
 
 def is_odp_dag_id(generic_id: str) -> bool:

@@ -8,12 +8,14 @@ error envelope into the right :class:`~fleet.errors.ApiFailure` subclass is :fun
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fleet.errors import ApiFailure, AuthRefused, NotFound, ProtocolError
 from fleet.models import AgentInfo, ApiError, DagDetail, NodeDetail, SubTaskDetail
+from fleet.protocol import bounds
 
 DECRYPT_FAILED = "Security.Authentication.Header.DecryptFailed"
 #: obshell < 4.3.1 answers a header it cannot decrypt with numeric code 1 and no errCode.
@@ -43,10 +45,14 @@ def parse_envelope(status: int, body: bytes) -> Envelope:
     except (ValueError, UnicodeDecodeError):
         snippet = body[:60].decode("utf-8", "replace").replace("\n", " ")
         raise ProtocolError(f"HTTP {status} answer is not JSON: {snippet!r}", status=status) from None
+    except RecursionError:
+        raise ProtocolError(f"HTTP {status} answer is JSON nested too deeply", status=status) from None
     if not isinstance(doc, dict):
         raise ProtocolError(f"HTTP {status} answer is JSON but not an object", status=status)
-    trace_id = _opt_str(doc, "traceId", status) or ""
+    trace_id = bounds.clip(_opt_str(doc, "traceId", status) or "", bounds.MAX_TRACE_ID_CHARS)
     timestamp = _opt_str(doc, "timestamp", status)
+    if timestamp is not None and len(timestamp) > 64:
+        timestamp = None  # not a timestamp: it only costs the clock-offset measurement
     successful = doc.get("successful")
     error_doc = doc.get("error")
     if successful is None and error_doc is None and "data" not in doc:
@@ -54,7 +60,7 @@ def parse_envelope(status: int, body: bytes) -> Envelope:
     if successful is not None and not isinstance(successful, bool):
         raise ProtocolError("envelope field 'successful' is not a boolean", trace_id, status)
     env_status = doc.get("status", status)
-    if not isinstance(env_status, int) or isinstance(env_status, bool):
+    if not isinstance(env_status, int) or isinstance(env_status, bool) or abs(env_status) > bounds.MAX_INT:
         raise ProtocolError("envelope field 'status' is not an integer", trace_id, status)
     error = None
     if error_doc is not None:
@@ -71,13 +77,14 @@ def _parse_error(doc: Any, status: int, trace_id: str) -> ApiError:
     if not isinstance(doc, dict):
         raise ProtocolError("envelope field 'error' is not an object", trace_id, status)
     code = doc.get("code")
-    if code is not None and (not isinstance(code, int) or isinstance(code, bool)):
+    if code is not None and (not isinstance(code, int) or isinstance(code, bool) or abs(code) > bounds.MAX_INT):
         raise ProtocolError("error field 'code' is not an integer", trace_id, status)
     err_code = _opt_str(doc, "errCode", status)
     message = doc.get("message", "")
     if not isinstance(message, str):
         raise ProtocolError("error field 'message' is not a string", trace_id, status)
-    return ApiError(status=status, code=code, err_code=err_code or None, message=message)
+    return ApiError(status=status, code=code, err_code=bounds.clip(err_code, 256) if err_code else None,
+                    message=bounds.clip(message))
 
 
 def failure_for(env: Envelope) -> ApiFailure:
@@ -111,14 +118,20 @@ def parse_agent_info(data: Any) -> AgentInfo:
     auth = doc.get("supportedAuth") or []
     if not isinstance(auth, list) or not all(isinstance(a, str) for a in auth):
         raise ProtocolError("info field 'supportedAuth' is not a list of strings")
+    version = _str(doc, "version", "info")
+    if not _VERSION.fullmatch(version):
+        raise ProtocolError(f"info field 'version' is not an obshell version: {bounds.clip(version, 40)!r}")
+    port = _int(doc, "port", "info")
+    if not 0 <= port <= 65535:
+        raise ProtocolError(f"info field 'port' is not a port: {port}")
     return AgentInfo(
         ip=_str(doc, "ip", "info"),
-        port=_int(doc, "port", "info"),
-        version=_str(doc, "version", "info"),
+        port=port,
+        version=version,
         identity=_str(doc, "identity", "info", default=""),
         zone=_str(doc, "zone", "info", default=""),
         pid=_int(doc, "pid", "info", default=0),
-        state=doc.get("state", 0) if isinstance(doc.get("state", 0), (int, str)) else 0,
+        state=_info_state(doc.get("state", 0)),
         start_at=_int(doc, "startAt", "info", default=0),
         home_path=_str(doc, "homePath", "info", default=""),
         ob_version=_str(doc, "obVersion", "info", default=""),
@@ -127,6 +140,30 @@ def parse_agent_info(data: Any) -> AgentInfo:
         security=_bool(doc, "security", "info", default=False),
         supported_auth=tuple(auth),
     )
+
+
+def _info_state(value: Any) -> int | str:
+    if isinstance(value, str):
+        return bounds.clip(value, 64)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= bounds.MAX_INT:
+        return value
+    return 0
+
+
+def _small_extra(extra: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``additional_data`` kept small: up to 32 entries with scalar values (strings clipped)."""
+    if extra is None:
+        return None
+    kept: dict[str, Any] = {}
+    for key, value in extra.items():
+        if len(kept) >= 32:
+            break
+        if isinstance(value, str):
+            kept[bounds.clip(key, 64)] = bounds.clip(value, 256)
+        elif value is None or isinstance(value, (bool, float)) or (
+                isinstance(value, int) and abs(value) <= bounds.MAX_INT):
+            kept[bounds.clip(key, 64)] = value
+    return kept
 
 
 def parse_public_key(data: Any) -> str:
@@ -142,6 +179,10 @@ def parse_dag(data: Any) -> DagDetail:
     nodes = doc.get("nodes") or []
     if not isinstance(nodes, list):
         raise ProtocolError("dag field 'nodes' is not a list")
+    if len(nodes) > bounds.MAX_DAG_NODES:
+        raise ProtocolError(f"dag has {len(nodes)} nodes, over the limit of {bounds.MAX_DAG_NODES}")
+    budget = _Budget(bounds.MAX_SUB_TASKS)
+    parsed_nodes = tuple(_parse_node(n, budget) for n in nodes)
     return DagDetail(
         id=_id(doc, "id", "dag"),
         dag_id=_int(doc, "dag_id", "dag"),
@@ -152,8 +193,9 @@ def parse_dag(data: Any) -> DagDetail:
         max_stage=_int(doc, "max_stage", "dag", default=0),
         start_time=_str(doc, "start_time", "dag", default=None),
         end_time=_str(doc, "end_time", "dag", default=None),
-        additional_data=extra,
-        nodes=tuple(_parse_node(n) for n in nodes),
+        additional_data=_small_extra(extra),
+        nodes=parsed_nodes,
+        failed_sub_tasks_dropped=budget.failed_dropped,
     )
 
 
@@ -163,20 +205,35 @@ def parse_dag_list(data: Any) -> tuple[DagDetail, ...]:
     contents = doc.get("contents") or []
     if not isinstance(contents, list):
         raise ProtocolError("dag list field 'contents' is not a list")
+    if len(contents) > bounds.MAX_DAG_NODES:
+        raise ProtocolError(f"dag list has {len(contents)} DAGs, over the limit of {bounds.MAX_DAG_NODES}")
     return tuple(parse_dag(item) for item in contents)
 
 
-def _parse_node(data: Any) -> NodeDetail:
+class _Budget:
+    """How many more sub-tasks one DAG may keep; failed ones past the budget are only counted."""
+
+    __slots__ = ("left", "failed_dropped")
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+        self.failed_dropped = 0
+
+
+def _parse_node(data: Any, budget: _Budget) -> NodeDetail:
     doc = _require_obj(data, "node")
     subs = doc.get("sub_tasks") or []
     if not isinstance(subs, list):
         raise ProtocolError("node field 'sub_tasks' is not a list")
+    kept, rest = subs[: budget.left], subs[budget.left :]
+    budget.left -= len(kept)
+    budget.failed_dropped += sum(1 for s in rest if isinstance(s, dict) and s.get("state") == "FAILED")
     return NodeDetail(
         id=_id(doc, "id", "node", default=""),
         name=_str(doc, "name", "node", default=""),
         state=_str(doc, "state", "node", default=""),
         operator=_str(doc, "operator", "node", default=""),
-        sub_tasks=tuple(_parse_sub_task(s) for s in subs),
+        sub_tasks=tuple(_parse_sub_task(s) for s in kept),
     )
 
 
@@ -187,9 +244,11 @@ def _parse_sub_task(data: Any) -> SubTaskDetail:
         raise ProtocolError("sub_task field 'task_logs' is not a list of strings")
     agent = doc.get("execute_agent")
     where = None
-    if isinstance(agent, dict) and agent.get("ip"):
-        ip = str(agent["ip"])
-        where = f"[{ip}]:{agent.get('port')}" if ":" in ip else f"{ip}:{agent.get('port')}"
+    if isinstance(agent, dict) and isinstance(agent.get("ip"), str) and agent["ip"]:
+        ip = bounds.clip(agent["ip"], 64)
+        port = agent.get("port")
+        port_text = str(port) if isinstance(port, int) and not isinstance(port, bool) and 0 <= port <= 65535 else "?"
+        where = f"[{ip}]:{port_text}" if ":" in ip else f"{ip}:{port_text}"
     return SubTaskDetail(
         id=_id(doc, "id", "sub_task", default=""),
         name=_str(doc, "name", "sub_task", default=""),
@@ -197,13 +256,17 @@ def _parse_sub_task(data: Any) -> SubTaskDetail:
         operator=_str(doc, "operator", "sub_task", default=""),
         execute_agent=where,
         execute_times=_int(doc, "execute_times", "sub_task", default=0),
-        task_logs=tuple(logs),
+        task_logs=bounds.clip_logs(logs),
     )
 
 
 # -- field helpers ------------------------------------------------------------------------
 
 _MISSING = object()
+#: obshell versions: ASCII digits in dot-separated components, then an optional build suffix.
+_VERSION = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9}){1,5}(?:[-_+][0-9A-Za-z._+-]{0,48})?")
+#: Generic ids are ASCII digits in obshell; fleet accepts short ASCII tokens.
+_ID = re.compile(rf"[0-9A-Za-z_.:-]{{1,{bounds.MAX_ID_CHARS}}}")
 
 
 def _require_obj(data: Any, what: str) -> Mapping[str, Any]:
@@ -230,12 +293,14 @@ def _typed(doc: Mapping[str, Any], name: str, what: str, default: Any, ok: Calla
 
 
 def _str(doc: Mapping[str, Any], name: str, what: str, default: Any = _MISSING) -> Any:
-    return _typed(doc, name, what, default, lambda v: isinstance(v, str), "a string")
+    value = _typed(doc, name, what, default, lambda v: isinstance(v, str), "a string")
+    return bounds.clip(value) if isinstance(value, str) else value
 
 
 def _int(doc: Mapping[str, Any], name: str, what: str, default: Any = _MISSING) -> Any:
-    return _typed(doc, name, what, default, lambda v: isinstance(v, int) and not isinstance(v, bool),
-                  "an integer")
+    return _typed(doc, name, what, default,
+                  lambda v: isinstance(v, int) and not isinstance(v, bool) and abs(v) <= bounds.MAX_INT,
+                  "a 64-bit integer")
 
 
 def _bool(doc: Mapping[str, Any], name: str, what: str, default: Any = _MISSING) -> Any:
@@ -245,10 +310,12 @@ def _bool(doc: Mapping[str, Any], name: str, what: str, default: Any = _MISSING)
 def _id(doc: Mapping[str, Any], name: str, what: str, default: Any = _MISSING) -> Any:
     """Generic ids are strings; accept integers too and normalise."""
     value = _field(doc, name, what, default)
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= bounds.MAX_INT:
         return str(value)
-    if value is not default and not isinstance(value, str):
-        raise ProtocolError(f"{what} field '{name}' is not a string")
+    if value is default:
+        return value
+    if not isinstance(value, str) or not (value == "" or _ID.fullmatch(value)):
+        raise ProtocolError(f"{what} field '{name}' is not an id")
     return value
 
 

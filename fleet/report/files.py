@@ -16,12 +16,15 @@ from typing import Any
 StrPath = str | os.PathLike[str]
 
 
-def write_atomic(path: StrPath, data: bytes | str, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` (str is written as UTF-8) atomically, with permissions ``mode``.
+def write_atomic(path: StrPath, data: bytes | str, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` (str is written as UTF-8) atomically, with permissions ``mode``
+    (default: what the process umask allows of 0666, as any new file).
 
     On any failure the temporary file is removed and the previous content of ``path`` is left
-    untouched.
+    untouched. A symbolic link at ``path`` is replaced, never followed.
     """
+    if mode is None:
+        mode = 0o666 & ~current_umask()
     payload = data.encode("utf-8") if isinstance(data, str) else data
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
@@ -43,6 +46,20 @@ def write_atomic(path: StrPath, data: bytes | str, mode: int = 0o644) -> None:
 def write_json_atomic(path: StrPath, doc: Any) -> None:
     """Write ``doc`` as indented UTF-8 JSON (non-ASCII kept readable) with a final newline."""
     write_atomic(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+
+def current_umask() -> int:
+    """The process umask (read from /proc where possible; else set and restored at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_directory(directory: str) -> None:

@@ -2,9 +2,9 @@
 
 One ``<testcase>`` per host. Hosts where the operation was attempted and did not succeed are
 ``<failure>``s; hosts where fleet could not carry the operation out at all (unreachable, refused
-credentials, a garbled answer, an interrupted run) are ``<error>``s; skipped hosts are
-``<skipped/>``. Built from the document rather than the models, so merged shard summaries
-render the same way.
+credentials, a garbled answer, a bug in fleet contained to the host, an interrupted run) are
+``<error>``s; skipped hosts are ``<skipped/>``. Built from the document rather than the models,
+so merged shard summaries render the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ FAILURE_OUTCOMES = frozenset({
     Outcome.FAILED, Outcome.TIMED_OUT, Outcome.REJECTED, Outcome.PRECHECK_FAILED, Outcome.AMBIGUOUS,
 })
 ERROR_OUTCOMES = frozenset({
-    Outcome.UNREACHABLE, Outcome.AUTH_FAILED, Outcome.PROTOCOL_ERROR, Outcome.INTERRUPTED,
+    Outcome.UNREACHABLE, Outcome.AUTH_FAILED, Outcome.PROTOCOL_ERROR, Outcome.INTERNAL_ERROR, Outcome.INTERRUPTED,
 })
 
 _DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'

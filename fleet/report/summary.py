@@ -17,6 +17,7 @@ from typing import Any
 
 from fleet import __version__
 from fleet.models import HostResult, Outcome
+from fleet.report.sanitize import json_text_safe
 
 SCHEMA_ID = "fleet.summary/v1"
 OPERATIONS = ("obproxy.start", "obproxy.stop", "check")
@@ -131,7 +132,8 @@ def summary_json(doc: Mapping[str, Any]) -> str:
     """The summary as JSON text: one top-level key per line and one host per line.
 
     Readable with ``grep`` and diffable per host, and written with the C encoder (an indented
-    ``json.dumps`` of a 10,000-host summary costs several times more CPU).
+    ``json.dumps`` of a 10,000-host summary costs several times more CPU). Characters that could
+    drive a terminal (C1 controls, bidi overrides) are written as ``\\uXXXX`` escapes.
     """
     enc = json.JSONEncoder(ensure_ascii=False)
     lines = []
@@ -141,7 +143,7 @@ def summary_json(doc: Mapping[str, Any]) -> str:
             lines.append(f"  {enc.encode(key)}: [\n{body}\n  ]")
         else:
             lines.append(f"  {enc.encode(key)}: {enc.encode(value)}")
-    return "{\n" + ",\n".join(lines) + "\n}\n"
+    return json_text_safe("{\n" + ",\n".join(lines) + "\n}\n")
 
 
 def load_summary_schema() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fleet.models import Outcome
+from fleet.report.sanitize import terminal_safe
 
 HEADERS = ("HOST", "OUTCOME", "ERRCODE", "LAST LOG", "TRACE ID")
 WIDTHS = (40, 15, 40, 72, 36)
@@ -77,8 +78,9 @@ def _render(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 
 def _flatten(text: str) -> str:
-    """One line of printable text: whitespace runs collapse, other control characters become U+FFFD."""
-    text = " ".join(text.split())
+    """One line of printable text: whitespace runs collapse, control and bidi characters are escaped
+    (``\\x1b``, ``\\u202e``), lone surrogates become U+FFFD."""
+    text = terminal_safe(" ".join(text.split()))
     return "".join("\ufffd" if unicodedata.category(char) in ("Cc", "Cs") else char for char in text)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from fleet.protocol import crypto
 from fleet.protocol.ids import odp_generic_id, parse_odp_generic_id
+from fleet.simulator import hostile
 from fleet.simulator.config import AgentSettings, version_tuple
 from fleet.simulator.dag import DAG_NAMES, LOCAL, Dag, old_dag
 from fleet.simulator.keys import KeyPair
@@ -96,8 +97,10 @@ class Answer:
 
     status: int
     doc: dict[str, Any] | None = None
-    action: str = "answer"  # answer | hang | garbage | truncated | oversize | drop | dead | plain
+    action: str = "answer"  # answer | hang | garbage | truncated | oversize | drop | dead | plain | raw
     delay: float = 0.0
+    #: the body as sent, for ``raw`` answers (hostile ones)
+    body: bytes | None = None
 
 
 class Env:
@@ -174,6 +177,9 @@ class SimAgent:
             if route in f.bad_types:
                 answer.doc.update(successful="yes", status=str(answer.status), duration="2ms")
         answer.delay = f.slow
+        if f.hostile.active:
+            status, doc, raw = hostile.rewrite(f.hostile, route, answer.status, answer.doc, s.password)
+            answer = Answer(status, doc, "raw" if raw is not None else answer.action, answer.delay, raw)
         return answer
 
     def _route(self, req: SimRequest) -> tuple[str | None, str]:

@@ -23,7 +23,8 @@ that fail), dag_stuck, key_rotation ({after_requests: N} or {every_seconds: K}),
 forget_dags_after (seconds after the first start; the agent comes back with no DAGs — real
 obshell never does this, it is a fault), restart_after (seconds after the first start; the agent
 restarts as obshell does: new pid, startAt and key pair, DAG history kept), flaky_polls (N),
-drop_after_start, die_after (seconds after the first start).
+drop_after_start,
+die_after (seconds after the first start), hostile {HOSTILE} (see :mod:`fleet.simulator.hostile`).
 
 Errors are :class:`ConfigError` with ``file:line`` when the YAML position is known.
 """
@@ -38,6 +39,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
+
+from fleet.simulator.hostile import Hostile, parse_hostile
 
 ROUTES = ("info", "secret", "start", "stop", "dag", "operate", "unfinished", "dags")
 IDENTITIES = ("SINGLE", "MASTER", "FOLLOWER", "CLUSTER AGENT", "UNIDENTIFIED")
@@ -72,6 +75,7 @@ class Faults:
     flaky_polls: int = 0
     drop_after_start: bool = False
     die_after: float | None = None
+    hostile: Hostile = field(default_factory=Hostile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,14 +228,15 @@ _SETTINGS_KEYS = ("version", "identity", "zone", "is_obproxy_agent", "agent_pass
                   "utc_offset", "history", "history_local_every", "faults")
 _ROUTE_FAULTS = ("hang", "http500", "garbage", "truncated", "oversize", "bad_types")
 _FAULT_KEYS = ("refuse", "blackhole", *_ROUTE_FAULTS, "slow", "dag_fails", "dag_stuck", "key_rotation",
-               "forget_dags_after", "restart_after", "flaky_polls", "drop_after_start", "die_after")
+               "forget_dags_after", "restart_after", "flaky_polls", "drop_after_start", "die_after",
+               "hostile")
 #: The value a ``random_faults`` entry applies when it gives none.
 RANDOM_FAULT_DEFAULTS: dict[str, Any] = {
     "refuse": True, "blackhole": True, "hang": True, "http500": True, "garbage": True, "truncated": True,
     "oversize": True, "bad_types": True, "slow": 2.0, "dag_fails": True, "dag_stuck": True,
     "key_rotation": {"after_requests": 2}, "forget_dags_after": 3.0, "restart_after": 1.0,
     "flaky_polls": 2, "drop_after_start": True,
-    "die_after": 1.0,
+    "die_after": 1.0, "hostile": {"control_chars": True},
 }
 
 
@@ -298,6 +303,8 @@ def _build_faults(base: Faults, doc: Any, path: tuple[Any, ...], lines: _Lines) 
             changes[key] = (10**9 if value else 0) if isinstance(value, bool) else _int(value, where, lines)
         elif key == "flaky_polls":
             changes[key] = _int(value, where, lines)
+        elif key == "hostile":
+            changes[key] = _hostile(base.hostile, value, where, lines)
         elif key in ("forget_dags_after", "restart_after", "die_after"):
             changes[key] = None if value is None else _num(value, where, lines)
         elif key == "key_rotation":
@@ -316,6 +323,11 @@ def _build_faults(base: Faults, doc: Any, path: tuple[Any, ...], lines: _Lines) 
                     raise lines.error(where + ("every_seconds",), "must be > 0")
                 changes.update(rotate_every=k, rotate_after_requests=0)
     return replace(base, **changes)
+
+
+def _hostile(base: Hostile, value: Any, path: tuple[Any, ...], lines: _Lines) -> Hostile:
+    return parse_hostile(base, value, lambda v, k: _routes(v, path + (k,), lines),
+                         lambda k, message: lines.error(path + ((k,) if k else ()), message))
 
 
 def _parse_random_faults(doc: Any, lines: _Lines) -> tuple[RandomFault, ...]:

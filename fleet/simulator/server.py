@@ -214,6 +214,8 @@ class Simulator:
             return web.Response(status=200, body=self._oversize_body(), content_type="application/json")
         if answer.action == "truncated":
             return await self._truncated(request, transport)
+        if answer.action == "raw":
+            return web.Response(status=answer.status, body=answer.body, content_type="application/json")
         return web.Response(status=answer.status, body=_render(answer), content_type="application/json",
                             charset="utf-8")
 

@@ -1,0 +1,100 @@
+"""One sanitising step for everything fleet writes: secrets masked, terminals and XML kept safe.
+
+Pure functions over text and JSON-like documents, no I/O. Every output goes through here: the
+summary, the journal's records, JUnit, the failure table, ``fleet status`` and the log lines.
+
+**Secrets** of :data:`SUBSTRING_CHARS` characters or more are masked wherever they occur: a
+string that long inside an output came from an echo. Shorter ones are masked where they occur
+as a whole token, a maximal run of characters that are letters, digits or characters of the
+secret itself. So an agent that echoes the password (``"wrong password <pw>."``,
+``"user:<pw>@host"``) has it masked, while a short secret that happens to be a substring of an
+unrelated value is left alone rather than masked in place, which would reveal it (with the
+password ``0.1``, ``127.70.0.1`` stays as it is; ``127.70.********`` would tell the reader the
+password). Passwords too short to mask even this way are refused before anything is sent
+(:func:`fleet.inventory.credentials.check_maskable`).
+
+**Terminals**: C0 and C1 control characters, DEL and the bidirectional formatting characters
+(U+202A–U+202E, U+2066–U+2069, U+200E/U+200F, U+061C) are shown as ``\\x1b`` / ``\\u202e``
+escapes, so an agent's text cannot clear the screen, set the title, forge lines or reorder
+what is displayed. In JSON text they become ``\\uXXXX`` escapes (the JSON stays equivalent).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+MASK = "********"
+#: Secrets at least this long are masked as substrings too; shorter ones only as whole tokens.
+SUBSTRING_CHARS = 12
+#: Characters a terminal must never receive raw from an agent.
+_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_TERMINAL = re.compile(f"[{_UNSAFE}\\n\\t]")
+_TERMINAL_KEEP_LINES = re.compile(f"[{_UNSAFE}]")
+#: In JSON text the C0 controls are already escaped by the encoder; the rest are not.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def terminal_safe(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with control and bidi characters escaped (newlines and tabs too, unless kept)."""
+    pattern = _TERMINAL_KEEP_LINES if keep_newlines else _TERMINAL
+    return pattern.sub(_escape, text)
+
+
+def json_text_safe(text: str) -> str:
+    """Encoded JSON text with DEL, C1, bidi and line-separator characters as ``\\uXXXX`` escapes."""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+class Sanitizer:
+    """Masks known secrets as whole tokens in text and in JSON-like documents."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._patterns: list[tuple[str, re.Pattern[str]]] = []
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str) -> None:
+        """Mask ``secret`` from now on (empty and known secrets are ignored)."""
+        if not secret or any(known == secret for known, _ in self._patterns):
+            return
+        if len(secret) >= SUBSTRING_CHARS:
+            pattern = re.compile(re.escape(secret))
+        else:
+            own = "".join(sorted({re.escape(c) for c in secret if not c.isalnum()}))
+            token = "[^\\W_]" if not own else f"(?:[^\\W_]|[{own}])"
+            # a sentence may end right after it: "wrong password <pw>." is a whole token too
+            end = f"(?:(?!{token})|(?=[.,;:!?]+(?:[\\s\"')\\]}}]|$)))"
+            pattern = re.compile(f"(?<!{token}){re.escape(secret)}{end}")
+        self._patterns.append((secret, pattern))
+        self._patterns.sort(key=lambda item: len(item[0]), reverse=True)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._patterns)
+
+    def mask(self, text: str) -> str:
+        """``text`` with every whole-token occurrence of a known secret replaced by ``********``."""
+        for secret, pattern in self._patterns:
+            if secret in text:
+                text = pattern.sub(MASK, text)
+        return text
+
+    def clean(self, doc: Any) -> Any:
+        """A copy of the JSON-like ``doc`` with secrets masked in every string (keys included)."""
+        if not self._patterns:
+            return doc
+        if isinstance(doc, str):
+            return self.mask(doc)
+        if isinstance(doc, dict):
+            return {self.mask(k) if isinstance(k, str) else k: self.clean(v) for k, v in doc.items()}
+        if isinstance(doc, (list, tuple)):
+            return [self.clean(v) for v in doc]
+        return doc

@@ -1,0 +1,134 @@
+"""Hostile agent behaviours, as fault settings: answers crafted to break or flood a client.
+
+Each setting rewrites the answer an otherwise faithful agent (:mod:`fleet.simulator.agent`)
+has built, after it acted, so DAGs and counters stay true to obshell while the bytes on the
+wire are hostile. Configured under ``faults: {hostile: {...}}``::
+
+    bad_offset: true              # every envelope timestamp has the offset +99:00
+    deep_nesting: [info]          # these routes answer 200,000 nested '['
+    info_version: "4.3.²"         # /api/v1/info reports this version (or 5,000 digits, ...)
+    huge_trace_id: 3800000        # every answer's traceId is this many characters
+    failed_sub_tasks: 95000       # a detailed FAILED DAG lists this many failed sub-tasks, with logs
+    echo_password: [start]        # these routes fail with "wrong password <pw>"; every error
+                                  # message and failed task log echoes the password too
+    control_chars: true           # ANSI/OSC escapes, newlines and U+202E in messages, names, logs
+    bad_ids: true                 # DAG polls answer a 5,000-digit id and a non-integer dag_id
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+KEYS = ("bad_offset", "deep_nesting", "info_version", "huge_trace_id", "failed_sub_tasks", "echo_password",
+        "control_chars", "bad_ids")
+BAD_TIMESTAMP = "2025-01-01T00:00:00+99:00"
+NESTING = 200_000
+#: Terminal attacks: clear screen, set the title (OSC), forge a line, reverse the text after it.
+CONTROL_TEXT = "\x1b[2J\x1b]0;pwned\x07\n127.0.0.1  succeeded  forged line \u202edetacilpmoc\x9b31m"
+
+
+@dataclass(frozen=True, slots=True)
+class Hostile:
+    """What one agent does to its answers (everything off by default)."""
+
+    bad_offset: bool = False
+    deep_nesting: frozenset[str] = field(default_factory=frozenset)
+    info_version: str | None = None
+    huge_trace_id: int = 0
+    failed_sub_tasks: int = 0
+    echo_password: frozenset[str] = field(default_factory=frozenset)
+    control_chars: bool = False
+    bad_ids: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self != Hostile()
+
+
+def parse_hostile(base: Hostile, doc: Any, routes: Callable[[Any, str], frozenset[str]],
+                  fail: Callable[[str, str], Exception]) -> Hostile:
+    """``base`` with the settings of ``doc`` applied. ``routes(value, key)`` validates a route list;
+    ``fail(key, message)`` builds the configuration error to raise."""
+    if not isinstance(doc, dict):
+        raise fail("", "must be a mapping of hostile behaviours")
+    changes: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key not in KEYS:
+            raise fail(str(key), f"unknown hostile behaviour {key!r} (known: {', '.join(KEYS)})")
+        if key in ("deep_nesting", "echo_password"):
+            changes[key] = routes(value, key)
+        elif key in ("bad_offset", "control_chars", "bad_ids"):
+            if not isinstance(value, bool):
+                raise fail(key, "must be true or false")
+            changes[key] = value
+        elif key == "info_version":
+            if value is not None and not isinstance(value, str):
+                raise fail(key, "must be a string")
+            changes[key] = value
+        else:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise fail(key, "must be an integer >= 0")
+            changes[key] = value
+    return replace(base, **changes)
+
+
+def rewrite(hostile: Hostile, route: str | None, status: int, doc: dict[str, Any] | None,
+            password: str) -> tuple[int, dict[str, Any] | None, bytes | None]:
+    """``(status, envelope, raw body)`` after the hostile rewrite; a raw body replaces the envelope."""
+    if route is not None and route in hostile.deep_nesting:
+        return 200, None, b"[" * NESTING
+    if doc is None:
+        return status, doc, None
+    if route is not None and route in hostile.echo_password:
+        status = 500
+        doc.pop("data", None)
+        doc.update(successful=False, status=500,
+                   error={"errCode": "Common.Unexpected", "message": f"wrong password {password}"})
+    if hostile.bad_offset and "timestamp" in doc:
+        doc["timestamp"] = BAD_TIMESTAMP
+    if hostile.huge_trace_id:
+        trace = str(doc.get("traceId", ""))
+        doc["traceId"] = trace + "f" * max(0, hostile.huge_trace_id - len(trace))
+    error = doc.get("error")
+    if isinstance(error, dict):
+        error["message"] = _taint(hostile, str(error.get("message", "")), password)
+    data = doc.get("data")
+    if isinstance(data, dict):
+        _rewrite_data(hostile, route, data, password)
+    return status, doc, None
+
+
+def _rewrite_data(hostile: Hostile, route: str | None, data: dict[str, Any], password: str) -> None:
+    if route == "info" and hostile.info_version is not None:
+        data["version"] = hostile.info_version
+    if route not in ("start", "stop", "dag", "dags", "unfinished") or "state" not in data:
+        return
+    if hostile.control_chars:
+        data["name"] = f"{data.get('name', '')}{CONTROL_TEXT}"
+    if hostile.bad_ids and route == "dag":
+        data["id"] = "4" + "9" * 5000
+        data["dag_id"] = "not-a-number"
+    nodes = data.get("nodes")
+    if data.get("state") != "FAILED" or not isinstance(nodes, list) or not nodes:
+        return
+    for node in nodes:
+        for sub in _dicts(node.get("sub_tasks")):
+            if sub.get("state") == "FAILED":
+                sub["task_logs"] = [_taint(hostile, str(line), password) for line in sub.get("task_logs") or []]
+    if hostile.failed_sub_tasks:
+        line = _taint(hostile, "e", password)
+        nodes[-1]["sub_tasks"] = [{"state": "FAILED", "task_logs": [line]}] * hostile.failed_sub_tasks
+
+
+def _taint(hostile: Hostile, text: str, password: str) -> str:
+    if hostile.echo_password:
+        text = f"{text} (login failed: wrong password {password})"
+    if hostile.control_chars:
+        text = f"{text}{CONTROL_TEXT}"
+    return text
+
+
+def _dicts(value: Any) -> Iterable[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
