@@ -272,5 +272,5 @@ def option_report(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 def _convert(option: Option, value: Any, where: str) -> Any:
     try:
         return option.convert(value)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{where}: bad value {value!r} for {option.name}: {exc}") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InputError(f"{where}: bad value {str(value)[:80]!r} for {option.name}: {exc}") from None

@@ -89,7 +89,7 @@ def _event(raw: bytes) -> dict[str, Any]:
 def _check_event(doc: dict[str, Any]) -> dict[str, Any]:
     """``doc`` if it is a well-formed event of a known kind; otherwise :class:`_Bad`."""
     kind = doc.get("ev")
-    if kind not in EVENTS:
+    if not isinstance(kind, str) or kind not in EVENTS:
         raise _Bad(f"unknown event {kind!r}" if isinstance(kind, str) else "no event kind ('ev')")
     at = doc.get("at")
     if not isinstance(at, (int, float)) or isinstance(at, bool) or not 0 <= at <= _LATEST_TIME:
@@ -115,7 +115,7 @@ def _check_event(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_header(doc: Mapping[str, Any]) -> None:
-    if doc.get("operation") not in _OPERATIONS:
+    if not _member(doc.get("operation"), _OPERATIONS):
         raise _Bad(f"run: unknown operation {doc.get('operation')!r}")
     hosts = doc.get("hosts")
     if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
@@ -130,7 +130,7 @@ def _check_header(doc: Mapping[str, Any]) -> None:
 def _check_result(result: Any) -> None:
     if not isinstance(result, dict):
         raise _Bad("finished: 'result' is not an object")
-    if result.get("outcome") not in _OUTCOMES:
+    if not _member(result.get("outcome"), _OUTCOMES):
         raise _Bad(f"finished: unknown outcome {result.get('outcome')!r}")
     dag = result.get("dag")
     if dag is not None:
@@ -164,6 +164,10 @@ def _check_result(result: Any) -> None:
     for name in ("polls", "duration_ms", "clock_offset_ms"):
         _optional(result, name, int, "finished")
     _optional(result, "agent_version", str, "finished")
+
+
+def _member(value: Any, names: frozenset[str]) -> bool:
+    return isinstance(value, str) and value in names
 
 
 def _expect(doc: Mapping[str, Any], name: str, kind: type, where: str) -> None:

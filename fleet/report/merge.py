@@ -82,7 +82,7 @@ def check_summary(doc: Any, name: str) -> None:
         raise ValueError(f"{name} is not a JSON object")
     if doc.get("schema") != SCHEMA_ID:
         raise ValueError(f"{name} has schema {doc.get('schema')!r}, expected {SCHEMA_ID!r}")
-    if doc.get("operation") not in OPERATIONS:
+    if not isinstance(doc.get("operation"), str) or doc["operation"] not in OPERATIONS:
         raise ValueError(f"{name}: 'operation' is not one of {', '.join(OPERATIONS)}")
     for field in ("started_at", "finished_at"):
         try:
@@ -109,8 +109,47 @@ def check_summary(doc: Any, name: str) -> None:
         port = host.get("port")
         if not isinstance(port, int) or isinstance(port, bool):
             raise ValueError(f"{name}: host #{number} ({host['host']}) has no port number")
-        if host.get("outcome") not in _OUTCOMES:
+        if not isinstance(host.get("outcome"), str) or host["outcome"] not in _OUTCOMES:
             raise ValueError(f"{name}: host #{number} ({host['host']}) has an unknown outcome {host.get('outcome')!r}")
+        bad = _bad_host_field(host)
+        if bad:
+            raise ValueError(f"{name}: host #{number} ({host['host']}): {bad!r} is missing or of the wrong type")
+
+
+_STR, _INT, _NONE = (str,), (int,), (type(None),)
+#: what the renderers (JUnit, failure table) read from each host, and its types
+_HOST_FIELDS: dict[str, tuple[type, ...]] = {
+    "address": _STR, "groups": (list,), "dag": (dict, *_NONE), "trace_ids": (list,), "error": (dict, *_NONE),
+    "failed_tasks": (list,), "polls": _INT, "duration_ms": _INT, "agent_version": (str, *_NONE),
+    "resumed": (bool,),
+}
+_NESTED: dict[str, dict[str, tuple[type, ...]]] = {
+    "error": {"status": (int, *_NONE), "code": (int, *_NONE), "errCode": (str, *_NONE), "message": _STR},
+    "dag": {"id": _STR, "name": _STR, "state": _STR, "operator": _STR, "stage": _INT, "max_stage": _INT},
+    "failed_tasks": {"node": _STR, "task": _STR, "execute_agent": (str, *_NONE), "task_logs": (list,)},
+}
+
+
+def _bad_host_field(host: Mapping[str, Any]) -> str | None:
+    """The first field of a summary host entry the renderers could not use, if any."""
+    for field, kinds in _HOST_FIELDS.items():
+        value = host.get(field, ...)
+        if not isinstance(value, kinds) or (kinds == _INT and isinstance(value, bool)):
+            return field
+    if not all(isinstance(x, str) for x in host["groups"]) or not all(isinstance(x, str) for x in host["trace_ids"]):
+        return "groups" if not all(isinstance(x, str) for x in host["groups"]) else "trace_ids"
+    parts = [("error", host["error"]), ("dag", host["dag"])] + [("failed_tasks", t) for t in host["failed_tasks"]]
+    for field, part in parts:
+        if part is None:
+            continue
+        if not isinstance(part, Mapping):
+            return field
+        for key, kinds in _NESTED[field].items():
+            if not isinstance(part.get(key, ...), kinds):
+                return f"{field}.{key}"
+        if field == "failed_tasks" and not all(isinstance(x, str) for x in part["task_logs"]):
+            return "failed_tasks.task_logs"
+    return None
 
 
 def _shard(text: str) -> tuple[int, int] | None:
@@ -153,7 +192,7 @@ def _merged_options(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for name, entry in first.items():
         if name == "shard" or not isinstance(entry, Mapping):
             continue
-        values = [d.get("options", {}).get(name) for d in docs]
+        values = [d["options"].get(name) if isinstance(d.get("options"), Mapping) else None for d in docs]
         if all(isinstance(v, Mapping) and v.get("value") == entry.get("value") for v in values):
             sources = _distinct(str(v.get("source")) for v in values if isinstance(v, Mapping))
             merged[name] = {"value": entry.get("value"), "source": sources[0] if len(sources) == 1 else "default"}
