@@ -192,7 +192,6 @@ def test_retry_file_round_trip(tmp_path: Path) -> None:
         assert retry.read_text().split() == [ips[1], ips[4], ips[6]]
         [own] = (tmp_path / ".fleet" / "runs").glob("*-obproxy.start/retry")
         assert own.read_text() == retry.read_text()
-        assert f"--limit @{own}".replace(str(tmp_path) + "/", "") in first.stderr
         again = run_fleet(["start", "-i", str(inventory), "--limit", f"@{retry}",
                            "--retry-file", "second.retry", *FAST], cwd=tmp_path)
         clean = run_fleet(["start", "-i", str(inventory), "--limit", ips[0], "--retry-file", "clean.retry", *FAST],

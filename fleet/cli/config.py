@@ -273,4 +273,6 @@ def _convert(option: Option, value: Any, where: str) -> Any:
     try:
         return option.convert(value)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise InputError(f"{where}: bad value {str(value)[:80]!r} for {option.name}: {exc}") from None
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise InputError(f"{where}: bad value {shown} for {option.name}: {str(exc)[:120]}") from None
