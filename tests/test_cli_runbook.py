@@ -177,9 +177,10 @@ def test_order_inventory_sorted_shuffle(tmp_path: Path) -> None:
 
 
 def test_retry_file_round_trip(tmp_path: Path) -> None:
-    """Every run writes the hosts that did not succeed to its retry file (default
-    .fleet/retry/<inventory>.retry); `--limit @FILE` selects exactly those hosts, and a run
-    where everything succeeded leaves an empty retry file."""
+    """Every run writes the hosts that did not succeed for sure to its retry files (the latest
+    per inventory and operation, .fleet/retry/<inventory>.start.retry, and the run folder's
+    own); `--limit @FILE` selects exactly those hosts, and a run where everything succeeded
+    leaves an empty retry file."""
     base = "127.42.8.1"
     ips = addresses(base, 8)
     inventory = write_inventory(tmp_path / "prod.yaml", ips)
@@ -187,8 +188,10 @@ def test_retry_file_round_trip(tmp_path: Path) -> None:
                                                ips[6]: {"password": "rotated"}, ips[4]: {"faults": {"refuse": True}}}}
     with sim_fleet(tmp_path, base, 8, config) as sim:
         first = run_fleet(["start", "-i", str(inventory), *FAST], cwd=tmp_path)
-        retry = tmp_path / ".fleet" / "retry" / "prod.retry"
+        retry = tmp_path / ".fleet" / "retry" / "prod.start.retry"
         assert retry.read_text().split() == [ips[1], ips[4], ips[6]]
+        [own] = (tmp_path / ".fleet" / "runs").glob("*-obproxy.start/retry")
+        assert own.read_text() == retry.read_text()
         again = run_fleet(["start", "-i", str(inventory), "--limit", f"@{retry}",
                            "--retry-file", "second.retry", *FAST], cwd=tmp_path)
         clean = run_fleet(["start", "-i", str(inventory), "--limit", ips[0], "--retry-file", "clean.retry", *FAST],

@@ -211,7 +211,7 @@ def test_find_lost_dag_takes_the_newest_matching_start_after_the_send() -> None:
 
 
 async def test_journal_is_private_durable_and_survives_a_torn_line(tmp_path: Path) -> None:
-    """The journal is 0600 JSON Lines; a torn last line is ignored when read back."""
+    """The journal is 0600 JSON Lines; a torn last line is left out when read back."""
     path = tmp_path / "runs" / "j.jsonl"
     async with Journal(str(path)) as journal:
         await asyncio.gather(*(journal.record("fired", host=f"h{i}:2886", trace_id=f"{i:016x}") for i in range(50)))
@@ -219,27 +219,33 @@ async def test_journal_is_private_durable_and_survives_a_torn_line(tmp_path: Pat
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     with open(path, "ab") as fh:
         fh.write(b'{"ev": "fired", "host": "torn')
-    events = read_journal(str(path))
-    assert len(events) == 51 and events[-1]["ev"] == "finished"
+    lines = read_journal(str(path))
+    assert len(lines) == 51 and b'"ev":"finished"' in lines[-1][1] and lines[-1][0] == 51
 
 
 def test_priors_distinguish_finished_fired_and_unsettled_hosts() -> None:
-    """Resume knows finished hosts, fired hosts with and without a DAG id, and unsettled outcomes."""
+    """Resume knows finished hosts, fired hosts with and without a DAG id, and unsettled outcomes;
+    a timed_out host (its DAG may still run) is followed again, not reported as finished."""
     events = [
-        {"ev": "run", "operation": "obproxy.start", "hosts": ["a:1", "b:1", "c:1", "d:1"]},
+        {"ev": "run", "at": 0.5, "operation": "obproxy.start", "hosts": ["a:1", "b:1", "c:1", "d:1", "e:1"]},
         {"ev": "fired", "host": "a:1", "trace_id": "t1", "at": 1.0},
-        {"ev": "answered", "host": "a:1", "dag": "4123", "trace_id": "x1"},
-        {"ev": "finished", "host": "a:1", "result": {"outcome": "succeeded", "trace_ids": ["x1"]}},
+        {"ev": "answered", "host": "a:1", "dag": "4123", "trace_id": "x1", "at": 1.1},
+        {"ev": "finished", "host": "a:1", "result": {"outcome": "succeeded", "trace_ids": ["x1"]}, "at": 1.2},
         {"ev": "fired", "host": "b:1", "trace_id": "t2", "at": 2.0},
-        {"ev": "answered", "host": "b:1", "dag": "4124", "trace_id": "x2"},
+        {"ev": "answered", "host": "b:1", "dag": "4124", "trace_id": "x2", "at": 2.1},
         {"ev": "fired", "host": "c:1", "trace_id": "t3", "at": 3.0},
-        {"ev": "finished", "host": "d:1", "result": {"outcome": "skipped"}},
+        {"ev": "finished", "host": "d:1", "result": {"outcome": "skipped"}, "at": 3.1},
+        {"ev": "fired", "host": "e:1", "trace_id": "t4", "at": 4.0},
+        {"ev": "finished", "host": "e:1", "at": 4.1,
+         "result": {"outcome": "timed_out", "dag": {"id": "4125", "state": "RUNNING"}}},
     ]
-    op, priors = priors_from_events(events)
+    journal = priors_from_events(events)
+    op, priors = journal.operation, journal.priors
     assert op == "obproxy.start"
     assert priors["a:1"].finished is not None
     assert priors["b:1"].fired and priors["b:1"].dag_id == "4124" and priors["b:1"].finished is None
     assert priors["c:1"].fired and priors["c:1"].dag_id is None
     assert priors["d:1"].finished is None and not priors["d:1"].fired
+    assert priors["e:1"].finished is None and priors["e:1"].fired and priors["e:1"].dag_id == "4125"
     result = result_from_journal(HostSpec("a", "a", 1), priors["a:1"].finished or {})
     assert result.resumed and result.outcome is Outcome.SUCCEEDED and result.trace_ids == ("x1",)

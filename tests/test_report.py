@@ -77,7 +77,8 @@ def test_summary_has_exactly_the_documented_fields() -> None:
     """Top-level and per-host keys are exactly those of fleet.summary/v1, hosts in the given order."""
     doc = summary_document(run(), [result("b"), result("a", Outcome.FAILED, err_code="E", message="m")])
     assert list(doc) == ["schema", "operation", "started_at", "finished_at", "duration_ms", "inventory",
-                         "limit", "shard", "journal", "interrupted", "error", "fleet_version", "totals", "hosts"]
+                         "limit", "shard", "journal", "interrupted", "error", "fleet_version", "options", "resume",
+                         "partial", "totals", "hosts"]
     assert [host["host"] for host in doc["hosts"]] == ["b", "a"]
     assert list(doc["hosts"][1]) == ["host", "address", "port", "groups", "outcome", "dag", "trace_ids",
                                      "error", "failed_tasks", "polls", "duration_ms", "clock_offset_ms",
@@ -231,14 +232,15 @@ def test_merge_concatenates_sorts_and_recomputes() -> None:
 
 def test_merge_joins_errors_with_their_shard() -> None:
     """Each shard's error is kept, labelled with its shard, so the merged run exits 1."""
-    merged = merge_summaries([shard(1, ["a"], error="OSError: disk full"), shard(2, ["b"], error="bug")])
+    merged = merge_summaries([shard(1, ["a"], error="OSError: disk full"), shard(2, ["b"], error="bug"),
+                              shard(3, ["c"])])
     assert merged["error"] == "shard 1/3: OSError: disk full; shard 2/3: bug"
     assert summary_exit_code(merged) == 1
 
 
 def test_merge_does_not_modify_its_inputs() -> None:
     """Merging leaves the given documents as they were."""
-    docs = [shard(2, ["b"]), shard(1, ["a"])]
+    docs = [shard(2, ["b"]), shard(1, ["a"]), shard(3, ["c"])]
     before = json.dumps(docs)
     merge_summaries(docs)
     assert json.dumps(docs) == before
@@ -248,7 +250,8 @@ def test_merge_does_not_modify_its_inputs() -> None:
     ([], "no summaries"),
     ([shard(1, ["a"]), shard(2, ["b"], operation="obproxy.stop")], "different operations"),
     ([shard(1, ["a"]), {**shard(2, ["b"]), "schema": "fleet.summary/v2"}], "schema"),
-    ([shard(1, ["a", "b"]), shard(2, ["c", "b"])], "host b:2886 appears in summary #1 (shard 1/3) and summary #2"),
+    ([shard(1, ["a", "b"]), shard(2, ["c", "b"]), shard(3, ["d"])],
+     "host b:2886 appears in summary #1 (shard 1/3) and summary #2"),
     ([shard(1, ["a"]), shard(1, ["b"])], "shard 1/3 appears twice"),
     ([shard(1, ["a"]), {**shard(2, ["b"]), "shard": "2/4"}], "different shard counts"),
 ])

@@ -1,7 +1,10 @@
 """Option defaults from ``fleet.yaml`` (or ``--config``) and ``FLEET_*`` variables.
 
 Precedence: command line > environment > config file > built-in default. The command line
-parser leaves options it was not given as ``None``; :func:`resolve` fills them in.
+parser leaves options it was not given as ``None``; :func:`resolve` fills them in and records
+where each value came from (``args.option_sources``). On ``--resume`` the journal's recorded
+values of the options that shape a run (:data:`RUN_SHAPING`) come right after the command
+line: command line > journal > environment > config file > default (:func:`replay`).
 """
 
 from __future__ import annotations
@@ -65,6 +68,16 @@ def _serial(text: Any) -> list[str]:
     return [part for part in str(text).split(",") if part.strip()]
 
 
+def _order(text: Any) -> str:
+    value = str(text)
+    if value not in ORDERS:
+        raise ValueError(f"expected one of {', '.join(ORDERS)}")
+    return value
+
+
+ORDERS = ("inventory", "sorted", "shuffle")
+
+
 @dataclass(frozen=True, slots=True)
 class Option:
     name: str
@@ -91,14 +104,32 @@ OPTIONS: tuple[Option, ...] = (
     Option("serial", None, _serial),
     Option("max_fail_percentage", None, _percentage),
     Option("canary", 0, _non_negative_int),
-    Option("order", "inventory"),
+    Option("order", "inventory", _order),
     Option("shard", None),
     Option("quiet", False, _bool),
     Option("log_level", None),
     Option("log_format", "auto"),
     Option("refire_ambiguous", False, _bool),
+    Option("step", False, _bool),
 )
 _BY_NAME = {o.name: o for o in OPTIONS}
+
+#: Options that shape what a run does and in which order: recorded in the journal's header and
+#: replayed by ``--resume``. ``refire_ambiguous`` is recorded but never replayed: it permits a
+#: second start, so it must be asked for on each resume that wants it.
+RUN_SHAPING: tuple[str, ...] = (
+    "limit", "shard", "order", "serial", "max_fail_percentage", "canary", "step", "timeout",
+    "connect_timeout", "request_timeout", "auth_lifetime", "forks", "polls_in_flight", "poll_cap",
+    "grace", "refire_ambiguous",
+)
+NOT_REPLAYED = frozenset({"refire_ambiguous"})
+
+#: Where an option's value came from, as ``args.option_sources`` and the summary's ``options`` say.
+SOURCE_CLI = "command line"
+SOURCE_JOURNAL = "journal"
+SOURCE_ENV = "environment"
+SOURCE_FILE = "config file"
+SOURCE_DEFAULT = "default"
 
 
 def load_config_file(path: str | None) -> tuple[str | None, dict[str, Any]]:
@@ -174,8 +205,10 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str], file_settings:
     """Fill every option ``args`` lacks from the environment, the config file, then defaults.
 
     Values given on the command line are converted and checked the same way (``--serial
-    1,5,20%`` becomes a list, ``--forks 0`` is refused).
+    1,5,20%`` becomes a list, ``--forks 0`` is refused). ``args.option_sources`` maps each
+    option filled in to ``SOURCE_CLI``, ``SOURCE_ENV``, ``SOURCE_FILE`` or ``SOURCE_DEFAULT``.
     """
+    sources: dict[str, str] = {}
     for option in OPTIONS:
         if not hasattr(args, option.name):
             continue
@@ -183,18 +216,63 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str], file_settings:
         if given is not None:
             flag = "--" + option.name.replace("_", "-")
             setattr(args, option.name, _convert(option, given, flag))
+            sources[option.name] = SOURCE_CLI
             continue
         env_name = "FLEET_" + option.name.upper()
         if env_name in environ:
             setattr(args, option.name, _convert(option, environ[env_name], env_name))
+            sources[option.name] = SOURCE_ENV
         elif option.name in file_settings:
             setattr(args, option.name, _convert(option, file_settings[option.name], f"{file_name}: {option.name}"))
+            sources[option.name] = SOURCE_FILE
         else:
             setattr(args, option.name, option.default)
+            sources[option.name] = SOURCE_DEFAULT
+    args.option_sources = sources
+
+
+def recorded_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The run-shaping options' values, as the journal's header records them."""
+    return {name: getattr(args, name) for name in RUN_SHAPING if hasattr(args, name)}
+
+
+def replay(args: argparse.Namespace, recorded: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``--resume``: take each run-shaping option the journal recorded unless the command line gave it.
+
+    Returns the overrides: ``{name: {"journal": recorded, "value": given}}`` for each option
+    given on the command line with a value other than the recorded one. Recorded values are
+    checked as if typed (a tampered header is refused, naming ``where``).
+    """
+    sources: dict[str, str] = getattr(args, "option_sources", {})
+    overrides: dict[str, Any] = {}
+    for name in RUN_SHAPING:
+        if name not in recorded or not hasattr(args, name) or name in NOT_REPLAYED:
+            continue
+        option = _BY_NAME[name]
+        value = recorded[name]
+        if value is not None:
+            value = _convert(option, value, f"{where}: recorded {name}")
+        if sources.get(name) == SOURCE_CLI:
+            if getattr(args, name) != value:
+                overrides[name] = {"journal": value, "value": getattr(args, name)}
+            continue
+        setattr(args, name, value)
+        sources[name] = SOURCE_JOURNAL
+    args.option_sources = sources
+    return overrides
+
+
+def option_report(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The summary's ``options``: each run-shaping option's value and where it came from."""
+    sources: dict[str, str] = getattr(args, "option_sources", {})
+    return {name: {"value": getattr(args, name), "source": sources.get(name, SOURCE_DEFAULT)}
+            for name in RUN_SHAPING if hasattr(args, name)}
 
 
 def _convert(option: Option, value: Any, where: str) -> Any:
     try:
         return option.convert(value)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{where}: bad value {value!r} for {option.name}: {exc}") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise InputError(f"{where}: bad value {shown} for {option.name}: {str(exc)[:120]}") from None

@@ -17,8 +17,8 @@ EPILOG_START = """examples:
   fleet start -i inventories/prod.yaml --limit 'hz_*:!hz_canary' --forks 128
   fleet start -i inventories/prod.yaml --serial 1,10%,50% --max-fail-percentage 5 --junit report.xml
   fleet start -i inventories/prod.yaml --canary 2 --output summary.json
-  fleet start -i inventories/prod.yaml --limit @.fleet/retry/prod.retry   # retry what failed
-  fleet start --resume .fleet/runs/20261127T031000Z-obproxy.start.jsonl  # after an interruption
+  fleet start -i inventories/prod.yaml --limit @.fleet/retry/prod.start.retry   # retry what failed
+  fleet start --resume .fleet/runs/20261127T031000Z-4242-obproxy.start/journal.jsonl  # after an interruption
   fleet start -i inventories/prod.yaml --shard 2/4                        # one of 4 CI workers
 
 The agent password comes from the environment variable named by obshell_password_env
@@ -50,17 +50,21 @@ def _add_run_options(p: argparse.ArgumentParser, *, fires: bool) -> None:
         book.add_argument("--serial", help="rolling batches: N, P%%, or a list like 1,5,20%% (last repeats)")
         book.add_argument("--max-fail-percentage", help="stop when a batch's failed share exceeds P (exit 3)")
         book.add_argument("--canary", type=int, help="fire K hosts alone first; any failure aborts the run")
-        book.add_argument("--step", action="store_true", help="confirm each batch on the terminal")
+        book.add_argument("--step", action=argparse.BooleanOptionalAction,
+                          help="confirm each batch on the terminal (--no-step: not on this --resume)")
         book.add_argument("--grace", type=float, help="seconds to keep polling after the first interrupt (default 30)")
-        book.add_argument("--journal", help="journal file (default .fleet/runs/<time>-<operation>.jsonl)")
+        book.add_argument("--journal", help="journal file, new (default .fleet/runs/<run>/journal.jsonl)")
         book.add_argument("--no-journal", action="store_const", const=True, help="keep no journal (no resume)")
-        book.add_argument("--resume", metavar="JOURNAL", help="continue the run recorded in JOURNAL")
+        book.add_argument("--resume", metavar="JOURNAL",
+                          help="continue the run recorded in JOURNAL with its recorded options "
+                               "(options given here win; the summary's resume.overrides lists them)")
         book.add_argument("--refire-ambiguous", action="store_const", const=True,
                           help="on --resume, fire hosts whose earlier start cannot be settled")
     out = p.add_argument_group("output")
     out.add_argument("-o", "--output", help="write the JSON summary here (atomically) instead of stdout")
     out.add_argument("--junit", help="write a JUnit XML report here")
-    out.add_argument("--retry-file", help="hosts that did not succeed (default .fleet/retry/<inventory>.retry)")
+    out.add_argument("--retry-file", help="hosts safe to fire again, also written to the run's folder "
+                                          "(default .fleet/retry/<inventory>.<operation>[.shard-I-of-N].retry)")
     out.add_argument("-q", "--quiet", action="store_const", const=True, help="no progress view, warnings only")
     out.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     out.add_argument("--log-format", choices=["auto", "json", "console"])
@@ -85,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=fmt, epilog="example:\n  fleet check -i inventories/prod.yaml --junit check.xml")
     _add_run_options(p, fires=False)
     p = sub.add_parser("status", help="re-poll the DAGs of a past run and print their states",
-                       epilog="example:\n  fleet status --journal .fleet/runs/20261127T031000Z-obproxy.start.jsonl "
-                              "-i inv.yaml")
+                       epilog="example:\n  fleet status -i inv.yaml "
+                              "--journal .fleet/runs/20261127T031000Z-4242-obproxy.start/journal.jsonl")
     p.add_argument("--journal", required=True, help="the run's journal")
     p.add_argument("-i", "--inventory", help="inventory (default: the one the journal names)")
     p.add_argument("-o", "--output", help="write the JSON status here instead of stdout")
@@ -94,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("merge", help="combine shard summaries into one summary (and JUnit)",
                        epilog="example:\n  fleet merge summary-*.json --output summary.json --junit report.xml")
     p.add_argument("summaries", nargs="+")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="merge an incomplete set of shards anyway; the summary is marked partial")
     p.add_argument("-o", "--output")
     p.add_argument("--junit")
     p = sub.add_parser("simulate", help="serve a simulated obshell fleet on loopback (for demos and tests)")

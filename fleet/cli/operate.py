@@ -10,18 +10,23 @@ import signal
 import sys
 import time
 from collections.abc import Mapping
-from pathlib import Path
+from contextlib import ExitStack
 from typing import Any
 
 import structlog
 
+from fleet.cli.advice import advice_lines, partition, retry_text
+from fleet.cli.config import SOURCE_ENV, SOURCE_JOURNAL, option_report
 from fleet.cli.logs import configure_logging
 from fleet.cli.outputs import prepare_output, write_output
+from fleet.cli.paths import RETRY_NAME, default_journal, latest_retry_path, run_dir
+from fleet.cli.resume import open_resume, resumed_hosts
 from fleet.client import HttpClient
 from fleet.engine.journal import Journal, NullJournal
 from fleet.engine.plan import Operation, RunPlan, batch_sizes
-from fleet.engine.priors import load_journal
+from fleet.engine.priors import JournalState
 from fleet.engine.run import Engine, RunReport
+from fleet.engine.runlock import RunLock
 from fleet.engine.schedule import PollPolicy
 from fleet.errors import InputError
 from fleet.fdlimit import raise_open_files_limit
@@ -46,28 +51,37 @@ OPERATIONS = {"start": Operation.START, "stop": Operation.STOP, "check": Operati
 
 
 def run_operation(args: argparse.Namespace) -> int:
+    """Run ``fleet start|stop|check``; the journal's lock is held from before it is read to the end."""
+    with ExitStack() as stack:
+        return _run_locked(args, stack)
+
+
+def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
     operation = OPERATIONS[args.command]
     started_at = time.time()
     resume = getattr(args, "resume", None)
-    priors: dict[str, Any] = {}
-    header: dict[str, Any] = {}
+    state: JournalState | None = None
+    overrides: dict[str, Any] = {}
     if resume:
-        header, priors = _load_resume(resume, operation)
-        args.inventory = args.inventory or header.get("inventory")
-        args.limit = args.limit if args.limit is not None else header.get("limit")
+        state, overrides = open_resume(args, operation, stack)
     if not args.inventory:
         raise InputError("no inventory: pass -i/--inventory (or set inventory: in fleet.yaml)")
     inventory = load_inventory(args.inventory)
     hosts = select(inventory, args.limit)
-    shard_text, shard_origin = _shard_text(args.shard, os.environ)
+    shard_text, shard_origin = (args.shard, "--shard") if state is not None else _shard_text(args.shard, os.environ)
     if shard_text:
         index, total = _parse_shard(shard_text, shard_origin)
         shard_text = f"{index}/{total}"
         hosts = shard(hosts, index - 1, total)
-    if resume and header.get("hosts"):
-        wanted = set(header["hosts"])
-        hosts = tuple(h for h in hosts if h.key in wanted)
-    hosts = _order(hosts, args.order)
+        if args.shard is None:  # from CI's variables: recorded as the run's shard all the same
+            args.shard, args.option_sources["shard"] = shard_text, SOURCE_ENV
+    if state is not None:
+        keep_order = args.option_sources.get("order") == SOURCE_JOURNAL
+        hosts = resumed_hosts(hosts, state, keep_order=keep_order)
+        if not keep_order:
+            hosts = _order(hosts, args.order)
+    else:
+        hosts = _order(hosts, args.order)
     if args.list_hosts:
         for host in hosts:
             print(host.name)
@@ -87,7 +101,9 @@ def run_operation(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(str(exc)) from None
     if getattr(args, "step", False) and not sys.stdin.isatty():
-        raise InputError("--step asks before each batch and needs a terminal on stdin")
+        raise InputError("--step asks before each batch and needs a terminal on stdin"
+                         + (" (the journal recorded --step; pass --no-step to resume without it)"
+                            if args.option_sources.get("step") == SOURCE_JOURNAL else ""))
     check_maskable(hosts, passwords)
     plan = RunPlan(
         operation=operation,
@@ -101,16 +117,25 @@ def run_operation(args: argparse.Namespace) -> int:
         batches=batches,
         max_fail_percentage=getattr(args, "max_fail_percentage", None),
         canary=getattr(args, "canary", 0) or 0,
-        prior=priors,
+        prior=state.priors if state is not None else {},
         refire_ambiguous=bool(getattr(args, "refire_ambiguous", False)),
     )
     journal_path = _journal_path(args, operation, started_at)
-    retry_path = args.retry_file or os.path.join(".fleet", "retry", Path(inventory.path).stem + ".retry")
+    folder = run_dir(journal_path, started_at, os.getpid(), operation.value)
+    run_retry = os.path.join(folder, RETRY_NAME)
+    retry_path = args.retry_file or latest_retry_path(inventory.path, args.command, shard_text)
     for flag, target in (("--output", args.output), ("--junit", args.junit), ("--retry-file", retry_path),
-                         ("--journal", journal_path)):
+                         ("--journal", journal_path), ("--retry-file", run_retry)):
         if target:
             prepare_output(flag, target)
-    meta = {"inventory": inventory.path, "limit": args.limit, "shard": shard_text}
+    if journal_path and not resume:
+        lock = stack.enter_context(RunLock(journal_path, "--journal", create=True, what=f"fleet {args.command}"))
+        if lock.journal_size():
+            raise InputError(f"--journal {journal_path}: already holds a run; continue it with "
+                             f"--resume {journal_path}, or choose a new journal")
+    options = option_report(args)
+    meta = {"inventory": inventory.path, "limit": args.limit, "shard": shard_text, "pid": os.getpid(),
+            "options": {name: entry["value"] for name, entry in options.items()}}
     # one kept-alive connection per host, plus files and slack
     raise_open_files_limit(len(hosts) + 1024)
     step = getattr(args, "step", False)
@@ -119,10 +144,11 @@ def run_operation(args: argparse.Namespace) -> int:
     info = RunInfo(
         operation=operation.value, started_at=started_at, finished_at=time.time(), inventory=inventory.path,
         limit=args.limit, journal=journal_path, shard=shard_text, interrupted=report.interrupted,
-        error=crash,
+        error=crash, options=options,
+        resume={"journal": str(resume), "overrides": overrides} if resume else None,
     )
     doc = sanitizer.clean(summary_document(info, report.results))
-    written = _write_outputs(args, doc, retry_path)
+    written = _write_outputs(args, doc, retry_path, run_retry, journal_path)
     code = summary_exit_code(doc)
     if not written and code == 0:
         code = EXIT_BUG
@@ -215,19 +241,23 @@ def _ask(prompt: str) -> str:
     return sys.stdin.readline()
 
 
-def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str) -> bool:
-    """Write the summary, JUnit and retry file; ``False`` (after saying why) if one failed.
+def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, run_retry: str,
+                   journal: str | None) -> bool:
+    """Write the summary, JUnit and retry files; ``False`` (after saying why) if one failed.
 
     When the summary file cannot be written the summary goes to stdout instead, so the
-    account of what happened on each host is never lost.
+    account of what happened on each host is never lost. The retry files hold only hosts safe
+    to fire again (:mod:`fleet.cli.advice`).
     """
     text = summary_json(doc)
-    failed = [h["host"] for h in doc["hosts"] if h["outcome"] != "succeeded"]
+    advice = partition(doc, resumable=journal is not None and OPERATIONS[args.command].fires)
+    retry_list = retry_text(advice)
     written = True
     targets: list[tuple[str, str | None, str | bytes]] = [
         ("--output", args.output, text),
         ("--junit", args.junit, junit_xml(doc) if args.junit else b""),
-        ("--retry-file", retry, "".join(f"{name}\n" for name in failed)),
+        ("--retry-file", retry, retry_list),
+        ("--retry-file", run_retry, retry_list),
     ]
     for flag, path, data in targets:
         if flag == "--output" and not path:
@@ -246,16 +276,9 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str) ->
                 sys.stdout.flush()
     if not args.quiet:
         print(failure_table(doc), file=sys.stderr)
-        if failed:
-            print(f"fleet: {len(failed)} hosts to retry: --limit @{retry}", file=sys.stderr)
+        for line in advice_lines(advice, retry if args.retry_file else run_retry, journal, args.command):
+            print(line, file=sys.stderr)
     return written
-
-
-def _load_resume(path: str, operation: Operation) -> tuple[dict[str, Any], dict[str, Any]]:
-    header, op, priors = load_journal(path, "--resume")
-    if op != operation.value:
-        raise InputError(f"--resume {path}: that journal is of a '{op}' run, not '{operation.value}'")
-    return header, priors
 
 
 def _journal_path(args: argparse.Namespace, operation: Operation, started_at: float) -> str | None:
@@ -265,8 +288,7 @@ def _journal_path(args: argparse.Namespace, operation: Operation, started_at: fl
         return None
     if getattr(args, "journal", None):
         return str(args.journal)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started_at))
-    return os.path.join(".fleet", "runs", f"{stamp}-{os.getpid()}-{operation.value}.jsonl")
+    return default_journal(started_at, os.getpid(), operation.value)
 
 
 def _shard_text(explicit: str | None, environ: Mapping[str, str]) -> tuple[str | None, str]:

@@ -21,8 +21,9 @@ from fleet.report.sanitize import terminal_safe
 
 
 def run_status(args: argparse.Namespace) -> int:
-    header, operation, priors = load_journal(args.journal, "--journal")
-    path = args.inventory or header.get("inventory")
+    journal = load_journal(args.journal, "--journal")
+    operation, priors = journal.operation, journal.priors
+    path = args.inventory or journal.latest.get("inventory")
     if not path:
         raise InputError("the journal names no inventory: pass -i")
     if args.output:

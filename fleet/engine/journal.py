@@ -132,20 +132,20 @@ class NullJournal(Journal):
         return None
 
 
-def read_journal(path: str) -> list[dict[str, Any]]:
-    """Every complete event of a journal; a torn last line (crash mid-write) is ignored."""
-    events: list[dict[str, Any]] = []
+def read_journal(path: str) -> list[tuple[int, bytes]]:
+    """Every complete line of a journal with its 1-based number; a torn last line is left out.
+
+    A line without its newline can only be the last one, cut off by a crash mid-write; it was
+    never fsynced, so nothing was sent on its account. Parsing and checking the lines is
+    :mod:`fleet.engine.priors`' job.
+    """
+    lines: list[tuple[int, bytes]] = []
     with open(path, "rb") as fh:
-        for raw in fh:
+        for number, raw in enumerate(fh, start=1):
             if not raw.endswith(b"\n"):
                 break
-            try:
-                doc = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(doc, dict) and isinstance(doc.get("ev"), str):
-                events.append(doc)
-    return events
+            lines.append((number, raw))
+    return lines
 
 
 def result_record(result: HostResult, note: str | None = None) -> dict[str, object]:

@@ -11,7 +11,7 @@ from fleet.errors import (
     ProtocolError,
     TransportError,
 )
-from fleet.models import AgentInfo, ApiError, DagDetail, FailedTask, Outcome
+from fleet.models import FINISHED_STATES, AgentInfo, ApiError, DagDetail, FailedTask, Outcome
 from fleet.protocol.bounds import MAX_FAILED_TASKS, first_and_latest
 
 MIN_ODP_VERSION = (4, 2, 6)
@@ -113,3 +113,27 @@ def _all_failed_tasks(dag: DagDetail) -> list[FailedTask]:
             if node.state == "FAILED":
                 found.append(FailedTask(node.name, "", None, ()))
     return found
+
+
+#: Outcomes that are a host's last word when no unfinished DAG goes with them: nothing this run
+#: sent can still be acting on the host. Any other outcome (interrupted, ambiguous, timed_out,
+#: and any outcome added later) may hide a DAG that still runs, and is settled by ``--resume``.
+DEFINITE = frozenset({
+    Outcome.SUCCEEDED.value, Outcome.FAILED.value, Outcome.REJECTED.value, Outcome.PRECHECK_FAILED.value,
+    Outcome.UNREACHABLE.value, Outcome.AUTH_FAILED.value, Outcome.PROTOCOL_ERROR.value,
+})
+#: Definite outcomes that can also end a host whose DAG was being followed (fleet lost sight of it).
+_LOST_SIGHT = frozenset({Outcome.UNREACHABLE.value, Outcome.AUTH_FAILED.value, Outcome.PROTOCOL_ERROR.value})
+
+
+def is_settled(outcome: str, dag_state: str | None) -> bool:
+    """Whether a host's recorded end is final: no start (or stop) of the run may still be running.
+
+    ``dag_state`` is the last state seen of the host's DAG (None when it has none). A host that
+    became unreachable while its DAG was RUNNING is not settled: that DAG may still start ODP.
+    A ``failed`` host is settled whatever its DAG's last state (the agent reported it failed, or
+    no longer knows it).
+    """
+    if outcome not in DEFINITE:
+        return False
+    return not (outcome in _LOST_SIGHT and dag_state is not None and dag_state not in FINISHED_STATES)

@@ -114,10 +114,13 @@ class Engine:
             "run", operation=self.plan.operation.value, hosts=[r.host.key for r in self._runs],
             **self._journal_meta,
         )
-        todo = [r for r in self._runs if not await self._settle_from_journal(r)]
+        for run in self._runs:
+            await self._settle_from_journal(run)
         async with asyncio.TaskGroup() as tg:
             poll_task = tg.create_task(self._scheduler.run(self._step))
-            self._fire_task = tg.create_task(self._fire_batches(todo))
+            # Batches are cut from every host, settled ones included, so a resume replays the
+            # rollout's batches and policy checks exactly; only the unsettled hosts are fired.
+            self._fire_task = tg.create_task(self._fire_batches(self._runs))
             try:
                 await asyncio.wait({self._fire_task})
             finally:
@@ -149,15 +152,17 @@ class Engine:
         for index, batch in enumerate(batches):
             if self._stopping:
                 return
-            if self._confirm_batch is not None and not await self._confirm_batch(index, [r.host for r in batch]):
+            pending = [r for r in batch if r.result is None]
+            if pending and self._confirm_batch is not None and not await self._confirm_batch(
+                    index, [r.host for r in pending]):
                 self._policy_stop = f"the operator declined batch {index + 1}"
                 self._stopping = True
                 return
-            if len(batches) > 1:
-                self._reporter.batch_started(index, len(batch))
+            if len(batches) > 1 and pending:
+                self._reporter.batch_started(index, len(pending))
             self._batch_left = 0
-            queue = iter(batch)
-            workers = min(self.plan.limits.forks, len(batch))
+            queue = iter(pending)
+            workers = min(self.plan.limits.forks, len(pending))
             async with asyncio.TaskGroup() as tg:
                 for _ in range(workers):
                     tg.create_task(self._worker(queue))
@@ -335,7 +340,8 @@ class Engine:
         run.dag_started = self._clock() - age
         run.deadline = run.dag_started + self.plan.timeouts.dag
         await self._journal.record("answered", host=run.host.key, dag=dag.id, dag_id=dag.dag_id,
-                                   trace_id=trace_id, state=dag.state)
+                                   trace_id=trace_id, state=dag.state,
+                                   adopted=run.adopted.to_dict() if run.adopted is not None else None)
         log.info("dag.accepted", **run.log_context(), state=dag.state)
         self._reporter.host_phase(run.host, Phase.POLLING)
         self._scheduler.add(self._clock() + self._planner.first_delay(), run)
@@ -410,6 +416,10 @@ class Engine:
         if run.fired:
             return Outcome.INTERRUPTED, oc.note(
                 "run interrupted after the request was sent, before its answer; resume settles it")
+        prior = self.plan.prior.get(run.host.key)
+        if prior is not None and prior.fired:
+            return Outcome.INTERRUPTED, oc.note(
+                "an earlier run of this journal sent the request and it is not settled yet; resume settles it")
         why = self._policy_stop or "run interrupted before this host was fired"
         return Outcome.SKIPPED, oc.note(f"not fired: {why}")
 

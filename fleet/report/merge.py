@@ -2,7 +2,7 @@
 
 The merged document reads as if one unsharded run had done all the work: hosts sorted by host
 name then port, totals recomputed, the earliest start and the latest finish. Documents that
-cannot belong to the same run are refused with ``ValueError``.
+cannot belong to the same run, or do not make up all of it, are refused with ``ValueError``.
 """
 
 from __future__ import annotations
@@ -10,25 +10,31 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from fleet.report.summary import SCHEMA_ID, count_outcomes, duration_ms, parse_timestamp
+from fleet.models import Outcome
+from fleet.report.summary import OPERATIONS, SCHEMA_ID, count_outcomes, duration_ms, parse_timestamp
 
 
-def merge_summaries(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def merge_summaries(docs: Sequence[Mapping[str, Any]], *, allow_partial: bool = False) -> dict[str, Any]:
     """One ``fleet.summary/v1`` document for the shards ``docs`` (given in any order).
 
-    Raises ``ValueError`` when ``docs`` is empty, a document is not a ``fleet.summary/v1``
-    summary, the documents mix operations or shard counts, a shard appears twice, or a host
-    (host name and port) appears in two documents.
+    The inputs must be the complete, disjoint set of shards of one run: the same operation,
+    inventory and limit, one shard count, every index exactly once (or one unsharded summary),
+    and no host in two of them. ``ValueError`` says what is wrong — ``missing shard 3/4``,
+    ``shard 2/4 appears twice``. With ``allow_partial`` missing shards are accepted and the
+    result's ``partial`` says which; everything else is still refused. A document that is not
+    a well-formed summary is refused naming its first bad field (:func:`check_summary`).
     """
     if not docs:
         raise ValueError("no summaries to merge")
     for index, doc in enumerate(docs):
-        if doc.get("schema") != SCHEMA_ID:
-            raise ValueError(f"summary #{index + 1} has schema {doc.get('schema')!r}, expected {SCHEMA_ID!r}")
-    operations = _distinct(doc["operation"] for doc in docs)
-    if len(operations) > 1:
-        raise ValueError(f"cannot merge summaries of different operations: {', '.join(operations)}")
-    _check_shards(docs)
+        check_summary(doc, f"summary #{index + 1}")
+    for field in ("operation", "inventory", "limit"):
+        values = _distinct(str(doc[field]) for doc in docs)
+        if len(values) > 1:
+            raise ValueError(f"cannot merge summaries of different {_PLURAL[field]}: {', '.join(values)}")
+    missing = _check_shards(docs)
+    if missing and not allow_partial:
+        raise ValueError(f"{missing} (merge anyway with --allow-partial)")
 
     owner: dict[tuple[str, int], int] = {}
     hosts: list[dict[str, Any]] = []
@@ -47,25 +53,118 @@ def merge_summaries(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     errors = [f"{_label(doc)}: {doc['error']}" for doc in docs if doc.get("error")]
     return {
         "schema": SCHEMA_ID,
-        "operation": operations[0],
+        "operation": docs[0]["operation"],
         "started_at": started,
         "finished_at": finished,
         "duration_ms": duration_ms(parse_timestamp(started), parse_timestamp(finished)),
-        "inventory": ", ".join(_distinct(doc["inventory"] for doc in docs)),
-        "limit": _joined(doc["limit"] for doc in docs),
+        "inventory": docs[0]["inventory"],
+        "limit": docs[0]["limit"],
         "shard": None,
         "journal": _joined(doc["journal"] for doc in docs),
         "interrupted": any(doc["interrupted"] for doc in docs),
         "error": "; ".join(errors) or None,
         "fleet_version": ", ".join(_distinct(doc["fleet_version"] for doc in docs)),
+        "options": _merged_options(docs),
+        "resume": None,
+        "partial": missing,
         "totals": count_outcomes(host["outcome"] for host in hosts),
         "hosts": hosts,
     }
 
 
-def _check_shards(docs: Sequence[Mapping[str, Any]]) -> None:
-    """Refuse a shard listed twice and shards cut for different shard counts."""
-    shards = [doc["shard"] for doc in docs if doc.get("shard") is not None]
+_PLURAL = {"operation": "operations", "inventory": "inventories", "limit": "limits"}
+_OUTCOMES = frozenset(outcome.value for outcome in Outcome)
+
+
+def check_summary(doc: Any, name: str) -> None:
+    """Refuse (``ValueError``, naming ``name`` and the field) what is not a summary fleet can merge."""
+    if not isinstance(doc, Mapping):
+        raise ValueError(f"{name} is not a JSON object")
+    if doc.get("schema") != SCHEMA_ID:
+        raise ValueError(f"{name} has schema {doc.get('schema')!r}, expected {SCHEMA_ID!r}")
+    if not isinstance(doc.get("operation"), str) or doc["operation"] not in OPERATIONS:
+        raise ValueError(f"{name}: 'operation' is not one of {', '.join(OPERATIONS)}")
+    for field in ("started_at", "finished_at"):
+        try:
+            parse_timestamp(doc.get(field))  # type: ignore[arg-type]  # checked by the call itself
+        except (TypeError, ValueError, AttributeError):
+            raise ValueError(f"{name}: {field!r} is not a UTC timestamp") from None
+    for field, kinds in (("inventory", (str,)), ("fleet_version", (str,)), ("interrupted", (bool,)),
+                         ("limit", (str, type(None))), ("journal", (str, type(None))),
+                         ("error", (str, type(None))), ("shard", (str, type(None)))):
+        if not isinstance(doc.get(field), kinds) or field not in doc:
+            raise ValueError(f"{name}: {field!r} is missing or of the wrong type")
+    if doc["shard"] is not None and _shard(doc["shard"]) is None:
+        raise ValueError(f"{name}: 'shard' {doc['shard']!r} is not I/N")
+    if doc.get("partial"):
+        raise ValueError(f"{name} is itself a partial merge ({doc['partial']}); merge the shards' own summaries")
+    hosts = doc.get("hosts")
+    if not isinstance(hosts, list):
+        raise ValueError(f"{name}: 'hosts' is not a list")
+    for number, host in enumerate(hosts, start=1):
+        if not isinstance(host, Mapping):
+            raise ValueError(f"{name}: host #{number} is not an object")
+        if not isinstance(host.get("host"), str):
+            raise ValueError(f"{name}: host #{number} has no host name")
+        port = host.get("port")
+        if not isinstance(port, int) or isinstance(port, bool):
+            raise ValueError(f"{name}: host #{number} ({host['host']}) has no port number")
+        if not isinstance(host.get("outcome"), str) or host["outcome"] not in _OUTCOMES:
+            raise ValueError(f"{name}: host #{number} ({host['host']}) has an unknown outcome {host.get('outcome')!r}")
+        bad = _bad_host_field(host)
+        if bad:
+            raise ValueError(f"{name}: host #{number} ({host['host']}): {bad!r} is missing or of the wrong type")
+
+
+_STR, _INT, _NONE = (str,), (int,), (type(None),)
+#: what the renderers (JUnit, failure table) read from each host, and its types
+_HOST_FIELDS: dict[str, tuple[type, ...]] = {
+    "address": _STR, "groups": (list,), "dag": (dict, *_NONE), "trace_ids": (list,), "error": (dict, *_NONE),
+    "failed_tasks": (list,), "polls": _INT, "duration_ms": _INT, "agent_version": (str, *_NONE),
+    "resumed": (bool,),
+}
+_NESTED: dict[str, dict[str, tuple[type, ...]]] = {
+    "error": {"status": (int, *_NONE), "code": (int, *_NONE), "errCode": (str, *_NONE), "message": _STR},
+    "dag": {"id": _STR, "name": _STR, "state": _STR, "operator": _STR, "stage": _INT, "max_stage": _INT},
+    "failed_tasks": {"node": _STR, "task": _STR, "execute_agent": (str, *_NONE), "task_logs": (list,)},
+}
+
+
+def _bad_host_field(host: Mapping[str, Any]) -> str | None:
+    """The first field of a summary host entry the renderers could not use, if any."""
+    for field, kinds in _HOST_FIELDS.items():
+        value = host.get(field, ...)
+        if not isinstance(value, kinds) or (kinds == _INT and isinstance(value, bool)):
+            return field
+    if not all(isinstance(x, str) for x in host["groups"]) or not all(isinstance(x, str) for x in host["trace_ids"]):
+        return "groups" if not all(isinstance(x, str) for x in host["groups"]) else "trace_ids"
+    parts = [("error", host["error"]), ("dag", host["dag"])] + [("failed_tasks", t) for t in host["failed_tasks"]]
+    for field, part in parts:
+        if part is None:
+            continue
+        if not isinstance(part, Mapping):
+            return field
+        for key, kinds in _NESTED[field].items():
+            if not isinstance(part.get(key, ...), kinds):
+                return f"{field}.{key}"
+        if field == "failed_tasks" and not all(isinstance(x, str) for x in part["task_logs"]):
+            return "failed_tasks.task_logs"
+    return None
+
+
+def _shard(text: str) -> tuple[int, int] | None:
+    index, slash, total = text.partition("/")
+    if not slash or not index.isdigit() or not total.isdigit() or not 1 <= int(index) <= int(total):
+        return None
+    return int(index), int(total)
+
+
+def _check_shards(docs: Sequence[Mapping[str, Any]]) -> str | None:
+    """Refuse repeats and mixed counts; return what is missing (``"missing shard 3/4"``), if anything."""
+    unsharded = [doc for doc in docs if doc["shard"] is None]
+    if unsharded and len(docs) > 1:
+        raise ValueError("an unsharded summary is a whole run: it cannot be merged with others")
+    shards = [doc["shard"] for doc in docs if doc["shard"] is not None]
     seen: set[str] = set()
     for shard in shards:
         if shard in seen:
@@ -74,6 +173,30 @@ def _check_shards(docs: Sequence[Mapping[str, Any]]) -> None:
     counts = _distinct(shard.partition("/")[2] for shard in shards)
     if len(counts) > 1:
         raise ValueError(f"cannot merge shards of different shard counts: {', '.join(sorted(shards))}")
+    if not shards:
+        return None
+    total = int(counts[0])
+    present = {_shard(shard) for shard in shards}
+    absent = [f"{i}/{total}" for i in range(1, total + 1) if (i, total) not in present]
+    if not absent:
+        return None
+    return f"missing shard{'s' if len(absent) > 1 else ''} {', '.join(absent)}"
+
+
+def _merged_options(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The options every shard ran with alike (their sources may differ); shard-specific ones left out."""
+    first = docs[0].get("options")
+    if not isinstance(first, Mapping):
+        return {}
+    merged = {}
+    for name, entry in first.items():
+        if name == "shard" or not isinstance(entry, Mapping):
+            continue
+        values = [d["options"].get(name) if isinstance(d.get("options"), Mapping) else None for d in docs]
+        if all(isinstance(v, Mapping) and v.get("value") == entry.get("value") for v in values):
+            sources = _distinct(str(v.get("source")) for v in values if isinstance(v, Mapping))
+            merged[name] = {"value": entry.get("value"), "source": sources[0] if len(sources) == 1 else "default"}
+    return merged
 
 
 def _label(doc: Mapping[str, Any]) -> str:

@@ -49,6 +49,10 @@ class RunInfo:
     interrupted: bool = False
     error: str | None = None
     fleet_version: str = __version__
+    #: each run-shaping option: ``{"value": …, "source": "command line" | "journal" | …}``
+    options: Mapping[str, Any] | None = None
+    #: on ``--resume``: ``{"journal": path, "overrides": {option: {"journal": …, "value": …}}}``
+    resume: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.operation not in OPERATIONS:
@@ -107,6 +111,9 @@ def summary_document(run: RunInfo, results: Sequence[HostResult]) -> dict[str, A
         "interrupted": run.interrupted,
         "error": run.error,
         "fleet_version": run.fleet_version,
+        "options": dict(run.options or {}),
+        "resume": dict(run.resume) if run.resume is not None else None,
+        "partial": None,
         "totals": count_outcomes(host["outcome"] for host in hosts),
         "hosts": hosts,
     }
@@ -116,14 +123,15 @@ def summary_exit_code(doc: Mapping[str, Any]) -> int:
     """The process exit status a summary stands for.
 
     In order of precedence: 1 when fleet itself hit an unexpected ``error``; 130 when the run
-    was ``interrupted``; 2 when some host did not succeed; 0 otherwise (an empty selection is
-    a success). Usage errors (5) never get as far as a summary; the CLI decides those.
+    was ``interrupted``; 2 when some host did not succeed or, in a ``partial`` merge, some
+    hosts are not accounted for; 0 otherwise (an empty selection is a success). Usage errors
+    (5) never get as far as a summary; the CLI decides those.
     """
     if doc.get("error"):
         return EXIT_ERROR
     if doc.get("interrupted"):
         return EXIT_INTERRUPTED
-    if any(host["outcome"] != Outcome.SUCCEEDED.value for host in doc["hosts"]):
+    if doc.get("partial") or any(host["outcome"] != Outcome.SUCCEEDED.value for host in doc["hosts"]):
         return EXIT_HOSTS_FAILED
     return EXIT_OK
 
