@@ -25,7 +25,7 @@ from fleet.engine.run import Engine, RunReport
 from fleet.engine.schedule import PollPolicy
 from fleet.errors import InputError
 from fleet.fdlimit import raise_open_files_limit
-from fleet.inventory import load_inventory, resolve_passwords, select, shard
+from fleet.inventory import check_tls_files, load_inventory, resolve_passwords, select, shard
 from fleet.models import HostSpec, Limits, Timeouts
 from fleet.report import (
     ProgressView,
@@ -55,8 +55,10 @@ def run_operation(args: argparse.Namespace) -> int:
         args.limit = args.limit if args.limit is not None else header.get("limit")
     if not args.inventory:
         raise InputError("no inventory: pass -i/--inventory (or set inventory: in fleet.yaml)")
-    inventory = load_inventory(args.inventory)
-    hosts = select(inventory, args.limit)
+    inventory = load_inventory(args.inventory, extra_vars=getattr(args, "extra_vars", None) or ())
+    for warning in inventory.warnings:
+        _warn(warning)
+    hosts = select(inventory, args.limit, warn=_warn)
     shard_text, shard_origin = _shard_text(args.shard, os.environ)
     if shard_text:
         index, total = _parse_shard(shard_text, shard_origin)
@@ -66,6 +68,7 @@ def run_operation(args: argparse.Namespace) -> int:
         wanted = set(header["hosts"])
         hosts = tuple(h for h in hosts if h.key in wanted)
     hosts = _order(hosts, args.order)
+    check_tls_files(hosts, inventory.origins)
     if args.list_hosts:
         for host in hosts:
             print(host.name)
@@ -107,7 +110,8 @@ def run_operation(args: argparse.Namespace) -> int:
                          ("--journal", journal_path)):
         if target:
             prepare_output(flag, target)
-    meta = {"inventory": inventory.path, "limit": args.limit, "shard": shard_text}
+    sources = list(inventory.sources) if len(inventory.sources) > 1 else inventory.path
+    meta = {"inventory": sources, "limit": args.limit, "shard": shard_text}
     # one kept-alive connection per host, plus files and slack
     raise_open_files_limit(len(hosts) + 1024)
     step = getattr(args, "step", False)
@@ -261,6 +265,10 @@ def _journal_path(args: argparse.Namespace, operation: Operation, started_at: fl
         return str(args.journal)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started_at))
     return os.path.join(".fleet", "runs", f"{stamp}-{os.getpid()}-{operation.value}.jsonl")
+
+
+def _warn(message: str) -> None:
+    print(f"fleet: warning: {message}", file=sys.stderr)
 
 
 def _shard_text(explicit: str | None, environ: Mapping[str, str]) -> tuple[str | None, str]:
