@@ -17,6 +17,8 @@ import ipaddress
 import re
 
 MAX_NAME = 253
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED_QUAD = re.compile(rf"^{_OCTET}(?:\.{_OCTET}){{3}}$")  # canonical IPv4: the common case, checked fast
 _LABEL = re.compile(r"^\w(?:[\w-]{0,61}\w)?$")
 
 
@@ -33,6 +35,8 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 def check_address(address: str) -> str:
     """``address`` without IPv6 brackets, if it is one address fleet can connect to."""
+    if _DOTTED_QUAD.match(address):
+        return address
     text = address
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
@@ -62,6 +66,8 @@ def check_address(address: str) -> str:
 
 def agent_identity(address: str, port: int) -> tuple[str, int]:
     """``(normalised address, port)``: equal for every spelling of one agent."""
+    if _DOTTED_QUAD.match(address):
+        return address, port
     ip = _ip(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
