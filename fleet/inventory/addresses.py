@@ -19,6 +19,7 @@ import re
 MAX_NAME = 253
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _DOTTED_QUAD = re.compile(rf"^{_OCTET}(?:\.{_OCTET}){{3}}$")  # canonical IPv4: the common case, checked fast
+_IPV4_CHARS = frozenset("0123456789.")
 _LABEL = re.compile(r"^\w(?:[\w-]{0,61}\w)?$")
 
 
@@ -54,7 +55,7 @@ def check_address(address: str) -> str:
             raise AddressError(f"must be an IPv4/IPv6 address or a DNS name without a port, not {shown} "
                                "(set obshell_port for the agent's port)")
         return text
-    if _ip(text) is not None:
+    if set(text) <= _IPV4_CHARS and _ip(text) is not None:
         return text
     name = text[:-1] if text.endswith(".") else text
     if len(name) > MAX_NAME or not all(_LABEL.match(label) for label in name.split(".")):
@@ -68,7 +69,7 @@ def agent_identity(address: str, port: int) -> tuple[str, int]:
     """``(normalised address, port)``: equal for every spelling of one agent."""
     if _DOTTED_QUAD.match(address):
         return address, port
-    ip = _ip(address)
+    ip = _ip(address) if ":" in address or set(address) <= _IPV4_CHARS else None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if ip is not None:
