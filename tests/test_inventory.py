@@ -279,7 +279,7 @@ def test_unicode_host_names_are_fine(tmp_path: Path) -> None:
     ("obproxy[01:03].hz", ["obproxy01.hz", "obproxy02.hz", "obproxy03.hz"]),
     ("db-[a:c].x", ["db-a.x", "db-b.x", "db-c.x"]),
     ("n[1:10:4]", ["n1", "n5", "n9"]),
-    ("[8:10]", ["8", "9", "10"]),
+    ("[8:10].x", ["8.x", "9.x", "10.x"]),
     ("r[:1]", ["r0", "r1"]),
     ("r[1:2]-[a:b]", ["r1-a", "r1-b", "r2-a", "r2-b"]),
     ("h[y:B]", ["hy", "hz", "hA", "hB"]),

@@ -30,7 +30,7 @@ def test_canary_password_appears_nowhere(tmp_path: Path) -> None:
                          "--journal", str(out / "j.jsonl"), "--junit", str(out / "junit.xml"),
                          "--output", str(out / "summary.json"), "--retry-file", str(out / "retry")],
                         cwd=tmp_path, env=fleet_env(password=CANARY))
-        check = run_fleet(["check", "-i", str(inventory), "--log-level", "debug", "--no-journal",
+        check = run_fleet(["check", "-i", str(inventory), "--log-level", "debug",
                            "--output", str(out / "check.json"), "--junit", str(out / "check.xml")],
                           cwd=tmp_path, env=fleet_env(password=CANARY))
     assert run.returncode == 2 and check.returncode == 2, run.stderr[-2000:]

@@ -78,6 +78,17 @@ def _order(text: Any) -> str:
 ORDERS = ("inventory", "sorted", "shuffle")
 
 
+def _inventories(value: Any) -> list[str]:
+    """One or more inventory sources: a list (``-i`` repeated, a YAML list) or one string."""
+    if isinstance(value, list | tuple):
+        if not value or not all(isinstance(v, str) and v for v in value):
+            raise ValueError("expected inventory paths")
+        return list(value)
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected an inventory path")
+    return [value]
+
+
 @dataclass(frozen=True, slots=True)
 class Option:
     name: str
@@ -86,7 +97,7 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("inventory", None),
+    Option("inventory", None, _inventories),
     Option("limit", None),
     Option("forks", 64, _positive_int),
     Option("timeout", 600.0, _positive_float),

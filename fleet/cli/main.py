@@ -6,12 +6,18 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from fleet import __version__
 from fleet.cli.config import OPTIONS, check_environment, load_config_file, resolve
 from fleet.errors import InputError
 
 EXIT_USAGE = 5
+
+EPILOG_INVENTORY = """examples:
+  fleet inventory -i inventories/prod.ini --graph
+  fleet inventory -i inventories/ -i 'extra-proxy.example,' --host hz2-proxy-a
+  fleet inventory -i inventories/prod.yaml -e obshell_port=2999 --limit hz --list"""
 
 EPILOG_START = """examples:
   fleet start -i inventories/prod.yaml --limit 'hz_*:!hz_canary' --forks 128
@@ -27,11 +33,32 @@ exit codes: 0 all succeeded, 2 some host did not, 3 stopped by --canary/--max-fa
 5 bad input (nothing sent), 130 interrupted, 1 a bug in fleet."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with fleet's convention for bad usage: one line and a hint on stderr, exit 5."""
+
+    def error(self, message: str) -> NoReturn:
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):  # never echo values: one may be a password typed as an option
+            options = [word.split("=", 1)[0] for word in message[len(prefix):].split() if word.startswith("-")]
+            message = prefix + (" ".join(options) if options else "(positional values, not shown)")
+        hint = f"run '{self.prog} --help' for the options"
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())} ({hint})\n")
+
+
+def _add_inventory_options(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    group.add_argument("-i", "--inventory", action="append",
+                       help="inventory: YAML or INI file, directory, executable script, or 'host1,host2,' "
+                            "(repeat to merge several, in order)")
+    group.add_argument("-e", "--extra-vars", action="append", metavar="VARS",
+                       help="obshell variables over every inventory: key=value, @FILE (YAML/JSON) or a "
+                            "YAML/JSON mapping; repeatable, the last wins")
+
+
 def _add_run_options(p: argparse.ArgumentParser, *, fires: bool) -> None:
     p.add_argument("--config", default=argparse.SUPPRESS,
                    help="option defaults (default ./fleet.yaml if present); also accepted before COMMAND")
     sel = p.add_argument_group("selection")
-    sel.add_argument("-i", "--inventory", help="Ansible-style YAML inventory of obshell hosts")
+    _add_inventory_options(sel)
     sel.add_argument("-l", "--limit", help="Ansible host pattern: host, group, glob, ~regex, a:b, a:&b, a:!b, @file")
     sel.add_argument("--shard", help="run only shard I/N (1-based) of the selection; "
                                      "defaults from CI_NODE_INDEX/CI_NODE_TOTAL or JOB_COMPLETION_INDEX")
@@ -71,7 +98,7 @@ def _add_run_options(p: argparse.ArgumentParser, *, fires: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fleet",
         description="Start ODP (obproxy) across a fleet of obshell agents, and say what happened on each.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -88,6 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="preflight only: reachability, version, ODP agent, credentials",
                        formatter_class=fmt, epilog="example:\n  fleet check -i inventories/prod.yaml --junit check.xml")
     _add_run_options(p, fires=False)
+    p = sub.add_parser("inventory", help="show the hosts fleet will reach and their obshell variables",
+                       formatter_class=fmt, epilog=EPILOG_INVENTORY)
+    p.add_argument("--config", default=argparse.SUPPRESS, help="option defaults (default ./fleet.yaml if present)")
+    _add_inventory_options(p)
+    p.add_argument("-l", "--limit", help="only the hosts this Ansible host pattern selects")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--list", action="store_true", help="JSON of groups and hosts with resolved variables "
+                                                          "and where each came from (the default)")
+    mode.add_argument("--graph", nargs="?", const="all", metavar="GROUP", help="the group tree (from GROUP)")
+    mode.add_argument("--host", metavar="HOST", help="one host's resolved variables, with their origins")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p = sub.add_parser("status", help="re-poll the DAGs of a past run and print their states",
                        epilog="example:\n  fleet status -i inv.yaml "
                               "--journal .fleet/runs/20261127T031000Z-4242-obproxy.start/journal.jsonl")
@@ -124,6 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from fleet.cli.merge import run_merge
 
             return run_merge(args)
+        if args.command == "inventory":
+            from fleet.cli.inventory import run_inventory
+
+            name, settings = load_config_file(args.config)
+            resolve(args, os.environ, settings, name)
+            return run_inventory(args)
         if args.command == "status":
             from fleet.cli.status import run_status
 

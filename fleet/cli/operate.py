@@ -30,7 +30,7 @@ from fleet.engine.runlock import RunLock
 from fleet.engine.schedule import PollPolicy
 from fleet.errors import InputError
 from fleet.fdlimit import raise_open_files_limit
-from fleet.inventory import load_inventory, resolve_passwords, select, shard
+from fleet.inventory import check_tls_files, load_inventory, resolve_passwords, select, shard
 from fleet.inventory.credentials import check_maskable
 from fleet.models import HostSpec, Limits, Timeouts
 from fleet.report import (
@@ -66,8 +66,10 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
         state, overrides = open_resume(args, operation, stack)
     if not args.inventory:
         raise InputError("no inventory: pass -i/--inventory (or set inventory: in fleet.yaml)")
-    inventory = load_inventory(args.inventory)
-    hosts = select(inventory, args.limit)
+    inventory = load_inventory(args.inventory, extra_vars=getattr(args, "extra_vars", None) or ())
+    for warning in inventory.warnings:
+        _warn(warning)
+    hosts = select(inventory, args.limit, warn=_warn)
     shard_text, shard_origin = (args.shard, "--shard") if state is not None else _shard_text(args.shard, os.environ)
     if shard_text:
         index, total = _parse_shard(shard_text, shard_origin)
@@ -82,6 +84,7 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
             hosts = _order(hosts, args.order)
     else:
         hosts = _order(hosts, args.order)
+    check_tls_files(hosts, inventory.origins)
     if args.list_hosts:
         for host in hosts:
             print(host.name)
@@ -134,7 +137,9 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
             raise InputError(f"--journal {journal_path}: already holds a run; continue it with "
                              f"--resume {journal_path}, or choose a new journal")
     options = option_report(args)
-    meta = {"inventory": inventory.path, "limit": args.limit, "shard": shard_text, "pid": os.getpid(),
+    sources = list(inventory.sources) if len(inventory.sources) > 1 else inventory.path
+    meta = {"inventory": sources, "extra_vars": list(getattr(args, "extra_vars", None) or ()),
+            "limit": args.limit, "shard": shard_text, "pid": os.getpid(),
             "options": {name: entry["value"] for name, entry in options.items()}}
     # one kept-alive connection per host, plus files and slack
     raise_open_files_limit(len(hosts) + 1024)
@@ -289,6 +294,10 @@ def _journal_path(args: argparse.Namespace, operation: Operation, started_at: fl
     if getattr(args, "journal", None):
         return str(args.journal)
     return default_journal(started_at, os.getpid(), operation.value)
+
+
+def _warn(message: str) -> None:
+    print(f"fleet: warning: {message}", file=sys.stderr)
 
 
 def _shard_text(explicit: str | None, environ: Mapping[str, str]) -> tuple[str | None, str]:

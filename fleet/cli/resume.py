@@ -40,6 +40,8 @@ def open_resume(args: argparse.Namespace, operation: Operation,
     sources = getattr(args, "option_sources", {})
     if sources.get("inventory") != SOURCE_CLI and latest.get("inventory"):
         args.inventory = latest["inventory"]
+    if not getattr(args, "extra_vars", None) and latest.get("extra_vars"):
+        args.extra_vars = list(latest["extra_vars"])
     overrides = replay(args, recorded, f"--resume {path}")
     return state, overrides
 

@@ -123,8 +123,13 @@ def _check_header(doc: Mapping[str, Any]) -> None:
         raise _Bad("run: 'hosts' is not a list of host names")
     if len(set(hosts)) != len(hosts):
         raise _Bad("run: 'hosts' names a host twice")
-    for name in ("inventory", "limit", "shard"):
+    for name in ("limit", "shard"):
         _optional(doc, name, str, "run")
+    for name in ("inventory", "extra_vars"):
+        value = doc.get(name)
+        if value is not None and not isinstance(value, str) and not (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise _Bad(f"run: '{name}' is not a path or a list of them")
     _optional(doc, "options", dict, "run")
 
 

@@ -1,297 +1,203 @@
-"""``load_inventory``: an Ansible-style YAML inventory into an :class:`Inventory`.
+"""``load_inventory``: one or more Ansible inventory sources into an :class:`Inventory`.
 
-The file is read as Ansible's ``yaml`` inventory plugin reads it: top-level keys are groups
-(usually just ``all``), each with ``hosts``, ``vars`` and ``children`` nested to any depth; a
-section may also be a single name. A host may appear in several groups and is one host.
+Each source is detected as Ansible's default plugins (``host_list``, ``script``, ``yaml``,
+``ini``) detect it:
 
-Variables merge as Ansible merges them: the host's groups are ordered by (depth,
-``ansible_group_priority``, name) — ``all`` first, deeper groups later, alphabetical among
-equals — each later group overriding earlier ones, and host variables override every group.
-When one host or group is defined twice, the later definition of a variable wins.
+* a string that is no existing path and contains a comma is a host list (``-i 'a,b,'``);
+* a directory is every entry in it, sorted, recursively — hidden entries, ``group_vars``,
+  ``host_vars``, ``vars_plugins`` and names ending in ``.pyc .pyo .swp .bak ~ .rpm .md .txt
+  .rst .orig .cfg .retry`` are skipped, as in Ansible;
+* an executable file starting with ``#!`` is an inventory script (:mod:`.script`);
+* ``.yml``, ``.yaml``, ``.json`` files are YAML; files without an extension are YAML when
+  they hold a YAML mapping and INI otherwise; any other file is INI (:mod:`.inisource`).
 
-fleet is stricter than Ansible where Ansible only warns: unknown keys in a group, sections of
-the wrong type, duplicate keys, non-string keys, hosts whose names contain whitespace or
-control characters, group cycles and groups nested more than :data:`MAX_GROUP_DEPTH` deep are
-errors. Each error is an :class:`~fleet.errors.InventoryError` pointing at ``file:line``.
+Sources are read in order into one graph, so a later source's variable wins on the same
+group or host; ``group_vars/`` and ``host_vars/`` beside each source (:mod:`.varsfiles`) and
+``-e`` (:mod:`.extravars`) are then layered as :mod:`.data` describes.
 
-``HostSpec.groups`` lists the host's groups without ``all``/``ungrouped``, the most specific
-first: deepest first, then higher priority, then by name.
+After the merge, every host's address (``ansible_host``, else its name) must be one IPv4/IPv6
+address or DNS name, and two host names may not reach one agent (address and port, after
+normalisation): fleet would start it twice. Nothing is resolved or contacted.
 """
 
 from __future__ import annotations
 
-import difflib
-import types
-import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-
-import yaml
+import os
+import re
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from fleet.errors import InventoryError
-from fleet.inventory.ranges import RangeError, expand_host_key
-from fleet.inventory.variables import FleetVariables, host_spec_fields, read_variable
-from fleet.inventory.yamlload import NodeReader, compose_file, line_of, quote
+from fleet.inventory.addresses import AddressError, agent_identity, check_address
+from fleet.inventory.data import Inventory, InventoryData, merge
+from fleet.inventory.extravars import read_extra_vars
+from fleet.inventory.inisource import read_ini_inventory
+from fleet.inventory.ranges import parse_address
+from fleet.inventory.script import SCRIPT_TIMEOUT, read_script_inventory
+from fleet.inventory.variables import FleetVariables, Origin
+from fleet.inventory.varsfiles import VarsDirectory
+from fleet.inventory.yamlload import compose_text, read_text
+from fleet.inventory.yamlsource import looks_like_yaml_inventory, name_problem, read_yaml_inventory
 from fleet.models import HostSpec
 
-MAX_GROUP_DEPTH = 64
-MAX_HOST_ENTRIES = 500_000
+YAML_EXTENSIONS = (".yml", ".yaml", ".json")
+T = TypeVar("T")
+IGNORED = re.compile(r"^\.|^host_vars$|^group_vars$|^vars_plugins$|"
+                     r"(\.pyc|\.pyo|\.swp|\.bak|~|\.rpm|\.md|\.txt|\.rst|\.orig|\.cfg|\.retry)$")
 
-_SECTIONS = ("hosts", "vars", "children")
-_RESERVED = frozenset({"all", "ungrouped"})
 
+def load_inventory(sources: str | Sequence[str], *, extra_vars: Sequence[str] = (),
+                   script_timeout: float = SCRIPT_TIMEOUT) -> Inventory:
+    """Read, validate and merge the inventory ``sources`` (one ``-i`` each), then ``extra_vars``.
 
-@dataclass(frozen=True, slots=True)
-class Inventory:
-    """A loaded inventory: hosts in first-appearance order and every group's host names.
-
-    ``groups`` maps each group (``all`` and ``ungrouped`` included) to the names of its hosts
-    and of its descendants' hosts, in inventory order.
+    Raises :class:`~fleet.errors.InventoryError` (one line, with ``file:line`` where there is
+    one) for anything unusable; never another exception for any file content.
     """
-
-    path: str
-    hosts: tuple[HostSpec, ...]
-    groups: Mapping[str, tuple[str, ...]]
-
-
-@dataclass(slots=True)
-class _Group:
-    name: str
-    line: int
-    variables: FleetVariables = field(default_factory=dict)
-    priority: int = 1
-    hosts: dict[str, None] = field(default_factory=dict)
-    children: dict[str, int] = field(default_factory=dict)
-    parents: dict[str, None] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class _Host:
-    name: str
-    line: int
-    variables: FleetVariables = field(default_factory=dict)
-    groups: dict[str, None] = field(default_factory=dict)
-
-
-def load_inventory(path: str) -> Inventory:
-    """Read, validate and merge the inventory at ``path``.
-
-    Raises :class:`~fleet.errors.InventoryError` (one line, with ``file:line``) for anything
-    unusable; never another exception for any file content.
-    """
-    root = compose_file(path)
-    try:
-        return _Builder(path).build(root)
-    except RecursionError:
-        raise InventoryError("YAML nesting is too deep", path) from None
+    paths = (sources,) if isinstance(sources, str) else tuple(sources)
+    if not paths:
+        raise InventoryError("no inventory: pass -i/--inventory")
+    data = InventoryData()
+    for source in paths:
+        _read_source(source, data, in_directory=False, timeout=script_timeout)
+    group_files: list[Callable[[str], FleetVariables]] = []
+    host_files: list[Callable[[str], FleetVariables]] = []
+    dirs: dict[str, VarsDirectory] = {}
+    for source in paths:
+        if "," in source and not os.path.exists(source):
+            continue
+        base = source if os.path.isdir(source) else os.path.dirname(source)
+        for kind, into in (("group_vars", group_files), ("host_vars", host_files)):
+            directory = os.path.join(base, kind)
+            if directory not in dirs:
+                dirs[directory] = VarsDirectory(directory)
+                dirs[directory].preload()
+            into.append(dirs[directory])
+    extra = read_extra_vars(extra_vars)
+    path = paths[0] if len(paths) == 1 else ", ".join(paths)
+    inventory, resolved = merge(data, path=path, sources=paths, group_files=group_files,
+                                host_files=host_files, extra=extra)
+    if not inventory.hosts:
+        single_file = len(paths) == 1 and os.path.isfile(paths[0])
+        raise InventoryError("inventory defines no hosts", paths[0] if len(paths) == 1 else path,
+                             1 if single_file else None)
+    warnings = _check_agents(inventory, resolved)
+    return Inventory(path=inventory.path, hosts=inventory.hosts, groups=inventory.groups, sources=paths,
+                     children=inventory.children, members=inventory.members, origins=inventory.origins,
+                     warnings=tuple(warnings))
 
 
-def check_name(reader: NodeReader, name: str, what: str, line: int) -> None:
-    """Refuse empty names and names with whitespace, control or invisible characters."""
-    if not name:
-        raise reader.fail(f"empty {what} name", line)
-    for ch in name:
-        category = unicodedata.category(ch)
-        if category[0] in "CZ" and category not in ("Cn", "Co"):
-            raise reader.fail(f"{what} name {quote(name)} contains whitespace or a control character "
-                              f"(U+{ord(ch):04X})", line)
-
-
-class _Builder:
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.reader = NodeReader(path)
-        self.groups: dict[str, _Group] = {"all": _Group("all", 1), "ungrouped": _Group("ungrouped", 1)}
-        self.groups["all"].children["ungrouped"] = 1
-        self.groups["ungrouped"].parents["all"] = None
-        self.hosts: dict[str, _Host] = {}
-        self.entries = 0
-        self.vars = _VarsReader(self.reader)
-
-    # -- parsing ---------------------------------------------------------------------------
-
-    def build(self, root: yaml.Node | None) -> Inventory:
-        reader = self.reader
-        if root is None or reader.is_null(root):
-            raise InventoryError("inventory is empty; expected 'all:' with hosts", self.path, 1)
-        if not isinstance(root, yaml.MappingNode):
-            raise reader.fail(f"an inventory must be a mapping of groups (usually 'all:'), "
-                              f"not {reader.describe(root)}", root)
-        for entry in reader.entries(root, "the inventory"):
-            if entry.key == "plugin":
-                raise reader.fail("this is an inventory plugin configuration; fleet reads static YAML "
-                                  "inventories only", entry.line)
-            if entry.key in _SECTIONS:
-                raise reader.fail(f"top-level key {entry.key!r} must sit inside a group; "
-                                  f"start the file with 'all:'", entry.line)
-            self._group(entry.key, entry.line, entry.value, 0 if entry.key == "all" else 1)
-        if not self.hosts:
-            raise InventoryError("inventory defines no hosts", self.path, 1)
-        return self._finish()
-
-    def _group(self, name: str, line: int, node: yaml.Node, depth: int) -> _Group:
-        reader = self.reader
-        check_name(reader, name, "group", line)
-        if depth > MAX_GROUP_DEPTH:
-            raise reader.fail(f"groups are nested more than {MAX_GROUP_DEPTH} deep at {quote(name)}", line)
-        group = self.groups.get(name)
-        if group is None:
-            group = self.groups[name] = _Group(name, line)
-        if reader.is_null(node):
-            return group
-        if not isinstance(node, yaml.MappingNode):
-            raise reader.fail(f"group {quote(name)} must be a mapping of hosts/vars/children, "
-                              f"not {reader.describe(node)}", node)
-        for entry in reader.entries(node, f"group {quote(name)}"):
-            if entry.key not in _SECTIONS:
-                hint = _did_you_mean(entry.key, _SECTIONS) or " (expected hosts, vars or children)"
-                raise reader.fail(f"unknown key {quote(entry.key)} in group {quote(name)}{hint}", entry.line)
-            if entry.key == "vars":
-                variables = self.vars.read(entry.value, f"vars of group {quote(name)}", group=group)
-                group.variables.update(variables)
-            elif entry.key == "children":
-                for child_name, child_line, child_node in self._section(name, entry.key, entry.value):
-                    if child_name == name:
-                        raise reader.fail(f"group {quote(name)} lists itself as a child", child_line)
-                    group.children.setdefault(child_name, child_line)
-                    child = self._group(child_name, child_line, child_node, depth + 1)
-                    child.parents[name] = None
-            else:
-                for key, key_line, host_node in self._section(name, entry.key, entry.value):
-                    self._hosts(group, key, key_line, host_node)
-        return group
-
-    def _section(self, group: str, section: str, node: yaml.Node) -> list[tuple[str, int, yaml.Node]]:
-        reader = self.reader
-        if reader.is_null(node):
-            return []
-        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str":
-            null = yaml.ScalarNode("tag:yaml.org,2002:null", "", node.start_mark, node.end_mark)
-            return [(str(node.value), line_of(node), null)]
-        if not isinstance(node, yaml.MappingNode):
-            raise reader.fail(f"{section!r} of group {quote(group)} must be a mapping, "
-                              f"not {reader.describe(node)}", node)
-        return [(e.key, e.line, e.value) for e in reader.entries(node, f"{section} of group {quote(group)}")]
-
-    def _hosts(self, group: _Group, key: str, line: int, node: yaml.Node) -> None:
-        reader = self.reader
+def _read_source(source: str, data: InventoryData, *, in_directory: bool, timeout: float) -> None:
+    if not os.path.exists(source):
+        if "," in source:
+            _read_host_list(source, data)
+            return
+        raise InventoryError("cannot read inventory: No such file or directory "
+                             "(a list of hosts needs a comma: -i 'host1,host2,')", source)
+    if os.path.isdir(source):
         try:
-            names, _ssh_port = expand_host_key(key)
-        except RangeError as exc:
-            raise reader.fail(f"invalid host range in {quote(key)}: {exc}", line) from None
-        self.entries += len(names)
-        if self.entries > MAX_HOST_ENTRIES:
-            raise reader.fail(f"inventory expands to more than {MAX_HOST_ENTRIES} host entries", line)
-        if not (reader.is_null(node) or isinstance(node, yaml.MappingNode)):
-            raise reader.fail(f"host {quote(key)} must map to its variables or to nothing, "
-                              f"not {reader.describe(node)}", node)
-        variables = self.vars.read(node, f"vars of host {quote(key)}") if isinstance(node, yaml.MappingNode) else {}
-        for name in names:
-            check_name(reader, name, "host", line)
-            host = self.hosts.get(name)
-            if host is None:
-                host = self.hosts[name] = _Host(name, line)
-            host.variables.update(variables)
-            host.groups[group.name] = None
-            group.hosts[name] = None
-
-    # -- merging ---------------------------------------------------------------------------
-
-    def _finish(self) -> Inventory:
-        groups = self.groups
-        for group in list(groups.values()):
-            if group.name != "all" and not group.parents:
-                group.parents["all"] = None
-                groups["all"].children.setdefault(group.name, group.line)
-        order = self._topological_order()
-        depth = dict.fromkeys(groups, 0)
-        for name in order:
-            for child in groups[name].children:
-                depth[child] = max(depth[child], depth[name] + 1)
-                if depth[child] > MAX_GROUP_DEPTH:
-                    raise self.reader.fail(f"groups are nested more than {MAX_GROUP_DEPTH} deep at "
-                                           f"{quote(child)}", groups[child].line)
-        ancestors: dict[str, frozenset[str]] = {}
-        for name in order:
-            ancestors[name] = frozenset({name}).union(*(ancestors[p] for p in groups[name].parents))
-
-        def precedence(name: str) -> tuple[int, int, str]:
-            return depth[name], groups[name].priority, name
-
-        members: dict[str, list[str]] = {name: [] for name in groups}
-        specs = []
-        for host in self.hosts.values():
-            direct = set(host.groups) - {"all"}
-            if direct - _RESERVED:
-                direct.discard("ungrouped")
-            else:
-                direct = {"ungrouped"}
-            mine = frozenset({"all"}).union(*(ancestors[g] for g in direct))
-            merged: dict[str, tuple[object, int]] = {}
-            for name in sorted(mine, key=precedence):
-                merged.update(groups[name].variables)
-            merged.update(host.variables)
-            named = sorted(mine - _RESERVED, key=lambda g: (-depth[g], -groups[g].priority, g))
-            fields = host_spec_fields(host.name, {k: v for k, (v, _line) in merged.items()})
-            specs.append(HostSpec(groups=tuple(named), source=f"{self.path}:{host.line}", **fields))
-            for name in mine:
-                members[name].append(host.name)
-        view = types.MappingProxyType({name: tuple(hosts) for name, hosts in members.items()})
-        return Inventory(path=self.path, hosts=tuple(specs), groups=view)
-
-    def _topological_order(self) -> list[str]:
-        """Groups with every parent before its children; a cycle is an error."""
-        groups = self.groups
-        state: dict[str, int] = {}
-        order: list[str] = []
-        for start in groups:
-            if start in state:
-                continue
-            state[start] = 1
-            stack = [(start, iter(groups[start].children))]
-            path = [start]
-            while stack:
-                name, it = stack[-1]
-                child = next(it, None)
-                if child is None:
-                    stack.pop()
-                    path.pop()
-                    state[name] = 2
-                    order.append(name)
-                elif state.get(child) == 1:
-                    cycle = " → ".join([*path[path.index(child):], child])
-                    raise self.reader.fail(f"groups form a cycle: {cycle}", groups[name].children[child])
-                elif child not in state:
-                    state[child] = 1
-                    path.append(child)
-                    stack.append((child, iter(groups[child].children)))
-        order.reverse()
-        return order
+            entries = sorted(os.listdir(source))
+        except OSError as exc:
+            raise InventoryError(f"cannot read inventory directory: {exc.strerror or exc}", source) from None
+        for name in entries:
+            if not IGNORED.search(name):
+                _read_source(os.path.join(source, name), data, in_directory=True, timeout=timeout)
+        return
+    if not os.path.isfile(source):
+        raise InventoryError("inventory is not a regular file or a directory", source)
+    if os.access(source, os.X_OK) and _has_shebang(source):
+        _tagged("script", lambda: read_script_inventory(source, data, timeout))
+        return
+    ext = os.path.splitext(source)[1].lower()
+    if ext == ".toml":
+        raise InventoryError("TOML inventories are not supported by fleet; convert it to YAML or INI", source)
+    text = read_text(source)
+    if ext in YAML_EXTENSIONS:
+        root = _tagged("YAML", lambda: compose_text(text, source))
+        if in_directory and root is None:
+            return  # Ansible reads an empty file in a directory as an empty INI inventory
+        _tagged("YAML", lambda: read_yaml_inventory(source, root, data))
+    elif not ext:
+        try:
+            root = compose_text(text, source)
+        except InventoryError:
+            root = None
+        if looks_like_yaml_inventory(root):
+            _tagged("YAML", lambda: read_yaml_inventory(source, root, data))
+        else:
+            _tagged("INI", lambda: read_ini_inventory(source, text, data))
+    else:
+        _tagged("INI", lambda: read_ini_inventory(source, text, data))
 
 
-class _VarsReader:
-    """Reads a ``vars`` mapping: fleet's variables validated, every other variable skipped."""
-
-    def __init__(self, reader: NodeReader) -> None:
-        self.reader = reader
-
-    def read(self, node: yaml.Node, what: str, group: _Group | None = None) -> FleetVariables:
-        if self.reader.is_null(node):
-            return {}
-        if not isinstance(node, yaml.MappingNode):
-            raise self.reader.fail(f"{what} must be a mapping, not {self.reader.describe(node)}", node)
-        found: FleetVariables = {}
-        for entry in self.reader.entries(node, what):
-            if entry.key == "ansible_group_priority" and group is not None:
-                value = self.reader.scalar(entry.value, "ansible_group_priority")
-                if not isinstance(value, int) or isinstance(value, bool):
-                    raise self.reader.fail("ansible_group_priority must be an integer", entry.line)
-                group.priority = value
-                continue
-            read_variable(self.reader, entry, found)
-        return found
+def _tagged(fmt: str, read: Callable[[], T]) -> T:
+    """Run ``read``; an InventoryError it raises names the format it was read as."""
+    try:
+        return read()
+    except InventoryError as exc:
+        if exc.reason.startswith(fmt):
+            raise
+        raise InventoryError(f"{fmt} inventory: {exc.reason}", exc.file, exc.line) from None
 
 
-def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+def _has_shebang(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2) == b"#!"
+    except OSError:
+        return False
+
+
+def _read_host_list(source: str, data: InventoryData) -> None:
+    origin = Origin(f"-i {source!r}")
+    for item in (part.strip() for part in source.split(",")):
+        if not item:
+            continue
+        parsed = parse_address(item)
+        name = parsed[0] if parsed is not None and "[" not in parsed[0] else item
+        problem = name_problem(name, "host")
+        if problem:
+            raise origin.fail(f"host list: {problem}")
+        data.add_host(name, "ungrouped", origin)
+
+
+def _check_agents(inventory: Inventory, resolved: dict[str, FleetVariables]) -> list[str]:
+    """Refuse hosts without a usable address and names sharing one agent; warn about unverified TLS."""
+    by_agent: dict[tuple[str, int], str] = {}
+    unverified: dict[Origin, int] = {}
+    for host in inventory.hosts:
+        variables = resolved[host.name]
+        if "ansible_host" not in variables:
+            try:
+                check_address(host.name)
+            except AddressError as exc:
+                raise InventoryError(f"host {host.name!r} has no ansible_host, so its name is its address, "
+                                     f"which {exc}", *_split(host.source)) from None
+        agent = agent_identity(host.address, host.port)
+        first = by_agent.setdefault(agent, host.name)
+        if first != host.name:
+            other = next(h for h in inventory.hosts if h.name == first)
+            netloc = f"[{agent[0]}]:{agent[1]}" if ":" in agent[0] else f"{agent[0]}:{agent[1]}"
+            raise InventoryError(f"hosts {first!r} ({_where(other, resolved)}) and {host.name!r} "
+                                 f"({_where(host, resolved)}) both reach the agent {netloc}: fleet would start "
+                                 "it twice; keep one name", *_split(host.source))
+        verify = variables.get("obshell_verify_tls")
+        if host.scheme == "https" and verify is not None and verify.value is False:
+            unverified[verify.origin] = unverified.get(verify.origin, 0) + 1
+    return [f"{origin}: obshell_verify_tls is false: the certificates of {count} https agent"
+            f"{'s' if count > 1 else ''} are not verified (anyone on the path can impersonate them)"
+            for origin, count in unverified.items()]
+
+
+def _where(host: HostSpec, resolved: dict[str, FleetVariables]) -> str:
+    via = resolved[host.name].get("ansible_host")
+    return f"{host.source}" + (f", ansible_host at {via.origin}" if via is not None else "")
+
+
+def _split(source: str) -> tuple[str, int | None]:
+    file, _, line = source.rpartition(":")
+    if file and line.isdigit():
+        return file, int(line)
+    return source, None
+
+
+__all__ = ["Inventory", "load_inventory"]

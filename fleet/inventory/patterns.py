@@ -15,7 +15,9 @@
   in inventory order (Ansible indexes its internal group order, which may differ);
 * ``@file`` — the patterns of ``file``, one per line (a ``.retry`` file is one host per line).
 
-The result is in inventory order without duplicates. A pattern selecting nothing, an empty
+The result is in inventory order without duplicates. A single pattern that names no group
+and no host is ignored with Ansible's warning (``Could not match supplied host pattern,
+ignoring: nosuchgroup``), passed to ``warn``. A whole pattern selecting nothing, an empty
 pattern and an unreadable ``@file`` are :class:`~fleet.errors.InputError`.
 """
 
@@ -27,7 +29,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 
 from fleet.errors import InputError
-from fleet.inventory.loader import Inventory
+from fleet.inventory.data import Inventory
 from fleet.inventory.ranges import parse_address
 from fleet.inventory.yamlload import MAX_BYTES, quote
 from fleet.models import HostSpec
@@ -83,6 +85,7 @@ class _Matcher:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
         self.position = {host.name: i for i, host in enumerate(inventory.hosts)}
+        self.unmatched: list[str] = []
 
     def compile(self, pattern: str, original: str) -> re.Pattern[str]:
         try:
@@ -119,6 +122,8 @@ class _Matcher:
             literal = set(groups.get(pattern, ()))
             if pattern in self.position:
                 literal.add(pattern)
+            if pattern not in groups and not literal:
+                self.unmatched.append(pattern)
             return sorted(literal, key=self.position.__getitem__)
         regex = self.compile(pattern, original)
         found: set[str] = set()
@@ -129,14 +134,18 @@ class _Matcher:
                 found.update(hosts)
         if not matched_group or pattern[0] == "~" or any(ch in pattern for ch in _GLOB_OR_DOTTED):
             found.update(name for name in self.position if regex.match(name))
+        if not found and not matched_group:
+            self.unmatched.append(pattern)
         return sorted(found, key=self.position.__getitem__)
 
 
-def select(inventory: Inventory, pattern: str | None) -> tuple[HostSpec, ...]:
+def select(inventory: Inventory, pattern: str | None,
+           warn: Callable[[str], None] | None = None) -> tuple[HostSpec, ...]:
     """The hosts of ``inventory`` that ``pattern`` selects, in inventory order.
 
-    ``None``, ``all`` and ``*`` select every host. Raises :class:`InputError` when the
-    pattern is empty or selects no host.
+    ``None``, ``all`` and ``*`` select every host. Each single pattern matching no group or
+    host is reported to ``warn`` (Ansible's wording) and ignored. Raises :class:`InputError`
+    when the pattern is empty or selects no host.
     """
     if pattern is None:
         return inventory.hosts
@@ -157,6 +166,9 @@ def select(inventory: Inventory, pattern: str | None) -> tuple[HostSpec, ...]:
             chosen.update(dict.fromkeys(matcher.match_one(single, pattern)))
     if not chosen:
         raise InputError(f"--limit {quote(pattern)} matches no host in {inventory.path}")
+    for unmatched in dict.fromkeys(matcher.unmatched):
+        if warn is not None:
+            warn(f"Could not match supplied host pattern, ignoring: {unmatched}")
     return tuple(host for host in inventory.hosts if host.name in chosen)
 
 

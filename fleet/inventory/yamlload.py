@@ -60,23 +60,32 @@ def quote(text: str, limit: int = 80) -> str:
     return repr(text[:limit] + ("…" if len(text) > limit else ""))
 
 
-def compose_file(path: str) -> yaml.Node | None:
-    """Read and compose ``path``; ``None`` for an empty document."""
+def read_text(path: str, what: str = "inventory") -> str:
+    """The UTF-8 text of ``path`` (a BOM is dropped), refused over :data:`MAX_BYTES`."""
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             if size > MAX_BYTES:
-                raise InventoryError(f"inventory is {size} bytes; fleet reads at most {MAX_BYTES} (16 MiB)", path)
+                raise InventoryError(f"{what} is {size} bytes; fleet reads at most {MAX_BYTES} (16 MiB)", path)
             data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise InventoryError(f"cannot read inventory: {exc.strerror or exc}", path) from None
+        raise InventoryError(f"cannot read {what}: {exc.strerror or exc}", path) from None
     if len(data) > MAX_BYTES:
-        raise InventoryError(f"inventory is larger than {MAX_BYTES} bytes (16 MiB)", path)
+        raise InventoryError(f"{what} is larger than {MAX_BYTES} bytes (16 MiB)", path)
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise InventoryError(f"inventory is not valid UTF-8 (byte 0x{data[exc.start]:02x})", path, line) from None
+        raise InventoryError(f"{what} is not valid UTF-8 (byte 0x{data[exc.start]:02x})", path, line) from None
+
+
+def compose_file(path: str, what: str = "inventory") -> yaml.Node | None:
+    """Read and compose ``path``; ``None`` for an empty document."""
+    return compose_text(read_text(path, what), path)
+
+
+def compose_text(text: str, path: str) -> yaml.Node | None:
+    """Compose the YAML ``text`` read from ``path``; ``None`` for an empty document."""
     try:
         loader = _Loader(text.encode("utf-8") if _Loader is not yaml.SafeLoader else text)
         try:
