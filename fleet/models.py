@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -239,6 +240,8 @@ class HostResult:
     agent_version: str | None = None
     resumed: bool = False
     finished_at: float | None = None
+    #: wall-clock Unix seconds at which fleet sent the start/stop request (None if never sent)
+    fired_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The host's entry as the summary lists it (and the journal keeps it)."""
@@ -258,7 +261,16 @@ class HostResult:
             "clock_offset_ms": self.clock_offset_ms,
             "agent_version": self.agent_version,
             "resumed": self.resumed,
+            "fired_at": _utc_text(self.fired_at),
         }
+
+
+def _utc_text(unix_s: float | None) -> str | None:
+    """``1795785012.345`` -> ``"2026-11-27T13:10:12.345Z"``, the summary's timestamp form."""
+    if unix_s is None:
+        return None
+    seconds, ms = divmod(round(unix_s * 1000), 1000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
 
 
 class Secret:

@@ -81,7 +81,7 @@ def test_summary_has_exactly_the_documented_fields() -> None:
     assert [host["host"] for host in doc["hosts"]] == ["b", "a"]
     assert list(doc["hosts"][1]) == ["host", "address", "port", "groups", "outcome", "dag", "trace_ids",
                                      "error", "failed_tasks", "polls", "duration_ms", "clock_offset_ms",
-                                     "agent_version", "resumed"]
+                                     "agent_version", "resumed", "fired_at"]
     assert doc["hosts"][1]["error"] == {"status": 500, "code": 10008, "errCode": "E", "message": "m"}
     assert doc["schema"] == "fleet.summary/v1"
 
@@ -92,6 +92,13 @@ def test_summary_timestamps_are_utc_iso_with_milliseconds() -> None:
     assert doc["started_at"] == "2026-11-27T13:10:12.345Z"
     assert doc["finished_at"] == "2026-11-27T13:10:14.845Z"
     assert doc["duration_ms"] == 2500
+
+
+def test_fired_at_is_the_utc_time_the_request_was_sent_or_null() -> None:
+    """A host's fired_at is fleet's wall-clock send time in the summary's timestamp form; null if never sent."""
+    fired = HostResult(HostSpec("a", "10.0.0.1"), Outcome.SUCCEEDED, fired_at=STARTED + 0.5)
+    assert fired.to_dict()["fired_at"] == "2026-11-27T13:10:12.845Z"
+    assert HostResult(HostSpec("b", "10.0.0.2"), Outcome.UNREACHABLE).to_dict()["fired_at"] is None
 
 
 def test_timestamp_rounding_never_produces_1000_ms() -> None:

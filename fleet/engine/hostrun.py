@@ -67,5 +67,6 @@ class HostRun:
             clock_offset_ms=round(offset * 1000) if offset is not None else None,
             agent_version=self.info.version if self.info is not None else None,
             resumed=self.resumed,
+            fired_at=self.fired_at if self.fired else None,
         )
         return self.result
