@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("summaries", nargs="+")
     p.add_argument("-o", "--output")
     p.add_argument("--junit")
+    from fleet.cli.report import add_report_parser
+
+    add_report_parser(sub)
     p = sub.add_parser("simulate", help="serve a simulated obshell fleet on loopback (for demos and tests)")
     from fleet.simulator import cli as sim_cli
 
@@ -118,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from fleet.cli.merge import run_merge
 
             return run_merge(args)
+        if args.command == "report":
+            from fleet.cli.report import run_report
+
+            return run_report(args)
         if args.command == "status":
             from fleet.cli.status import run_status
 
