@@ -62,6 +62,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, fires: bool) -> None:
     out.add_argument("--junit", help="write a JUnit XML report here")
     out.add_argument("--retry-file", help="hosts that did not succeed (default .fleet/retry/<inventory>.retry)")
     out.add_argument("-q", "--quiet", action="store_const", const=True, help="no progress view, warnings only")
+    out.add_argument("-v", "--verbose", action="count", default=0,
+                     help="on a terminal, add trace ids, polls and agent version to each host's line")
     out.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     out.add_argument("--log-format", choices=["auto", "json", "console"])
 
