@@ -143,7 +143,8 @@ def test_exit_codes_and_failure_table(tmp_path: Path) -> None:
 
 def test_progress_redrawn_in_place_on_a_tty_only(tmp_path: Path) -> None:
     """With stderr on a terminal the progress line ('obproxy.start 10/10 …') is drawn and
-    redrawn in place with carriage returns; --quiet, or stderr not a terminal, draws none of it."""
+    redrawn in place with carriage returns, with one 'ok: [host]' line per finished host above it
+    and a recap at the end; --quiet, or stderr not a terminal, draws none of it."""
     base = "127.42.22.1"
     ips = addresses(base, 10)
     inventory = grouped_inventory(tmp_path / "inv.yaml", {"hz": ips})
@@ -161,6 +162,8 @@ def test_progress_redrawn_in_place_on_a_tty_only(tmp_path: Path) -> None:
     assert any(part.startswith("obproxy.start 10/10") for part in redraws)
     assert "\x1b[K" in tty.terminal  # each redraw clears the rest of the old line
     assert "all 10 hosts succeeded" in tty.terminal
+    assert tty.terminal.count("ok:\x1b[0m [") == 10  # one live line per host, above the status line
+    assert "RECAP obproxy.start: 10 hosts" in tty.terminal and "hz : ok=10" in tty.terminal
 
     assert quiet.returncode == 0
     assert "hosts/s" not in quiet.terminal and "obproxy.start 0/" not in quiet.terminal
