@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -264,6 +265,8 @@ class HostResult:
     trace_ids_dropped: int = 0
     #: failed sub-tasks beyond those kept in ``failed_tasks``
     failed_tasks_dropped: int = 0
+    #: wall-clock Unix seconds at which fleet sent the start/stop request (None if never sent)
+    fired_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The host's entry as the summary lists it (and the journal keeps it)."""
@@ -284,12 +287,21 @@ class HostResult:
             "agent_version": self.agent_version,
             "resumed": self.resumed,
             "adopted": self.adopted.to_dict() if self.adopted is not None else None,
+            "fired_at": _utc_text(self.fired_at),
         }
         if self.trace_ids_dropped:
             doc["trace_ids_dropped"] = self.trace_ids_dropped
         if self.failed_tasks_dropped:
             doc["failed_tasks_dropped"] = self.failed_tasks_dropped
         return doc
+
+
+def _utc_text(unix_s: float | None) -> str | None:
+    """``1795785012.345`` -> ``"2026-11-27T13:10:12.345Z"``, the summary's timestamp form."""
+    if unix_s is None:
+        return None
+    seconds, ms = divmod(round(unix_s * 1000), 1000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
 
 
 class Secret:

@@ -119,7 +119,7 @@ def test_junit_one_testcase_per_host_with_failures_and_trace_ids(tmp_path: Path)
 
 def test_exit_codes_and_failure_table(tmp_path: Path) -> None:
     """Exit 0 when every host succeeded (stderr then says so), 2 when some did not, with a
-    human table on stderr naming each failed host, its outcome, errCode and last log line."""
+    recap on stderr: counts per group, then each failed host under its outcome, errCode and last log line."""
     base = "127.42.21.1"
     ips = addresses(base, 4)
     inventory = grouped_inventory(tmp_path / "inv.yaml", {"hz": ips})
@@ -132,16 +132,19 @@ def test_exit_codes_and_failure_table(tmp_path: Path) -> None:
     assert "all 2 hosts succeeded" in ok.stderr
     assert bad.returncode == 2
     lines = bad.stderr.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("HOST") and "OUTCOME" in line)
-    rows = lines[header + 1 : header + 3]
-    assert rows[0].startswith(f"{ips[2]}:2886") and " failed " in rows[0] and "obproxy" in rows[0]
-    assert rows[1].startswith(f"{ips[3]}:2886") and "auth_failed" in rows[1] and "IncorrectAgentP" in rows[1]
+    first = next(i for i, line in enumerate(lines) if line.startswith("failed [1 host]"))
+    assert "obproxy" in lines[first] and lines[first + 1].startswith(f"    {ips[2]}:2886 trace ")
+    auth = next(i for i, line in enumerate(lines) if line.startswith("auth_failed [1 host]"))
+    assert "Security.Authentication.IncorrectAgentPassword" in lines[auth]
+    assert any(line.startswith(f"    {ips[3]}:2886") for line in lines[auth + 1 : auth + 3])
+    assert "RECAP obproxy.start: 4 hosts" in bad.stderr and "hz" in bad.stderr and "ok=2" in bad.stderr
     assert "2 of 4 hosts did not succeed (failed 1, auth_failed 1); 2 succeeded" in bad.stderr
 
 
 def test_progress_redrawn_in_place_on_a_tty_only(tmp_path: Path) -> None:
     """With stderr on a terminal the progress line ('obproxy.start 10/10 …') is drawn and
-    redrawn in place with carriage returns; --quiet, or stderr not a terminal, draws none of it."""
+    redrawn in place with carriage returns, with one 'ok: [host]' line per finished host above it
+    and a recap at the end; --quiet, or stderr not a terminal, draws none of it."""
     base = "127.42.22.1"
     ips = addresses(base, 10)
     inventory = grouped_inventory(tmp_path / "inv.yaml", {"hz": ips})
@@ -159,6 +162,8 @@ def test_progress_redrawn_in_place_on_a_tty_only(tmp_path: Path) -> None:
     assert any(part.startswith("obproxy.start 10/10") for part in redraws)
     assert "\x1b[K" in tty.terminal  # each redraw clears the rest of the old line
     assert "all 10 hosts succeeded" in tty.terminal
+    assert tty.terminal.count("ok:\x1b[0m [") == 10  # one live line per host, above the status line
+    assert "RECAP obproxy.start: 10 hosts" in tty.terminal and "hz : ok=10" in tty.terminal
 
     assert quiet.returncode == 0
     assert "hosts/s" not in quiet.terminal and "obproxy.start 0/" not in quiet.terminal

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from fleet.models import HostResult, HostSpec, Outcome, Phase
+from fleet.models import ApiError, DagDetail, HostResult, HostSpec, Outcome, Phase
 from fleet.report import ProgressView, RecordingReporter
 
 
@@ -138,3 +138,80 @@ def test_recording_reporter_keeps_events_in_order() -> None:
     assert recorder.results == [done]
     assert recorder.phases(HOSTS[0]) == [Phase.CHECKING, Phase.POLLING]
     assert recorder.phases(HOSTS[1].key) == [Phase.CHECKING]
+
+
+def busy_view(columns: int) -> tuple[ProgressView, FakeTty, FakeClock]:
+    stream = FakeTty()
+    clock = FakeClock()
+    progress = ProgressView(stream, clock=clock, columns=columns, color=False, environ={}, lines=1)
+    progress.run_started("obproxy.start", 1000)
+    progress.batch_started(0, 500)
+    hosts = [HostSpec(name=f"proxy-{i:04d}", address="10.0.0.1") for i in range(1000)]
+    for host in hosts[:300]:
+        progress.host_phase(host, Phase.POLLING)
+    clock.now += 3
+    dag = DagDetail("21", 1, "Start obproxy", "SUCCEED")
+    for index, outcome in enumerate([Outcome.SUCCEEDED] * 90 + list(Outcome)):
+        progress.host_done(HostResult(hosts[index], outcome, dag=dag))
+    return progress, stream, clock
+
+
+def test_status_line_keeps_counts_and_eta_at_80_and_120_columns() -> None:
+    """At 80 and 120 columns the drawn line fits and still shows done/total, the ok and not-ok counts
+    and the ETA; it drops elapsed time and rate first, not the ETA."""
+    for columns in (80, 120):
+        progress, stream, clock = busy_view(columns)
+        clock.now += 1
+        progress.tick()
+        drawn = stream.getvalue().split("\r")[-1].removesuffix("\x1b[K")
+        assert len(drawn) <= columns - 1, drawn
+        assert f"{90 + len(Outcome)}/1000" in drawn and "ok 91" in drawn and "ETA " in drawn, drawn
+        assert "\n" not in drawn
+
+
+def test_eta_comes_from_dag_durations_and_does_not_jump() -> None:
+    """With 10 hosts in flight and DAGs of ~10 s, the ETA for 100 queued hosts is ~100 s; a burst of
+    fast failures (no DAG) does not change the estimate, and it counts down smoothly between events."""
+    stream, clock = FakeTty(), FakeClock()
+    progress = ProgressView(stream, clock=clock, columns=200, color=False, environ={})
+    hosts = [HostSpec(name=f"h{i}", address="10.0.0.1") for i in range(120)]
+    progress.run_started("obproxy.start", 120)
+    for host in hosts[:10]:
+        progress.host_phase(host, Phase.POLLING)
+    clock.now += 10
+    dag = DagDetail("21", 1, "Start obproxy", "SUCCEED")
+    progress.host_done(HostResult(hosts[0], Outcome.SUCCEEDED, dag=dag))
+    etas = []
+
+    def eta() -> float:
+        text = progress.line().split("ETA ")[1].split()[0]
+        minutes, seconds = text.split(":")
+        return int(minutes) * 60 + int(seconds)
+
+    etas.append(eta())
+    for host in hosts[10:20]:  # ten hosts fail fast, before any DAG
+        progress.host_phase(host, Phase.CHECKING)
+        clock.now += 0.01
+        progress.host_done(HostResult(host, Outcome.UNREACHABLE))
+        etas.append(eta())
+    assert 90 <= etas[0] <= 120
+    assert max(etas) - min(etas) <= 2, etas
+    clock.now += 5
+    assert etas[-1] - 10 <= eta() <= etas[-1] - 3  # counts down, moving towards the new estimate
+
+
+def test_one_line_per_finished_host_above_the_status_line() -> None:
+    """With lines=1 each finished host gets an 'ok:'/'failed:' line (ending in a newline) printed
+    above the status line, which is redrawn after it; lines=0 prints none."""
+    progress, stream, _ = view(color=False, lines=1)
+    progress.run_started("obproxy.start", 2)
+    progress.host_done(HostResult(HOSTS[0], Outcome.SUCCEEDED, dag=DagDetail("21", 4, "Start obproxy", "SUCCEED"),
+                                  duration_ms=3100))
+    progress.host_done(HostResult(HOSTS[1], Outcome.UNREACHABLE, error=ApiError(None, None, None, "refused")))
+    out = stream.getvalue()
+    assert "\r\x1b[Kok: [h0] dag 4 3.1 s\n\robproxy.start 1/2" in out
+    assert "\r\x1b[Kunreachable: [h1] refused 0.0 s\n\robproxy.start 2/2" in out
+    quiet, quiet_stream, _ = view(color=False)
+    quiet.run_started("obproxy.start", 1)
+    quiet.host_done(HostResult(HOSTS[0], Outcome.SUCCEEDED))
+    assert "ok:" not in quiet_stream.getvalue()

@@ -6,7 +6,6 @@ import ast
 import json
 import os
 import pathlib
-import unicodedata
 from typing import Any
 
 import jsonschema
@@ -25,6 +24,8 @@ from fleet.report import (
     write_atomic,
     write_json_atomic,
 )
+from fleet.report.recap import host_line, recap
+from fleet.report.sanitize import printable
 from fleet.report.summary import format_timestamp, parse_timestamp
 
 STARTED = 1795785012.345  # 2026-11-27T13:10:12.345Z
@@ -82,7 +83,7 @@ def test_summary_has_exactly_the_documented_fields() -> None:
     assert [host["host"] for host in doc["hosts"]] == ["b", "a"]
     assert list(doc["hosts"][1]) == ["host", "address", "port", "groups", "outcome", "dag", "trace_ids",
                                      "error", "failed_tasks", "polls", "duration_ms", "clock_offset_ms",
-                                     "agent_version", "resumed", "adopted"]
+                                     "agent_version", "resumed", "adopted", "fired_at"]
     assert doc["hosts"][1]["error"] == {"status": 500, "code": 10008, "errCode": "E", "message": "m"}
     assert doc["schema"] == "fleet.summary/v1"
 
@@ -93,6 +94,13 @@ def test_summary_timestamps_are_utc_iso_with_milliseconds() -> None:
     assert doc["started_at"] == "2026-11-27T13:10:12.345Z"
     assert doc["finished_at"] == "2026-11-27T13:10:14.845Z"
     assert doc["duration_ms"] == 2500
+
+
+def test_fired_at_is_the_utc_time_the_request_was_sent_or_null() -> None:
+    """A host's fired_at is fleet's wall-clock send time in the summary's timestamp form; null if never sent."""
+    fired = HostResult(HostSpec("a", "10.0.0.1"), Outcome.SUCCEEDED, fired_at=STARTED + 0.5)
+    assert fired.to_dict()["fired_at"] == "2026-11-27T13:10:12.845Z"
+    assert HostResult(HostSpec("b", "10.0.0.2"), Outcome.UNREACHABLE).to_dict()["fired_at"] is None
 
 
 def test_timestamp_rounding_never_produces_1000_ms() -> None:
@@ -264,8 +272,9 @@ def test_merge_refuses_documents_of_different_runs(docs: list[dict[str, Any]], c
 # failure table -------------------------------------------------------------------------------
 
 
-def test_failure_table_lists_only_failed_hosts_aligned() -> None:
-    """Non-succeeded hosts appear with outcome, errCode, last log line and trace id, aligned; then totals."""
+def test_failure_table_lists_each_cause_with_its_hosts_and_trace_ids() -> None:
+    """Non-succeeded hosts appear under their outcome, errCode and last log line, each with its
+    first trace id; succeeded hosts do not appear; a totals line ends the table."""
     doc = summary_document(run(), [
         result("ok1"),
         result("db-proxy-01", Outcome.FAILED, err_code="Obproxy.Start.Failed", logs=("first", "port busy\n\n"),
@@ -273,12 +282,10 @@ def test_failure_table_lists_only_failed_hosts_aligned() -> None:
         result("p2", Outcome.UNREACHABLE, message="connection refused"),
     ])
     lines = failure_table(doc).splitlines()
-    assert lines[0].split() == ["HOST", "OUTCOME", "ERRCODE", "LAST", "LOG", "TRACE", "ID"]
     assert "ok1" not in failure_table(doc)
-    assert lines[1].split()[:3] == ["db-proxy-01:2886", "failed", "Obproxy.Start.Failed"]
-    assert "port busy" in lines[1] and lines[1].endswith("abc123")
-    assert "connection refused" in lines[2] and lines[2].split()[1] == "unreachable"
-    assert lines[0].index("OUTCOME") == lines[1].index("failed") == lines[2].index("unreachable")
+    assert lines[0] == "failed [1 host] Obproxy.Start.Failed: port busy"
+    assert lines[1] == "    db-proxy-01:2886 trace abc123"
+    assert lines[2] == "unreachable [1 host] connection refused" and lines[3] == "    p2:2886"
     assert lines[-1] == "2 of 3 hosts did not succeed (failed 1, unreachable 1); 1 succeeded"
 
 
@@ -288,25 +295,58 @@ def test_failure_table_when_all_succeeded() -> None:
     assert failure_table(summary_document(run(), [])) == "no hosts selected"
 
 
-def test_failure_table_truncates_and_flattens_hostile_cells() -> None:
-    """Long, multi-line or escape-laden cells are cut with an ellipsis and kept on one line."""
-    hostile = "\x1b[31mred\x1b[0m " + "x" * 500
+def test_identical_failures_share_one_entry_and_nothing_is_cut() -> None:
+    """Hosts failing the same way share one entry ('skipped [40 hosts] …'); long reasons and the
+    host list wrap to the width given, with every host name and every word kept."""
+    reason = "not fired: stopped by --max-fail-percentage " + "because the batch failed too often " * 4
+    skipped = [result(f"proxy-{i:02d}", Outcome.SKIPPED, message=reason) for i in range(40)]
+    doc = summary_document(run(), [*skipped, result("x", Outcome.FAILED, err_code="Security.Authentication."
+                                                   "IncorrectAgentPasswordWithAVeryLongName", message="refused")])
+    for width in (80, 120):
+        text = failure_table(doc, width)
+        lines = text.splitlines()
+        assert all(len(line) <= width for line in lines), text
+        assert text.count("[40 hosts]") == 1 and lines[0].startswith("failed [1 host] Security.Authentication.")
+        flat = " ".join(text.split())
+        assert all(f"proxy-{i:02d}:2886" in flat for i in range(40))
+        assert " ".join(reason.split()) in flat and "IncorrectAgentPasswordWithAVeryLongName: refused" in flat
+
+
+def test_failure_table_escapes_hostile_text() -> None:
+    """Escape sequences, bidi overrides and newlines from agents are shown escaped on one line, never
+    sent raw to the terminal; fleet's own error and an interruption are reported after the totals."""
+    hostile = "\x1b[31mred\x1b[0m \u202eevil\u202c\nsecond"
     doc = summary_document(run(interrupted=True, error="bug\nsecond line"),
-                           [result("h", Outcome.FAILED, logs=(hostile,))])
-    lines = failure_table(doc).splitlines()
-    assert len(lines) == 5
-    assert "\x1b" not in lines[1] and "…" in lines[1]
-    assert len(lines[1]) < 200
-    assert lines[-2] == "the run was interrupted" and lines[-1] == "fleet error: bug second line"
+                           [result("h\u2066", Outcome.FAILED, logs=(hostile,), err_code="E\x07")])
+    text = failure_table(doc)
+    assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text and "\u2066" not in text
+    assert text.splitlines()[0] == "failed [1 host] E\\x07: second"  # the last log line, escaped
+    assert "h\\u2066:2886" in text
+    assert text.splitlines()[-2:] == ["the run was interrupted", "fleet error: bug second line"]
+    assert printable("\x1b[31mred \u202eevil\u202c") == "\\x1b[31mred \\u202eevil\\u202c"
 
 
-def test_failure_table_aligns_wide_characters() -> None:
-    """Columns stay aligned by terminal cells when host names hold double-width characters."""
-    doc = summary_document(run(), [result("代理一", Outcome.FAILED), result("abc", Outcome.TIMED_OUT)])
-    lines = failure_table(doc).splitlines()
-    prefix = lines[1][:lines[1].index("failed")]
-    cells = sum(2 if unicodedata.east_asian_width(char) == "W" else 1 for char in prefix)
-    assert cells == lines[2].index("timed_out") == lines[0].index("OUTCOME")
+def test_recap_counts_outcomes_per_group_then_lists_failures() -> None:
+    """The recap has a header, one 'group : ok=N failed=M' line per group (a host counts in each of
+    its groups), then the grouped failure table."""
+    doc = summary_document(run(), [result("a", groups=("hz", "all")), result("b", Outcome.FAILED, groups=("sh",)),
+                                   result("c", Outcome.SKIPPED, groups=(), message="not fired")])
+    lines = recap(doc, 80).splitlines()
+    assert lines[0] == "RECAP obproxy.start: 3 hosts in 0:03"
+    assert lines[1:5] == ["(no group) : skipped=1", "all        : ok=1", "hz         : ok=1", "sh         : failed=1"]
+    assert lines[5].startswith("failed [1 host]") and lines[-1].startswith("2 of 3 hosts did not succeed")
+
+
+def test_host_line_says_what_happened_in_one_escaped_line() -> None:
+    """Live lines read like Ansible's: 'ok: [host] dag N 3.1 s', 'failed: [host] errCode: reason';
+    verbose adds trace ids and polls; a non-default port is shown; agent text is escaped."""
+    ok = HostResult(HostSpec("h1", "10.0.0.1"), Outcome.SUCCEEDED, dag=DagDetail("21", 4, "Start obproxy", "SUCCEED"),
+                    trace_ids=("t1",), polls=3, duration_ms=3100)
+    assert host_line(ok) == "ok: [h1] dag 4 3.1 s"
+    assert host_line(ok, verbose=True) == "ok: [h1] dag 4 3.1 s trace t1 polls 3"
+    bad = HostResult(HostSpec("h2", "10.0.0.2", port=2887), Outcome.AUTH_FAILED,
+                     error=ApiError(401, 1, "Security.Authentication.IncorrectAgentPassword", "no\x1b[2J"))
+    assert host_line(bad) == "auth_failed: [h2:2887] Security.Authentication.IncorrectAgentPassword: no\\x1b[2J 0.0 s"
 
 
 # architecture --------------------------------------------------------------------------------

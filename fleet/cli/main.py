@@ -93,6 +93,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, fires: bool) -> None:
     out.add_argument("--retry-file", help="hosts safe to fire again, also written to the run's folder "
                                           "(default .fleet/retry/<inventory>.<operation>[.shard-I-of-N].retry)")
     out.add_argument("-q", "--quiet", action="store_const", const=True, help="no progress view, warnings only")
+    out.add_argument("-v", "--verbose", action="count", default=0,
+                     help="on a terminal, add trace ids, polls and agent version to each host's line")
     out.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     out.add_argument("--log-format", choices=["auto", "json", "console"])
 
@@ -140,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="merge an incomplete set of shards anyway; the summary is marked partial")
     p.add_argument("-o", "--output")
     p.add_argument("--junit")
+    from fleet.cli.report import add_report_parser
+
+    add_report_parser(sub)
     p = sub.add_parser("simulate", help="serve a simulated obshell fleet on loopback (for demos and tests)")
     from fleet.simulator import cli as sim_cli
 
@@ -168,6 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             name, settings = load_config_file(args.config)
             resolve(args, os.environ, settings, name)
             return run_inventory(args)
+        if args.command == "report":
+            from fleet.cli.report import run_report
+
+            return run_report(args)
         if args.command == "status":
             from fleet.cli.status import run_status
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import signal
 import sys
 import time
@@ -36,13 +37,13 @@ from fleet.models import HostSpec, Limits, Timeouts
 from fleet.report import (
     ProgressView,
     RunInfo,
-    failure_table,
     junit_xml,
     summary_document,
     summary_exit_code,
     summary_json,
 )
 from fleet.report.progress import AboveProgress
+from fleet.report.recap import recap
 from fleet.report.sanitize import Sanitizer
 
 EXIT_BUG = 1
@@ -93,7 +94,8 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
     progress_on = not args.quiet and sys.stderr.isatty()
     level = args.log_level or ("warning" if progress_on or args.quiet else "info")
     fmt = {"json": True, "console": False}.get(args.log_format or "auto")
-    progress = ProgressView(sys.stderr, enabled=progress_on)
+    host_lines = 1 + (getattr(args, "verbose", 0) or 0) if progress_on else 0
+    progress = ProgressView(sys.stderr, enabled=progress_on, lines=host_lines)
     # On a TTY, log lines are printed above the live status line instead of through it.
     log_stream = AboveProgress(progress, sys.stderr) if progress_on else sys.stderr
     redactor = configure_logging(level=level, json_lines=fmt, stream=log_stream)
@@ -280,7 +282,8 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, ru
                 sys.stdout.write(text)
                 sys.stdout.flush()
     if not args.quiet:
-        print(failure_table(doc), file=sys.stderr)
+        width = shutil.get_terminal_size((100, 24)).columns if sys.stderr.isatty() else None
+        print(recap(doc, width), file=sys.stderr)
         for line in advice_lines(advice, retry if args.retry_file else run_retry, journal, args.command):
             print(line, file=sys.stderr)
     return written

@@ -82,5 +82,6 @@ class HostRun:
             agent_version=self.info.version if self.info is not None else None,
             resumed=self.resumed,
             adopted=self.adopted,
+            fired_at=self.fired_at if self.fired else None,
         )
         return self.result

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -15,10 +16,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fleet.models import HostResult, HostSpec, Outcome, Phase, Reporter
+from fleet.report.recap import host_line
 
 MIN_INTERVAL = 0.1
 """Seconds between two redraws (at most ~10 per second)."""
 DEFAULT_COLUMNS = 80
+ETA_SMOOTHING_S = 5.0
+"""Time constant of the ETA's smoothing: a new estimate moves the shown one ~63 % of the way in 5 s."""
+_SHORT = {"succeeded": "ok", "timed_out": "timeout", "unreachable": "unreach", "auth_failed": "auth",
+          "precheck_failed": "precheck", "protocol_error": "proto", "interrupted": "intr", "ambiguous": "ambig"}
 
 _RESET = "\x1b[0m"
 _CLEAR_TO_EOL = "\x1b[K"
@@ -42,6 +48,17 @@ class ProgressView(Reporter):
     the engine's events trigger them, and :meth:`tick` may be called periodically to keep the
     rate and ETA moving while hosts are slow. ``run_finished`` draws a last time and ends the
     line. A failing stream (closed terminal) silently switches the view off.
+
+    ``lines`` 1 prints one line per finished host above the status line (``ok: [h] dag 4 3.1 s``),
+    2 adds trace ids, polls and agent version; 0 prints none. The status line drops detail
+    (elapsed, rate, then phase names, then per-outcome counts) until it fits the terminal.
+
+    The ETA: ``d`` is the mean time hosts that ended with a DAG took from their first check to
+    their end, measured by this view (resumed hosts excluded; all hosts when none fires a DAG);
+    ``c`` the most hosts seen in flight at once. The hosts
+    still in flight need about ``max(d - age)``, the queued ones ``queued * d / c`` more. The
+    shown value counts down between estimates and moves towards each new one with a 5 s time
+    constant, so one slow or fast host cannot make it jump.
     """
 
     def __init__(
@@ -54,6 +71,7 @@ class ProgressView(Reporter):
         min_interval: float = MIN_INTERVAL,
         environ: Mapping[str, str] = os.environ,
         columns: int | None = None,
+        lines: int = 0,
     ) -> None:
         self._stream = stream
         self.enabled = enabled and _isatty(stream)
@@ -69,6 +87,12 @@ class ProgressView(Reporter):
         self._started = clock()
         self._last_draw: float | None = None
         self._finished = False
+        self._lines = lines
+        self._began: dict[str, float] = {}
+        self._durations: list[float] = []
+        self._dag_durations: list[float] = []
+        self._peak_active = 0
+        self._eta: tuple[float, float] | None = None  # (shown seconds, when)
 
     # Reporter events ---------------------------------------------------------------------
 
@@ -83,11 +107,24 @@ class ProgressView(Reporter):
 
     def host_phase(self, host: HostSpec, phase: Phase) -> None:
         self._phases[host.key] = phase
+        if phase is not Phase.QUEUED:
+            self._began.setdefault(host.key, self._clock())
+        self._peak_active = max(self._peak_active, len(self._began) - len(self._durations))
         self._changed()
 
     def host_done(self, result: HostResult) -> None:
         self._phases[result.host.key] = Phase.DONE
         self._outcomes[result.outcome] += 1
+        began = self._began.pop(result.host.key, None)
+        if began is not None:
+            self._durations.append(max(0.0, self._clock() - began))
+            if result.dag is not None:
+                self._dag_durations.append(self._durations[-1])
+        if self._lines and self.enabled and not self._finished:
+            text = host_line(result, verbose=self._lines > 1)
+            label, _, rest = text.partition(" ")
+            colour = _colour(result.outcome)
+            self.write_above((f"{colour}{label}{_RESET} {rest}" if self.color else text) + "\n")
         self._changed()
 
     def run_finished(self) -> None:
@@ -130,9 +167,11 @@ class ProgressView(Reporter):
         self._write("\r" + self._render(self._width() - 1) + _CLEAR_TO_EOL)
 
     def _render(self, limit: int) -> str:
+        layouts = [self._segments(), self._segments(compact=True), self._segments(compact=True, minimal=True)]
+        segments = next((lay for lay in layouts if sum(len(t) for t, _ in lay) <= limit), layouts[-1])
         parts: list[str] = []
         used = 0
-        for text, colour in self._segments():
+        for text, colour in segments:
             if used + len(text) > limit:
                 text = text[: max(0, limit - used)]
             if not text:
@@ -141,29 +180,69 @@ class ProgressView(Reporter):
             parts.append(f"{colour}{text}{_RESET}" if self.color and colour else text)
         return "".join(parts)
 
-    def _segments(self) -> list[tuple[str, str]]:
+    def _segments(self, *, compact: bool = False, minimal: bool = False) -> list[tuple[str, str]]:
         done = sum(self._outcomes.values())
-        segments: list[tuple[str, str]] = [(f"{self._operation or 'fleet'} {done}/{self._total}", "")]
+        head = f"{done}/{self._total}" if minimal else f"{self._operation or 'fleet'} {done}/{self._total}"
+        segments: list[tuple[str, str]] = [(head, "")]
         if self._batch is not None:
-            segments.append((f" batch {self._batch + 1}", _DIM))
+            segments.append((f" b{self._batch + 1}" if compact else f" batch {self._batch + 1}", _DIM))
+        bad = sum(count for outcome, count in self._outcomes.items() if not outcome.ok)
         for outcome in Outcome:
-            if count := self._outcomes[outcome]:
-                colour = _GREEN if outcome.ok else _YELLOW if outcome is Outcome.SKIPPED else _RED
-                segments.append((f" {outcome.value} {count}", colour))
+            count = self._outcomes[outcome]
+            if not count or (minimal and not outcome.ok):
+                continue
+            name = _SHORT.get(outcome.value, outcome.value) if compact else outcome.value
+            segments.append((f" {name} {count}", _colour(outcome)))
+        if minimal and bad:
+            segments.append((f" not-ok {bad}", _RED))
         phases = Counter(self._phases.values())
         queued = max(0, self._total - len(self._phases)) + phases[Phase.QUEUED]
         active = [(Phase.QUEUED, queued)] + [(p, phases[p]) for p in (Phase.CHECKING, Phase.FIRING, Phase.POLLING)]
-        shown = " ".join(f"{phase.value} {count}" for phase, count in active if count)
+        if compact:
+            running = sum(count for phase, count in active[1:])
+            shown = " ".join(text for text in (f"run {running}" if running else "", f"q {queued}" if queued else "")
+                             if text)
+        else:
+            shown = " ".join(f"{phase.value} {count}" for phase, count in active if count)
         if shown:
             segments.append((f" | {shown}", _DIM))
-        elapsed = max(0.0, self._clock() - self._started)
-        rate = done / elapsed if elapsed > 0 else 0.0
-        segments.append((f" | {rate:.1f} hosts/s", ""))
-        remaining = self._total - done
-        if remaining > 0 and rate > 0:
-            segments.append((f" ETA {_clock_text(remaining / rate)}", ""))
-        segments.append((f" elapsed {_clock_text(elapsed)}", _DIM))
+        now = self._clock()
+        elapsed = max(0.0, now - self._started)
+        if not compact:
+            rate = done / elapsed if elapsed > 0 else 0.0
+            segments.append((f" | {rate:.1f} hosts/s", ""))
+        eta = self._eta_seconds(now, queued, phases[Phase.POLLING])
+        if eta is not None and done < self._total:
+            if eta < 1 and not queued:  # only hosts past the usual time are left: say so, not "0:00"
+                segments.append((f" | {len(self._began)} slow", _YELLOW))
+            else:
+                segments.append((f" ETA {_clock_text(eta)}" if not compact else f" | ETA {_clock_text(eta)}", ""))
+        if not compact:
+            segments.append((f" elapsed {_clock_text(elapsed)}", _DIM))
         return segments
+
+    def _eta_seconds(self, now: float, queued: int, polling: int) -> float | None:
+        """The smoothed estimate of the seconds left (see the class docstring).
+
+        Based on hosts that ended with a DAG once one has; while DAGs are pending and none has
+        ended, there is no estimate (hosts that failed fast say nothing about DAG times).
+        """
+        durations = self._dag_durations or ([] if polling else self._durations)
+        if not durations:
+            return None
+        mean = sum(durations) / len(durations)
+        ages = [now - began for began in self._began.values()]
+        tail = max((mean - age for age in ages), default=0.0)
+        raw = max(0.0, tail) + queued * mean / max(1, self._peak_active)
+        if self._eta is None:
+            self._eta = (raw, now)
+            return raw
+        shown, at = self._eta
+        if now > at:
+            predicted = max(0.0, shown - (now - at))
+            weight = 1.0 - math.exp(-(now - at) / ETA_SMOOTHING_S)
+            self._eta = (predicted + weight * (raw - predicted), now)
+        return self._eta[0]
 
     def _width(self) -> int:
         if self._columns is not None:
@@ -196,6 +275,10 @@ class AboveProgress:
 
     def isatty(self) -> bool:
         return _isatty(self._stream)
+
+
+def _colour(outcome: Outcome) -> str:
+    return _GREEN if outcome.ok else _YELLOW if outcome is Outcome.SKIPPED else _RED
 
 
 def _isatty(stream: TextStream) -> bool:

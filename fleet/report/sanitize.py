@@ -22,6 +22,7 @@ what is displayed. In JSON text they become ``\\uXXXX`` escapes (the JSON stays 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,6 +33,7 @@ SUBSTRING_CHARS = 12
 _UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _TERMINAL = re.compile(f"[{_UNSAFE}\\n\\t]")
 _TERMINAL_KEEP_LINES = re.compile(f"[{_UNSAFE}]")
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 #: In JSON text the C0 controls are already escaped by the encoder; the rest are not.
 _JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
@@ -40,6 +42,23 @@ def terminal_safe(text: str, *, keep_newlines: bool = False) -> str:
     """``text`` with control and bidi characters escaped (newlines and tabs too, unless kept)."""
     pattern = _TERMINAL_KEEP_LINES if keep_newlines else _TERMINAL
     return pattern.sub(_escape, text)
+
+
+def printable(text: str) -> str:
+    """One line of harmless text from an untrusted string: whitespace runs collapse to one space,
+    control, bidi and other format characters show as ``\\xNN``/``\\uNNNN`` escapes.
+
+    What the failure table, the recap and the per-host lines print of an agent string.
+    """
+    out = []
+    for char in " ".join(str(text).split()):
+        category = unicodedata.category(char)
+        if char in _BIDI or category in ("Cc", "Cs", "Co", "Cn") or (category == "Cf" and char != "\u200d"):
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def json_text_safe(text: str) -> str:

@@ -1,56 +1,79 @@
 """The failure table printed at the end of a run: which hosts did not succeed, and why, at a glance.
 
-Plain text, columns aligned by display width (wide CJK characters count twice), long cells cut
-with an ellipsis, control characters flattened so one host is always one line.
+Hosts that failed the same way (outcome, errCode and reason alike) share one entry, so a
+hundred skipped hosts read as one line and their names follow, wrapped to the terminal's
+width; nothing is cut. The reason is the last task-log line of the last failed task, or the
+error message. Every agent string goes through :func:`fleet.report.sanitize.printable` first.
 """
 
 from __future__ import annotations
 
-import unicodedata
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fleet.models import Outcome
-from fleet.report.sanitize import terminal_safe
+from fleet.report.sanitize import printable
 
-HEADERS = ("HOST", "OUTCOME", "ERRCODE", "LAST LOG", "TRACE ID")
-WIDTHS = (40, 15, 40, 72, 36)
-"""The widest each column may grow, in terminal cells."""
-GAP = "  "
-ELLIPSIS = "…"
+DEFAULT_WIDTH = 100
+INDENT = "    "
+
+# Bidirectional-text controls that reorder what a terminal shows (Trojan Source): escaped, never printed.
 
 
-def failure_table(doc: Mapping[str, Any]) -> str:
-    """A table of the hosts in ``doc`` that did not succeed, followed by one totals line.
+def failure_table(doc: Mapping[str, Any], width: int | None = None) -> str:
+    """The hosts in ``doc`` that did not succeed, grouped by cause, then one totals line.
 
-    ``LAST LOG`` is the last task-log line of the last failed task, or the error message when
-    there is no task log. Ends with ``"all N hosts succeeded"`` when nothing failed.
+    Each entry reads ``<outcome> [N hosts] <errCode>: <reason>`` with the hosts (and their first
+    trace id) on the indented lines below, wrapped to ``width`` columns. Ends with ``"all N hosts
+    succeeded"`` when nothing failed.
     """
+    width = max(40, width or DEFAULT_WIDTH)
     hosts = doc["hosts"]
     failed = [host for host in hosts if host["outcome"] != Outcome.SUCCEEDED.value]
-    lines = [_render(HEADERS, [_row(host) for host in failed])] if failed else []
-    lines.append(_totals_line(len(hosts), failed))
+    lines: list[str] = []
+    for (outcome, code, reason), members in _grouped(failed):
+        count = f"[{len(members)} hosts]" if len(members) > 1 else "[1 host]"
+        cause = f"{code}: {reason}" if code and reason else code or reason or "-"
+        lines.extend(_wrap(f"{outcome} {count} {cause}", width, ""))
+        lines.extend(_wrap(", ".join(_member(host) for host in members), width, INDENT))
+    lines.extend(_wrap(_totals_line(len(hosts), failed), width, ""))
     if doc.get("interrupted"):
         lines.append("the run was interrupted")
     if doc.get("error"):
-        lines.append(_flatten(f"fleet error: {doc['error']}"))
+        lines.extend(_wrap(f"fleet error: {printable(doc['error'])}", width, ""))
     return "\n".join(lines)
 
 
-def _row(host: Mapping[str, Any]) -> tuple[str, ...]:
-    error = host["error"] or {}
-    return (
-        f"{host['host']}:{host['port']}",
-        host["outcome"],
-        error.get("errCode") or "-",
-        _last_log(host) or error.get("message") or "-",
-        host["trace_ids"][0] if host["trace_ids"] else "-",
-    )
+def failure_reason(host: Mapping[str, Any]) -> str:
+    """Why ``host`` did not succeed, in one printable line: its last task-log line, else the error message."""
+    error = host.get("error") or {}
+    return printable(_last_log(host) or error.get("message") or "")
+
+
+def _grouped(failed: Sequence[Mapping[str, Any]]) -> list[tuple[tuple[str, str, str], list[Mapping[str, Any]]]]:
+    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+    for host in failed:
+        error = host.get("error") or {}
+        key = (host["outcome"], printable(error.get("errCode") or ""), failure_reason(host))
+        groups.setdefault(key, []).append(host)
+    order = {outcome.value: index for index, outcome in enumerate(Outcome)}
+    return sorted(groups.items(), key=lambda item: (order.get(item[0][0], 99), -len(item[1])))
+
+
+def _member(host: Mapping[str, Any]) -> str:
+    name = printable(f"{host['host']}:{host['port']}")
+    return f"{name} trace {printable(host['trace_ids'][0])}" if host.get("trace_ids") else name
+
+
+def _wrap(text: str, width: int, indent: str) -> list[str]:
+    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent or INDENT,
+                         break_on_hyphens=False) or [indent.rstrip()]
 
 
 def _last_log(host: Mapping[str, Any]) -> str | None:
-    for task in reversed(host["failed_tasks"]):
-        for entry in reversed(task["task_logs"]):
+    for task in reversed(host.get("failed_tasks") or []):
+        for entry in reversed(task.get("task_logs") or []):
             for line in reversed(str(entry).splitlines()):
                 if line.strip():
                     return line.strip()
@@ -65,49 +88,3 @@ def _totals_line(total: int, failed: Sequence[Mapping[str, Any]]) -> str:
         counts[host["outcome"]] = counts.get(host["outcome"], 0) + 1
     breakdown = ", ".join(f"{outcome} {counts[outcome.value]}" for outcome in Outcome if outcome.value in counts)
     return f"{len(failed)} of {total} hosts did not succeed ({breakdown}); {total - len(failed)} succeeded"
-
-
-def _render(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    cells = [[_fit(_flatten(cell), limit) for cell, limit in zip(row, WIDTHS, strict=True)]
-             for row in [headers, *rows]]
-    widths = [max(_width(row[column]) for row in cells) for column in range(len(headers))]
-    return "\n".join(
-        GAP.join(_pad(cell, width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in cells
-    )
-
-
-def _flatten(text: str) -> str:
-    """One line of printable text: whitespace runs collapse, control and bidi characters are escaped
-    (``\\x1b``, ``\\u202e``), lone surrogates become U+FFFD."""
-    text = terminal_safe(" ".join(text.split()))
-    return "".join("\ufffd" if unicodedata.category(char) in ("Cc", "Cs") else char for char in text)
-
-
-def _char_width(char: str) -> int:
-    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
-        return 0
-    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
-
-
-def _width(text: str) -> int:
-    return sum(_char_width(char) for char in text)
-
-
-def _fit(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` cells, ending in an ellipsis when cut."""
-    if _width(text) <= limit:
-        return text
-    kept: list[str] = []
-    used = 0
-    for char in text:
-        size = _char_width(char)
-        if used + size > limit - 1:
-            break
-        kept.append(char)
-        used += size
-    return "".join(kept) + ELLIPSIS
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * (width - _width(text))

@@ -1,0 +1,66 @@
+"""What an operator reads on the terminal: one line per finished host, and the recap at the end.
+
+Both are pure text, in the spirit of Ansible's ``ok: [host]`` lines and PLAY RECAP; every agent
+string goes through :func:`fleet.report.sanitize.printable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fleet.models import HostResult, Outcome
+from fleet.report.sanitize import printable
+from fleet.report.table import DEFAULT_WIDTH, failure_reason, failure_table
+
+UNGROUPED = "(no group)"
+
+
+def host_line(result: HostResult, *, verbose: bool = False) -> str:
+    """``ok: [host] dag 4 3.1 s`` or ``failed: [host] errCode: reason``; ``verbose`` adds trace ids and polls."""
+    doc = result.to_dict()
+    label = "ok" if result.outcome is Outcome.SUCCEEDED else result.outcome.value
+    name = printable(result.host.name if result.host.port == 2886 else result.host.key)
+    parts = [f"{label}: [{name}]"]
+    if result.dag is not None:
+        parts.append(f"dag {result.dag.dag_id} {printable(result.dag.state)}" if not result.outcome.ok
+                      else f"dag {result.dag.dag_id}")
+    if not result.outcome.ok:
+        code = printable(result.error.err_code or "") if result.error else ""
+        reason = failure_reason(doc)
+        parts.append(f"{code}: {reason}" if code and reason else code or reason)
+    parts.append(f"{result.duration_ms / 1000:.1f} s")
+    if result.resumed:
+        parts.append("(from the journal)")
+    if verbose:
+        if result.trace_ids:
+            parts.append("trace " + printable(" ".join(result.trace_ids)))
+        parts.append(f"polls {result.polls}")
+        if result.agent_version:
+            parts.append(f"agent {printable(result.agent_version)}")
+    return " ".join(part for part in parts if part)
+
+
+def group_counts(doc: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Per group (a host counts in each of its groups), the count of each outcome seen, in Outcome order."""
+    counts: dict[str, dict[str, int]] = {}
+    for host in doc["hosts"]:
+        for group in host.get("groups") or [UNGROUPED]:
+            row = counts.setdefault(printable(group), {})
+            row[host["outcome"]] = row.get(host["outcome"], 0) + 1
+    order = list(Outcome)
+    return {group: {o.value: row[o.value] for o in order if o.value in row} for group, row in sorted(counts.items())}
+
+
+def recap(doc: Mapping[str, Any], width: int | None = None) -> str:
+    """The end-of-run recap: per group, its hosts' outcomes (``ok=`` first); then the grouped failure table."""
+    width = width or DEFAULT_WIDTH
+    seconds = int(doc.get("duration_ms", 0) / 1000 + 0.5)
+    lines = [f"RECAP {doc.get('operation', '')}: {len(doc['hosts'])} hosts in {seconds // 60}:{seconds % 60:02d}"]
+    counts = group_counts(doc)
+    label_width = min(max((len(group) for group in counts), default=0), max(12, width // 3))
+    for group, row in counts.items():
+        cells = [f"{'ok' if outcome == Outcome.SUCCEEDED.value else outcome}={count}" for outcome, count in row.items()]
+        lines.append(f"{group.ljust(label_width)} : " + "  ".join(cells))  # a longer name is kept whole
+    lines.append(failure_table(doc, width))
+    return "\n".join(lines)
