@@ -87,7 +87,8 @@ class AiohttpTransport:
         except aiohttp.ClientPayloadError:
             raise ConnectionLost("the answer was cut off mid-body") from None
         except aiohttp.ClientResponseError as exc:
-            raise ProtocolError(f"malformed HTTP answer: {exc.message}", status=exc.status or None) from None
+            reason = " ".join(str(exc.message).split())  # aiohttp's parser messages span lines
+            raise ProtocolError(f"malformed HTTP answer: {reason}", status=exc.status or None) from None
         except aiohttp.InvalidURL:
             raise ConnectError(f"invalid URL {url}") from None
         except aiohttp.ClientOSError as exc:
