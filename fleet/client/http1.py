@@ -113,11 +113,9 @@ class Connection(asyncio.Protocol):
         return None  # close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # an idle connection's timer stays: it takes the connection out of the pool
         self._eof = True
         self.reusable = False
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-            self.idle_timer = None
         if self.answer is None or self.answer.done():
             return
         if self._head_done:
@@ -171,6 +169,7 @@ class Connection(asyncio.Protocol):
         answer = self.answer
         if answer is not None and not answer.done():
             answer.set_result(RawResponse(self._status, b"".join(self._chunks)))
+        self._chunks = []  # an idle connection keeps no answer alive
 
     def _fail(self, error: AgentError) -> None:
         self.close()
