@@ -11,6 +11,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 
 import pytest
 from rawserver import Conn, RawServer, Request, answer, chunked
@@ -31,6 +32,7 @@ from fleet.models import HostSpec, Limits, Secret, Timeouts, TlsSpec
 from fleet.simulator.cli import server_tls
 from fleet.simulator.config import SimConfig
 from fleet.simulator.server import Simulator
+from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, write_inventory
 
 PASSWORD = "fleet-sim-password"
 CAP = 4096
@@ -223,6 +225,16 @@ async def test_a_blackholed_connect_times_out_and_was_never_sent(make: Make) -> 
         listener.close()
 
 
+async def test_a_tls_handshake_that_never_answers_is_a_connect_timeout(make: Make) -> None:
+    """An https agent that accepts TCP but never speaks TLS: the handshake is part of the connect,
+    so the connect timeout ends it and nothing was sent."""
+    async with RawServer(reply(answer())) as srv, make(connect=0.5, total=3.0) as http:
+        url = srv.url.replace("http://", "https://")
+        with pytest.raises(ConnectError, match="connect timed out") as err:
+            await http.send("GET", url + "/api/v1/info", headers={}, scheme="https", tls=TlsSpec(verify=False))
+    assert err.value.never_sent and srv.requests == []
+
+
 @pytest.mark.parametrize("method", ["POST", "GET"])
 async def test_a_connection_closed_after_the_request_is_not_never_sent(make: Make, method: str) -> None:
     """The server reads the request and closes without answering: ConnectionLost (the agent may
@@ -330,3 +342,36 @@ def test_errors_are_fleets_own() -> None:
     """Every class the suite expects is one of fleet's agent errors (no library type escapes)."""
     assert all(issubclass(c, AgentError) for c in (BodyTooLarge, ConnectError, ConnectionLost, ProtocolError,
                                                    RequestTimeout))
+
+
+E2E_BASE = "127.46.0.1"
+E2E_FAULTS = {0: {"faults": {"refuse": True}}, 1: {"faults": {"garbage": True}}, 2: {"faults": {"garbage": ["start"]}},
+              3: {"faults": {"key_rotation": {"after_requests": 1}}}}
+E2E_OUTCOMES = {0: "unreachable", 1: "protocol_error", 2: "ambiguous", 3: "succeeded"}
+
+
+@pytest.mark.parametrize("how", ["flag-aiohttp", "env-lean"])
+def test_fleet_start_on_each_transport_gives_the_same_outcomes(tmp_path: Path, how: str) -> None:
+    """`fleet start --transport aiohttp` and `FLEET_TRANSPORT=lean` drive the same mixed fleet to the
+    same per-host outcomes (refused → unreachable, garbage → protocol_error, garbage start → ambiguous)."""
+    ips = addresses(E2E_BASE if how == "env-lean" else "127.46.1.1", 8)
+    config = {"seed": 1, "defaults": {"dag_duration": [0.2, 0.4]},
+              "agents": {f"{ips[i]}:2886": settings for i, settings in E2E_FAULTS.items()}}
+    inventory = write_inventory(tmp_path / "inv.yaml", ips)
+    args = ["start", "-i", str(inventory), "--quiet", "--no-journal", "--timeout", "30"]
+    env = fleet_env(FLEET_TRANSPORT="lean") if how == "env-lean" else fleet_env()
+    if how == "flag-aiohttp":
+        args += ["--transport", "aiohttp"]
+    with sim_fleet(tmp_path, ips[0], len(ips), config):
+        run = run_fleet(args, tmp_path, env)
+    expected = {ip: E2E_OUTCOMES.get(i, "succeeded") for i, ip in enumerate(ips)}
+    assert run.outcomes() == expected
+
+
+def test_a_bad_transport_setting_is_an_input_error(tmp_path: Path) -> None:
+    """FLEET_TRANSPORT=curl: a one-line error naming the variable, exit 5, nothing sent."""
+    inventory = write_inventory(tmp_path / "inv.yaml", ["127.46.2.1"])
+    run = run_fleet(["start", "-i", str(inventory), "--quiet", "--no-journal"], tmp_path,
+                    fleet_env(FLEET_TRANSPORT="curl"))
+    assert run.returncode == 5 and "FLEET_TRANSPORT" in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
