@@ -43,6 +43,8 @@ class RawServer:
     host: str = "127.0.0.1"
     requests: list[Request] = field(default_factory=list)
     connections: int = 0
+    #: connections that ended (either side closed them)
+    ended: int = 0
     url: str = ""
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -88,6 +90,7 @@ class RawServer:
         except (ConnectionError, asyncio.CancelledError):
             return
         finally:
+            self.ended += 1
             writer.close()
             self._tasks.discard(task)
 

@@ -255,6 +255,20 @@ async def test_kept_alive_connections_are_reused(make: Make) -> None:
     assert srv.connections == 1 and len(srv.requests) == 3
 
 
+async def test_idle_connections_are_closed_after_the_keepalive(make: Make) -> None:
+    """A kept-alive connection left idle is closed by fleet once Limits.keepalive has passed (finished
+    hosts hold no sockets open on either side); the next request opens a fresh one."""
+    async with RawServer(reply(answer())) as srv, make(keepalive=0.3) as http:
+        await get(http, srv.url)
+        for _ in range(40):
+            if srv.ended:
+                break
+            await asyncio.sleep(0.1)
+        assert srv.ended == 1
+        assert (await get(http, srv.url))[0] == 200
+    assert srv.connections == 2
+
+
 async def test_an_idle_connection_the_server_closed_is_not_used(make: Make) -> None:
     """The server closes a kept-alive connection after answering; the next POST goes on a fresh
     connection and succeeds, sent once."""

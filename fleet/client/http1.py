@@ -27,7 +27,7 @@ class Connection(asyncio.Protocol):
 
     __slots__ = ("transport", "_parser", "_cap", "answer", "_status", "_chunks", "_size", "_length",
                  "_chunked", "_head_bytes", "_headers", "_head_done", "_done", "_eof", "received_any",
-                 "reusable", "idle_timer")
+                 "reusable", "idle_since")
 
     def __init__(self, cap: int) -> None:
         self.transport: asyncio.Transport | None = None
@@ -38,7 +38,8 @@ class Connection(asyncio.Protocol):
         self.reusable = False
         #: bytes of the current answer seen (decides whether a stale connection may be retried)
         self.received_any = False
-        self.idle_timer: asyncio.TimerHandle | None = None
+        #: loop time the connection last went idle (see LeanTransport's sweep)
+        self.idle_since = 0.0
         self._eof = False
         self._reset()
 
@@ -70,9 +71,6 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.reusable = False
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-            self.idle_timer = None
         if self.transport is not None:
             self.transport.close()
 
@@ -113,7 +111,6 @@ class Connection(asyncio.Protocol):
         return None  # close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        # an idle connection's timer stays: it takes the connection out of the pool
         self._eof = True
         self.reusable = False
         if self.answer is None or self.answer.done():

@@ -2,7 +2,9 @@
 
 It does what fleet needs and nothing else: no redirects, no compression, no cookies, no proxies,
 no DNS cache (agents are addressed by IP or a name the resolver answers), one request at a time
-per connection. Idle connections are kept for ``Limits.keepalive`` seconds, then closed.
+per connection. Idle connections are kept for ``Limits.keepalive`` seconds, then closed by one
+sweep that runs every quarter of that while any connection is idle (one timer for all of them,
+not one per request: timers are a visible share of a run's CPU).
 """
 
 from __future__ import annotations
@@ -31,11 +33,15 @@ class LeanTransport:
         self._live: set[Connection] = set()
         self._origins: dict[str, tuple[str, int, bytes]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for conn in list(self._live):
             conn.close()
         self._live.clear()
@@ -101,9 +107,6 @@ class LeanTransport:
         pool = self._idle.get(origin)
         while pool:
             conn = pool.pop()
-            if conn.idle_timer is not None:
-                conn.idle_timer.cancel()
-                conn.idle_timer = None
             if conn.open:
                 return conn
             self._live.discard(conn)
@@ -148,22 +151,32 @@ class LeanTransport:
         finally:
             timer.cancel()
         if conn.reusable and conn.open:
-            conn.idle_timer = loop.call_later(self._limits.keepalive, self._expire_idle, conn, origin)
+            conn.idle_since = loop.time()
             self._idle.setdefault(origin, []).append(conn)
+            if self._sweeper is None:
+                self._sweeper = loop.call_later(self._limits.keepalive / 4, self._sweep)
         else:
             conn.close()
             self._live.discard(conn)
         return response
 
-    def _expire_idle(self, conn: Connection, origin: _Origin) -> None:
-        conn.idle_timer = None
-        pool = self._idle.get(origin)
-        if pool is not None and conn in pool:
-            pool.remove(conn)
-            if not pool:
+    def _sweep(self) -> None:
+        """Close connections idle for ``Limits.keepalive`` seconds or closed by the agent."""
+        loop = self._loop
+        assert loop is not None
+        oldest = loop.time() - self._limits.keepalive
+        for origin in list(self._idle):
+            pool = self._idle[origin]
+            keep = [conn for conn in pool if conn.idle_since > oldest and conn.open]
+            for conn in pool:
+                if conn.idle_since <= oldest or not conn.open:
+                    conn.close()
+                    self._live.discard(conn)
+            if keep:
+                self._idle[origin] = keep
+            else:
                 del self._idle[origin]
-        conn.close()
-        self._live.discard(conn)
+        self._sweeper = loop.call_later(self._limits.keepalive / 4, self._sweep) if self._idle else None
 
 
 def _expire(answer: asyncio.Future[RawResponse], seconds: float) -> None:
