@@ -89,7 +89,17 @@ async def test_the_request_names_its_target_verbatim_and_asks_for_no_compression
     assert first.target == "/api/v1/task/dag/a%2Fb?show_details=false"
     assert first.headers["host"] == srv.url.removeprefix("http://")
     assert "accept-encoding" not in first.headers and "accept-encoding" not in second.headers
+    assert first.headers["user-agent"] == "fleet"
     assert second.method == "POST" and second.headers["content-length"] == "7" and second.body == b'{"x":1}'
+
+
+async def test_a_request_that_cannot_be_written_is_refused_unsent(make: Make) -> None:
+    """A header value with a line break (header injection) never leaves: an error, nothing reaches
+    the server."""
+    async with RawServer(reply(answer())) as srv, make() as http:
+        with pytest.raises(ConnectError, match="not sent") as err:
+            await http.send("GET", srv.url + "/api/v1/info", headers={"X-OBSHELL-Trace-ID": "a\r\nX-Evil: 1"})
+    assert err.value.never_sent and srv.requests == []
 
 
 @pytest.mark.parametrize("status,data", [(204, answer(204, b"", length=False)), (200, answer(200, b""))])

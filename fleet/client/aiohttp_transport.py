@@ -10,7 +10,7 @@ from __future__ import annotations
 import aiohttp
 from yarl import URL
 
-from fleet.client.transport import RawResponse, TlsContexts
+from fleet.client.transport import RawResponse, TlsContexts, check_headers
 from fleet.errors import BodyTooLarge, ConnectError, ConnectionLost, ProtocolError, RequestTimeout
 from fleet.models import Limits, Timeouts, TlsSpec
 
@@ -52,6 +52,7 @@ class AiohttpTransport:
     async def send(self, method: str, url: str, headers: dict[str, str], body: bytes | None, scheme: str,
                    tls: TlsSpec) -> RawResponse:
         assert self._session is not None, "HttpClient used outside 'async with'"
+        check_headers(headers)
         cap = self._limits.max_body_bytes
         ssl_arg = self._tls.get(tls) if scheme == "https" else True
         try:

@@ -14,11 +14,12 @@ import socket
 import ssl
 
 from fleet.client.http1 import Connection
-from fleet.client.transport import IDEMPOTENT_METHODS, RawResponse, TlsContexts
+from fleet.client.transport import IDEMPOTENT_METHODS, RawResponse, TlsContexts, check_headers
 from fleet.errors import ConnectError, ConnectionLost, RequestTimeout
 from fleet.models import Limits, Timeouts, TlsSpec
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_USER_AGENT = b"User-Agent: fleet\r\n"
 _Origin = tuple[str, str, int, TlsSpec]
 
 
@@ -53,11 +54,13 @@ class LeanTransport:
         loop = self._loop
         assert loop is not None, "HttpClient used outside 'async with'"
         host, port, target, host_line = self._split(url)
-        head = [f"{method} {target} HTTP/1.1\r\n".encode("ascii"), host_line]
-        for name, value in headers.items():
-            if "\r" in value or "\n" in value:
-                raise ValueError(f"header {name} contains a line break")
-            head.append(f"{name}: {value}\r\n".encode("latin-1"))
+        try:
+            head = [f"{method} {target} HTTP/1.1\r\n".encode("ascii"), host_line, _USER_AGENT]
+            check_headers(headers)
+            for name, value in headers.items():
+                head.append(f"{name}: {value}\r\n".encode("latin-1"))
+        except UnicodeEncodeError:
+            raise ConnectError(f"not sent: {method} {url!r} is not plain ASCII/Latin-1") from None
         if body is not None or method in ("POST", "PUT", "PATCH"):
             head.append(b"Content-Length: %d\r\n" % len(body or b""))
         head.append(b"\r\n")

@@ -43,6 +43,13 @@ class Transport(Protocol):
                    tls: TlsSpec) -> RawResponse: ...
 
 
+def check_headers(headers: dict[str, str]) -> None:
+    """Refuse (unsent) header values that would split the request: a line break inside one."""
+    for name, value in headers.items():
+        if "\r" in value or "\n" in value:
+            raise ConnectError(f"not sent: header {name} contains a line break")
+
+
 class TlsContexts:
     """One :class:`ssl.SSLContext` per distinct :class:`~fleet.models.TlsSpec`, built on first use."""
 
