@@ -10,7 +10,6 @@ not one per request: timers are a visible share of a run's CPU).
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 
 from fleet.client.http1 import Connection
@@ -132,9 +131,7 @@ class LeanTransport:
             raise ConnectError(f"TLS certificate refused: {exc.verify_message or exc.reason}") from None
         except ssl.SSLError as exc:
             raise ConnectError(f"TLS handshake failed: {exc.reason or exc}") from None
-        except socket.gaierror as exc:
-            raise ConnectError(f"cannot connect: {exc.strerror or exc}") from None
-        except OSError as exc:
+        except OSError as exc:  # refused, unreachable, name not resolved (socket.gaierror)
             raise ConnectError(f"cannot connect: {exc.strerror or exc}") from None
         self._live.add(conn)
         return conn
