@@ -100,6 +100,8 @@ class Limits:
     #: seconds an idle connection to an agent is kept for reuse: longer than the longest poll
     #: interval, short enough that finished hosts do not hold sockets open on either side
     keepalive: float = 6.0
+    #: the HTTP transport: "lean" (asyncio + llhttp) or "aiohttp" (see fleet.client.http)
+    transport: str = "lean"
 
 
 @dataclass(frozen=True, slots=True)

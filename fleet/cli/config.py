@@ -62,6 +62,13 @@ def _non_negative_int(text: Any) -> int:
     return value
 
 
+def _transport(text: Any) -> str:
+    value = str(text).strip().lower()
+    if value not in {"lean", "aiohttp"}:
+        raise ValueError("expected lean or aiohttp")
+    return value
+
+
 def _serial(text: Any) -> list[str]:
     if isinstance(text, list):
         return [str(x) for x in text]
@@ -106,6 +113,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("auth_lifetime", 60, _positive_int),
     Option("polls_in_flight", 256, _positive_int),
     Option("poll_cap", 2.0, _positive_float),
+    Option("transport", "lean", _transport),
     Option("grace", 30.0, float),
     Option("output", None),
     Option("journal", None),

@@ -72,6 +72,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, fires: bool) -> None:
     run.add_argument("--auth-lifetime", type=int, help="seconds an auth header stays valid (default 60)")
     run.add_argument("--polls-in-flight", type=int, help="DAG polls in flight at once (default 256)")
     run.add_argument("--poll-cap", type=float, help="longest interval between two polls of a DAG (default 2)")
+    run.add_argument("--transport", choices=["lean", "aiohttp"],
+                     help="HTTP client: lean (asyncio + llhttp, default) or aiohttp")
     if fires:
         book = p.add_argument_group("runbook")
         book.add_argument("--serial", help="rolling batches: N, P%%, or a list like 1,5,20%% (last repeats)")

@@ -117,7 +117,7 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
         timeouts=Timeouts(connect=args.connect_timeout, request=args.request_timeout, dag=args.timeout,
                           auth_lifetime=args.auth_lifetime, grace=getattr(args, "grace", 30.0) or 0.0),
         limits=Limits(forks=args.forks, polls_in_flight=args.polls_in_flight,
-                      keepalive=max(6.0, args.poll_cap + 4)),
+                      keepalive=max(6.0, args.poll_cap + 4), transport=args.transport),
         poll_policy=PollPolicy(cap=args.poll_cap),
         batches=batches,
         max_fail_percentage=getattr(args, "max_fail_percentage", None),

@@ -1,83 +1,44 @@
-"""The aiohttp boundary: one shared session, its limits, TLS contexts, and error translation.
+"""The HTTP seam: :class:`HttpClient`, shared by every agent of a run, on a chosen transport.
 
-``HttpClient.send`` returns the status and the (size-capped) body, or raises one of
-fleet's :mod:`~fleet.errors` transport errors. No aiohttp type escapes this module.
+``HttpClient.send`` returns the status and the (size-capped) body, or raises one of fleet's
+:mod:`~fleet.errors` transport errors. ``Limits.transport`` picks the transport: ``lean``
+(:mod:`fleet.client.lean`, the default) or ``aiohttp`` (:mod:`fleet.client.aiohttp_transport`);
+:mod:`fleet.client.transport` states the contract both keep. No third-party type escapes.
 """
 
 from __future__ import annotations
 
-import ssl
-from dataclasses import dataclass
+from collections.abc import Callable
 from types import TracebackType
 
-import aiohttp
-from yarl import URL
-
-from fleet.errors import BodyTooLarge, ConnectError, ConnectionLost, ProtocolError, RequestTimeout
+from fleet.client.aiohttp_transport import AiohttpTransport
+from fleet.client.lean import LeanTransport
+from fleet.client.transport import RawResponse, Transport
 from fleet.models import Limits, Timeouts, TlsSpec
 
-_READ_CHUNK = 64 * 1024
+TRANSPORTS: dict[str, Callable[[Limits, Timeouts], Transport]] = {"lean": LeanTransport, "aiohttp": AiohttpTransport}
 
-
-@dataclass(frozen=True, slots=True)
-class RawResponse:
-    status: int
-    body: bytes
+__all__ = ["TRANSPORTS", "HttpClient", "RawResponse"]
 
 
 class HttpClient:
-    """A pooled HTTP client shared by every agent of a run.
-
-    The connector's limits are derived from :class:`~fleet.models.Limits` here and only here:
-    the engine's semaphores bound requests in flight; the connector must never be the
-    (silent) bottleneck, so its cap is set just above the sum of those semaphores.
-    """
+    """A pooled HTTP client shared by every agent of a run (``async with`` opens and closes it)."""
 
     def __init__(self, limits: Limits = Limits(), timeouts: Timeouts = Timeouts()) -> None:
-        self._limits = limits
-        self._timeouts = timeouts
-        self._session: aiohttp.ClientSession | None = None
-        self._ssl: dict[TlsSpec, ssl.SSLContext] = {}
+        factory = TRANSPORTS.get(limits.transport)
+        if factory is None:
+            raise ValueError(f"unknown transport {limits.transport!r} (expected {' or '.join(TRANSPORTS)})")
+        self.transport_name = limits.transport
+        self._transport: Transport = factory(limits, timeouts)
 
     async def __aenter__(self) -> HttpClient:
-        connector = aiohttp.TCPConnector(
-            limit=self._limits.forks + self._limits.polls_in_flight + 16,
-            limit_per_host=0,
-            ttl_dns_cache=300,
-            keepalive_timeout=self._limits.keepalive,
-            enable_cleanup_closed=False,
-        )
-        timeout = aiohttp.ClientTimeout(total=self._timeouts.request, sock_connect=self._timeouts.connect)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=timeout,
-            auto_decompress=True,
-            skip_auto_headers=("User-Agent",),
-            headers={"User-Agent": "fleet"},
-            trust_env=False,
-        )
+        await self._transport.open()
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _ssl_for(self, scheme: str, tls: TlsSpec) -> ssl.SSLContext | bool:
-        if scheme != "https":
-            return True
-        ctx = self._ssl.get(tls)
-        if ctx is None:
-            ctx = ssl.create_default_context(cafile=tls.ca_file)
-            if not tls.verify:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            if tls.client_cert:
-                ctx.load_cert_chain(tls.client_cert, tls.client_key)
-            self._ssl[tls] = ctx
-        return ctx
+        await self._transport.close()
 
     async def send(
         self,
@@ -90,55 +51,4 @@ class HttpClient:
         tls: TlsSpec = TlsSpec(),
     ) -> RawResponse:
         """One request, no redirects, body read up to ``Limits.max_body_bytes``."""
-        assert self._session is not None, "HttpClient used outside 'async with'"
-        cap = self._limits.max_body_bytes
-        try:
-            ssl_arg = self._ssl_for(scheme, tls)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConnectError(f"TLS setup failed: {exc}") from None
-        try:
-            # The URL is sent exactly as given (already percent-encoded): the auth header's uri
-            # must equal the request-target byte for byte.
-            async with self._session.request(
-                method, URL(url, encoded=True), headers=headers, data=body, allow_redirects=False, ssl=ssl_arg
-            ) as resp:
-                length = resp.content_length
-                if length is not None and length > cap:
-                    raise BodyTooLarge(f"HTTP {resp.status} body of {length} bytes exceeds the {cap}-byte cap",
-                                       status=resp.status)
-                chunks: list[bytes] = []
-                size = 0
-                while chunk := await resp.content.read(_READ_CHUNK):
-                    size += len(chunk)
-                    if size > cap:
-                        raise BodyTooLarge(f"HTTP {resp.status} body exceeds the {cap}-byte cap", status=resp.status)
-                    chunks.append(chunk)
-                return RawResponse(resp.status, b"".join(chunks))
-        except ProtocolError:
-            raise
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise ConnectError(f"TLS certificate refused: {exc.certificate_error}") from None
-        except aiohttp.ClientConnectorError as exc:
-            raise ConnectError(f"cannot connect: {_os_reason(exc)}") from None
-        except aiohttp.ConnectionTimeoutError:
-            raise ConnectError(f"connect timed out after {self._timeouts.connect:g} s") from None
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise RequestTimeout(f"no complete answer within {self._timeouts.request:g} s") from None
-        except aiohttp.ServerDisconnectedError:
-            raise ConnectionLost("the agent closed the connection before answering") from None
-        except aiohttp.ClientPayloadError:
-            raise ConnectionLost("the answer was cut off mid-body") from None
-        except aiohttp.ClientResponseError as exc:
-            raise ProtocolError(f"malformed HTTP answer: {exc.message}", status=exc.status or None) from None
-        except aiohttp.InvalidURL:
-            raise ConnectError(f"invalid URL {url}") from None
-        except aiohttp.ClientOSError as exc:
-            raise ConnectionLost(f"connection failed: {_os_reason(exc)}") from None
-        except aiohttp.ClientError as exc:
-            raise ConnectionLost(f"HTTP failure: {type(exc).__name__}") from None
-
-
-def _os_reason(exc: OSError) -> str:
-    inner = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
-    reason = getattr(inner, "strerror", None) or str(inner) or type(inner).__name__
-    return str(reason)
+        return await self._transport.send(method, url, headers, body, scheme, tls)
