@@ -21,6 +21,7 @@ from typing import Any
 
 from fleet.protocol import crypto
 from fleet.protocol.ids import odp_generic_id, parse_odp_generic_id
+from fleet.simulator import operators
 from fleet.simulator.config import AgentSettings, version_tuple
 from fleet.simulator.keys import KeyPair
 
@@ -28,7 +29,6 @@ AGENT_HEADER = "X-OCS-Agent-Header"
 OB_HEADER = "X-OCS-Header"
 TRACE_HEADER = "X-OBSHELL-Trace-ID"
 ZERO_TIME = "0001-01-01T00:00:00Z"
-OPERATORS = ("RETRY", "ROLLBACK", "CANCEL", "PASS")
 _TS = re.compile(r"[+-]?\d+")
 _GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
              "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
@@ -121,6 +121,10 @@ class Dag:
     final_at: float | None = None
     operator: str = "RUN"
     execute_times: int = 1
+    final_stage: int = 2
+    #: set by RETRY/CANCEL: READY (times at the epoch) until obshell's scheduler picks it up
+    ready_until: float | None = None
+    op_stage: int = 1
 
     def end_time(self) -> float | None:
         """When this run ends (real time), or None if it never will."""
@@ -132,8 +136,10 @@ class Dag:
 
     def view(self, now: float) -> tuple[str, int, int]:
         """``(state, stage, failed/current node index)`` at ``now``."""
+        if self.ready_until is not None and now < self.ready_until:
+            return "READY", self.op_stage, 0
         if self.final_state is not None:
-            return self.final_state, 2, 2
+            return self.final_state, self.final_stage, self.final_stage
         elapsed = now - self.run_start
         if elapsed < min(0.1, self.duration * 0.1):
             return "READY", 1, 0
@@ -405,11 +411,12 @@ class SimAgent:
         low, high = self.settings.dag_duration
         dag = Dag(self.next_dag_id, kind, now, now, env.rng.uniform(low, high))
         self.next_dag_id += 1
-        self._plan_run(dag)
+        self.plan_run(dag)
         self.dags[dag.dag_id] = dag
         return dag
 
-    def _plan_run(self, dag: Dag) -> None:
+    def plan_run(self, dag: Dag) -> None:
+        """Decide how this run of ``dag`` ends (a fresh DAG, or one RETRY re-runs)."""
         f = self.settings.faults
         if not self.settings.is_obproxy_agent:
             dag.fail_stage = 1
@@ -436,7 +443,7 @@ class SimAgent:
         if not self.settings.is_obproxy_agent:
             return self._err(400, "OBProxy.NotBeManaged", None, NOT_ODP_LOG, trace, now)
         held = self.dags.get(self.stop_dag) if self.stop_dag is not None else None
-        if held is not None and not held.finished(now):
+        if held is not None and operators.holds_stop_lock(held, now):
             return self._err(500, "Agent.UnderMaintenance", None,
                              f"Create task 'Stop obproxy' failed: {self.address} is under maintenance", trace, now)
         dag = self._new_dag("stop", now, env)
@@ -483,29 +490,14 @@ class SimAgent:
 
         try:
             doc = json.loads(body or b"{}")
-            operator = str(doc.get("operator", "")).upper()
+            operator = str(doc.get("operator") or "").upper()
         except (ValueError, AttributeError):
-            return self._err(400, "Common.BindJsonFailed", None, "Bind json failed: invalid body", trace, now)
-        state = dag.view(now)[0]
-        if operator not in OPERATORS:
-            return self._err(400, "Common.IllegalArgument", None, f"Illegal argument: operator {operator!r}",
-                             trace, now)
-        if operator == "CANCEL":
-            if state in ("SUCCEED", "FAILED"):
-                return self._err(400, "Common.IllegalArgument", None, "Illegal argument: the task is finished",
-                                 trace, now)
-            dag.final_state, dag.final_at, dag.operator = "FAILED", now, "CANCEL"
-        else:
-            if state != "FAILED":
-                return self._err(400, "Common.IllegalArgument", None,
-                                 f"Illegal argument: cannot {operator.lower()} a task in state {state}", trace, now)
-            if operator == "RETRY":
-                dag.final_state = dag.final_at = None
-                dag.run_start, dag.operator = now, "RETRY"
-                dag.execute_times += 1
-                self._plan_run(dag)
-            else:
-                dag.final_state, dag.final_at, dag.operator = "SUCCEED", now, operator
+            operator = ""
+        if not operator:  # binding:"required"
+            return self._err(400, "Common.BindJsonFailed", None, "Bind json failed: operator is required", trace, now)
+        refusal = operators.apply(self, dag, operator, now)
+        if refusal is not None:
+            return self._err(*refusal[:2], None, refusal[2], trace, now)
         return self._ok(None, trace, now)
 
     # -- DTOs ----------------------------------------------------------------------------------
@@ -516,12 +508,16 @@ class SimAgent:
         state, stage, current = dag.view(now)
         end = dag.end_time() if state in ("SUCCEED", "FAILED") else None
         skew, tz = s.clock_skew, s.utc_offset
+        start_text = format_time(dag.created + skew, tz)
+        end_text = format_time(end + skew, tz) if end is not None else ZERO_TIME
+        reset = operators.shown_times(dag, now)
+        if reset is not None:  # RETRY/CANCEL set both times to time.Unix(0, 0)
+            start_text, end_text = (format_time((t if t is not None else -skew) + skew, tz) for t in reset)
         dto: dict[str, Any] = {
             "id": odp_generic_id(self.ip, self.port, dag.dag_id), "dag_id": dag.dag_id, "name": DAG_NAMES[dag.kind],
             "stage": stage, "max_stage": 2, "maintenance_type": 1 if dag.kind == "start" else 4,
             "maintenance_key": "", "state": state, "operator": dag.operator,
-            "start_time": format_time(dag.created + skew, tz),
-            "end_time": format_time(end + skew, tz) if end is not None else ZERO_TIME,
+            "start_time": start_text, "end_time": end_text,
             "additional_data": {} if details else None, "nodes": None,
         }
         if details:
