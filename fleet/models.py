@@ -7,6 +7,7 @@ engine, the client and the reporters exchange is one of these dataclasses.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -239,6 +240,8 @@ class HostResult:
     agent_version: str | None = None
     resumed: bool = False
     finished_at: float | None = None
+    #: ``--retry-failed``: each run of the DAG (the first, then each in-place RETRY), when retried
+    attempts: tuple[Mapping[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The host's entry as the summary lists it (and the journal keeps it)."""
@@ -258,6 +261,7 @@ class HostResult:
             "clock_offset_ms": self.clock_offset_ms,
             "agent_version": self.agent_version,
             "resumed": self.resumed,
+            **({"attempts": [dict(a) for a in self.attempts]} if self.attempts else {}),
         }
 
 

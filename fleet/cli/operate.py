@@ -18,7 +18,8 @@ import structlog
 from fleet.cli.logs import configure_logging
 from fleet.cli.outputs import prepare_output, write_output
 from fleet.client import HttpClient
-from fleet.engine.journal import Journal, NullJournal
+from fleet.engine.dagsend import retries_from_events
+from fleet.engine.journal import Journal, NullJournal, read_journal
 from fleet.engine.plan import Operation, RunPlan, batch_sizes
 from fleet.engine.priors import load_journal
 from fleet.engine.run import Engine, RunReport
@@ -100,6 +101,8 @@ def run_operation(args: argparse.Namespace) -> int:
         canary=getattr(args, "canary", 0) or 0,
         prior=priors,
         refire_ambiguous=bool(getattr(args, "refire_ambiguous", False)),
+        retry_failed=getattr(args, "retry_failed", 0) or 0,
+        prior_retries=retries_from_events(read_journal(resume)) if resume else {},
     )
     journal_path = _journal_path(args, operation, started_at)
     retry_path = args.retry_file or os.path.join(".fleet", "retry", Path(inventory.path).stem + ".retry")

@@ -19,7 +19,7 @@ from fleet import __version__
 from fleet.models import HostResult, Outcome
 
 SCHEMA_ID = "fleet.summary/v1"
-OPERATIONS = ("obproxy.start", "obproxy.stop", "check")
+OPERATIONS = ("obproxy.start", "obproxy.stop", "check", "dag.retry", "dag.rollback", "dag.cancel", "dag.pass")
 
 EXIT_OK = 0
 EXIT_ERROR = 1
