@@ -7,6 +7,7 @@ engine, the client and the reporters exchange is one of these dataclasses.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -269,6 +270,8 @@ class HostResult:
     failed_tasks_dropped: int = 0
     #: wall-clock Unix seconds at which fleet sent the start/stop request (None if never sent)
     fired_at: float | None = None
+    #: ``--retry-failed``: each run of the DAG (the first, then each in-place RETRY), when retried
+    attempts: tuple[Mapping[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The host's entry as the summary lists it (and the journal keeps it)."""
@@ -290,6 +293,7 @@ class HostResult:
             "resumed": self.resumed,
             "adopted": self.adopted.to_dict() if self.adopted is not None else None,
             "fired_at": _utc_text(self.fired_at),
+            **({"attempts": [dict(a) for a in self.attempts]} if self.attempts else {}),
         }
         if self.trace_ids_dropped:
             doc["trace_ids_dropped"] = self.trace_ids_dropped

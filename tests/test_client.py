@@ -72,7 +72,8 @@ async def test_start_poll_details_and_unfinished(sim_factory, http) -> None:
 
 
 async def test_failed_dag_logs_and_operate(sim_factory, http) -> None:
-    """A failing DAG shows the failed sub-task's log; RETRY re-runs it; CANCEL cancels."""
+    """A failing DAG shows the failed sub-task's log; RETRY re-runs it (the DAG's operator reads RUN
+    again, as obshell sets it); CANCEL cancels."""
     sim = await sim_factory({"defaults": {"dag_duration": [0.2, 0.2], "faults": {"dag_fails": 1}}})
     c = client_for(http, sim.addresses[0])
     dag = (await c.start_obproxy()).data
@@ -81,8 +82,9 @@ async def test_failed_dag_logs_and_operate(sim_factory, http) -> None:
     assert failed.state == "FAILED"
     assert failed.nodes[1].sub_tasks[0].task_logs[-1].startswith("start obproxy failed")
     await c.operate_dag(dag.id, "RETRY")
-    assert (await c.get_dag(dag.id)).data.operator == "RETRY"
+    assert (await c.get_dag(dag.id)).data.operator == "RUN"
     await c.operate_dag(dag.id, "CANCEL")
+    await asyncio.sleep(0.25)
     cancelled = (await c.get_dag(dag.id)).data
     assert (cancelled.state, cancelled.operator) == ("FAILED", "CANCEL")
 

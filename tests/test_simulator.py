@@ -126,31 +126,34 @@ def test_old_non_odp_agent_refuses_start() -> None:
     assert not a.dags and a.starts_refused == 1
 
 
-@pytest.mark.parametrize(("operator", "state", "op"), [("ROLLBACK", "SUCCEED", "ROLLBACK"),
-                                                       ("PASS", "SUCCEED", "PASS")])
-def test_operators_on_failed_dag(operator: str, state: str, op: str) -> None:
-    """ROLLBACK and PASS turn a FAILED DAG into SUCCEED with that operator."""
+@pytest.mark.parametrize(("operator", "status", "state", "op"), [("ROLLBACK", 400, "FAILED", "RUN"),
+                                                                 ("PASS", 200, "SUCCEED", "PASS")])
+def test_operators_on_failed_dag(operator: str, status: int, state: str, op: str) -> None:
+    """PASS turns a FAILED DAG into SUCCEED + PASS; ROLLBACK is refused on an ODP DAG (its "Check
+    obproxy status" node cannot roll back, as in obshell) and leaves it FAILED."""
     a, env = agent(AgentSettings(dag_duration=(1.0, 1.0), faults=Faults(dag_fails=1)))
     a.handle(auth_request(a, "POST", "/api/v1/obproxy/start", 0), 0, env)
     gid = odp_generic_id(a.ip, a.port, 1)
     assert a.dags[1].view(2)[0] == "FAILED"
     ans = a.handle(auth_request(a, "POST", f"/api/v1/task/dag/{gid}", 2, {"operator": operator}), 2, env)
-    assert ans.status == 200 and "data" not in ans.doc
+    assert ans.status == status and "data" not in ans.doc
     assert a.dags[1].view(3)[0] == state and a.dags[1].operator == op
 
 
 def test_cancel_then_retry() -> None:
-    """CANCEL on a running DAG gives FAILED+CANCEL; RETRY runs it again to SUCCEED+RETRY."""
+    """CANCEL on a running DAG gives FAILED+CANCEL once the scheduler picks it up; RETRY runs it
+    again to SUCCEED, its operator back at RUN (obshell's DAG-level operator for a retry)."""
     a, env = agent(AgentSettings(dag_duration=(1.0, 1.0)))
     a.handle(auth_request(a, "POST", "/api/v1/obproxy/start", 0), 0, env)
     gid = odp_generic_id(a.ip, a.port, 1)
     assert a.handle(auth_request(a, "POST", f"/api/v1/task/dag/{gid}", 0.5, {"operator": "cancel"}), 0.5,
                     env).status == 200
-    assert a.dags[1].view(0.6)[0] == "FAILED" and a.dags[1].operator == "CANCEL"
+    assert a.dags[1].view(0.6)[0] == "READY"
+    assert a.dags[1].view(0.8)[0] == "FAILED" and a.dags[1].operator == "CANCEL"
     assert a.handle(auth_request(a, "POST", f"/api/v1/task/dag/{gid}", 1, {"operator": "RETRY"}), 1,
                     env).status == 200
     assert a.dags[1].view(1.5)[0] == "RUNNING"
-    assert a.dags[1].view(2.1)[0] == "SUCCEED" and a.dags[1].operator == "RETRY"
+    assert a.dags[1].view(2.3)[0] == "SUCCEED" and a.dags[1].operator == "RUN"
     assert a.dags[1].execute_times == 2
 
 
@@ -338,7 +341,7 @@ async def test_operate_body_is_decrypted(sim_factory) -> None:
     status, body = await call(addr, "POST", f"/api/v1/task/dag/{gid}", body={"operator": "CANCEL"})
     assert status == 200 and body["successful"] and "data" not in body
     _, body = await call(addr, "GET", f"/api/v1/task/dag/{gid}?show_details=false")
-    assert (body["data"]["state"], body["data"]["operator"]) == ("FAILED", "CANCEL")
+    assert (body["data"]["state"], body["data"]["operator"]) == ("READY", "CANCEL")
 
 
 # -- faults ------------------------------------------------------------------------------------------

@@ -130,6 +130,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("log_format", "auto"),
     Option("refire_ambiguous", False, _bool),
     Option("step", False, _bool),
+    Option("retry_failed", 0, _non_negative_int),
 )
 _BY_NAME = {o.name: o for o in OPTIONS}
 

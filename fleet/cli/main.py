@@ -54,15 +54,17 @@ def _add_inventory_options(group: argparse.ArgumentParser | argparse._ArgumentGr
                             "YAML/JSON mapping; repeatable, the last wins")
 
 
-def _add_run_options(p: argparse.ArgumentParser, *, fires: bool) -> None:
+def _add_run_options(p: argparse.ArgumentParser, *, fires: bool, selects: bool = True) -> None:
     p.add_argument("--config", default=argparse.SUPPRESS,
                    help="option defaults (default ./fleet.yaml if present); also accepted before COMMAND")
     sel = p.add_argument_group("selection")
     _add_inventory_options(sel)
     sel.add_argument("-l", "--limit", help="Ansible host pattern: host, group, glob, ~regex, a:b, a:&b, a:!b, @file")
-    sel.add_argument("--shard", help="run only shard I/N (1-based) of the selection; "
-                                     "defaults from CI_NODE_INDEX/CI_NODE_TOTAL or JOB_COMPLETION_INDEX")
-    sel.add_argument("--order", choices=["inventory", "sorted", "shuffle"], help="host order (default inventory)")
+    if selects:
+        sel.add_argument("--shard", help="run only shard I/N (1-based) of the selection; "
+                                         "defaults from CI_NODE_INDEX/CI_NODE_TOTAL or JOB_COMPLETION_INDEX")
+        sel.add_argument("--order", choices=["inventory", "sorted", "shuffle"],
+                         help="host order (default inventory)")
     sel.add_argument("--list-hosts", action="store_true", help="print the selected hosts and send nothing")
     run = p.add_argument_group("run")
     run.add_argument("-f", "--forks", type=int, help="hosts checked/fired at once (default 64)")
@@ -113,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("start", help="start ODP on the selected hosts", epilog=EPILOG_START, formatter_class=fmt)
     _add_run_options(p, fires=True)
+    p.add_argument("--retry-failed", type=int, metavar="N",
+                   help="RETRY a failed start DAG in place up to N times before the host counts as failed")
+    from fleet.cli import dag as dag_cli
+
+    dag_cli.add_parser(sub, _add_run_options)
     p = sub.add_parser("stop", help="stop ODP on the selected hosts", formatter_class=fmt,
                        epilog="example:\n  fleet stop -i inventories/prod.yaml --limit hz_cluster1 --serial 25%")
     _add_run_options(p, fires=True)
@@ -187,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"fleet: warning: {warning}", file=sys.stderr)
         name, settings = load_config_file(args.config)
         resolve(args, os.environ, settings, name)
+        if args.command == "dag":
+            from fleet.cli.dag import run_dag
+
+            return run_dag(args)
         from fleet.cli.operate import run_operation
 
         return run_operation(args)

@@ -124,6 +124,8 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
         canary=getattr(args, "canary", 0) or 0,
         prior=state.priors if state is not None else {},
         refire_ambiguous=bool(getattr(args, "refire_ambiguous", False)),
+        retry_failed=getattr(args, "retry_failed", 0) or 0,
+        prior_retries=state.retries if state is not None else {},
     )
     journal_path = _journal_path(args, operation, started_at)
     folder = run_dir(journal_path, started_at, os.getpid(), operation.value)
@@ -248,8 +250,8 @@ def _ask(prompt: str) -> str:
     return sys.stdin.readline()
 
 
-def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, run_retry: str,
-                   journal: str | None) -> bool:
+def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, run_retry: str | None,
+                   journal: str | None, *, command: str | None = None) -> bool:
     """Write the summary, JUnit and retry files; ``False`` (after saying why) if one failed.
 
     When the summary file cannot be written the summary goes to stdout instead, so the
@@ -257,7 +259,8 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, ru
     to fire again (:mod:`fleet.cli.advice`).
     """
     text = summary_json(doc)
-    advice = partition(doc, resumable=journal is not None and OPERATIONS[args.command].fires)
+    operation = OPERATIONS.get(args.command)
+    advice = partition(doc, resumable=journal is not None and (operation is None or operation.fires))
     retry_list = retry_text(advice)
     written = True
     targets: list[tuple[str, str | None, str | bytes]] = [
@@ -284,7 +287,8 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, ru
     if not args.quiet:
         width = shutil.get_terminal_size((100, 24)).columns if sys.stderr.isatty() else None
         print(recap(doc, width), file=sys.stderr)
-        for line in advice_lines(advice, retry if args.retry_file else run_retry, journal, args.command):
+        for line in advice_lines(advice, retry if args.retry_file or not run_retry else run_retry, journal,
+                                 command or args.command):
             print(line, file=sys.stderr)
     return written
 

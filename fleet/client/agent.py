@@ -103,11 +103,12 @@ class AgentClient:
         env = await self._call_auth("GET", path)
         return Reply(wire.parse_dag(env.data), env.trace_id, env.timestamp, env.status)
 
-    async def operate_dag(self, generic_id: str, operator: str) -> Reply[None]:
+    async def operate_dag(self, generic_id: str, operator: str, *, trace_id: str | None = None) -> Reply[None]:
+        """POST /api/v1/task/dag/{id}: RETRY, ROLLBACK, CANCEL or PASS an existing DAG. Not idempotent."""
         if operator not in DAG_OPERATORS:
             raise ValueError(f"unknown DAG operator {operator!r}")
         path = f"/api/v1/task/dag/{quote(generic_id, safe='')}"
-        env = await self._call_auth("POST", path, body={"operator": operator})
+        env = await self._call_auth("POST", path, body={"operator": operator}, trace_id=trace_id)
         return Reply(None, env.trace_id, env.timestamp, env.status)
 
     async def unfinished_dags(self) -> Reply[tuple[DagDetail, ...]]:

@@ -15,6 +15,9 @@ from fleet.engine.schedule import PollPlanner, retry_delay
 from fleet.errors import AgentError, AuthRefused, NotFound
 from fleet.models import ApiError, FailedTask, Outcome
 
+#: ``retry(run)``: RETRY a failed DAG in place; True when sent (keep following), False to finish
+RetryInPlace = Callable[[HostRun], Awaitable[bool]]
+
 log = structlog.get_logger("fleet.engine")
 
 #: ``finish(run, outcome, error, failed_tasks)``: record a host's end (the engine's).
@@ -34,6 +37,7 @@ class DagFollower:
         self._finish = finish
         self._clock = clock
         self._rng = rng or random.Random()
+        self.retry: RetryInPlace | None = None
 
     async def step(self, run: HostRun) -> float | None:
         if run.result is not None or run.dag is None or run.client is None:
@@ -51,7 +55,8 @@ class DagFollower:
         run.poll_errors = 0
         run.dag = reply.data
         if run.dag.finished:
-            await self._finished(run, now)
+            if await self._finished(run, now):
+                return self._clock() + self._planner.first_delay()
             return None
         if now >= run.deadline:
             await self._finish(run, Outcome.TIMED_OUT, oc.note(
@@ -80,14 +85,15 @@ class DagFollower:
         await self._finish(run, outcome, ApiError(error.status, error.code, error.err_code, message), ())
         return None
 
-    async def _finished(self, run: HostRun, now: float) -> None:
+    async def _finished(self, run: HostRun, now: float) -> bool:
+        """Conclude a finished DAG; True when it was RETRYed in place instead (keep following)."""
         dag = run.dag
         assert dag is not None and run.client is not None
-        outcome = oc.dag_outcome(dag)
+        outcome = oc.dag_outcome(dag, self.plan.operation.dag_operator)
         self._planner.observe(now - (run.dag_started or now))
         if outcome is Outcome.SUCCEEDED:
             await self._finish(run, outcome, None, ())
-            return
+            return False
         failed: tuple[FailedTask, ...] = ()
         try:
             detailed = (await run.client.get_dag(dag.id, details=True)).data
@@ -99,4 +105,8 @@ class DagFollower:
         last_logs = [t.task_logs[-1] for t in failed if t.task_logs]
         if last_logs:
             message = f"{message}: {last_logs[-1]}"
+        run.last_failure = message
+        if self.retry is not None and await self.retry(run):
+            return True
         await self._finish(run, outcome, oc.note(message), failed)
+        return False

@@ -36,6 +36,11 @@ class HostRun:
     #: requests spent on looks and recovery (the unfinished list, id probes)
     look_requests: int = 0
     failed_tasks_dropped: int = 0
+    #: ``--retry-failed``: the DAG's runs so far (see fleet.engine.dagsend.attempt_record)
+    attempts: list[dict[str, object]] = field(default_factory=list)
+    retries: int = 0
+    last_failure: str | None = None
+    retry_trace_id: str | None = None
     result: HostResult | None = field(default=None)
 
     def log_context(self) -> dict[str, object]:
@@ -64,6 +69,8 @@ class HostRun:
         failed_tasks: tuple[FailedTask, ...] = (),
     ) -> HostResult:
         offset = self.client.clock_offset if self.client is not None else None
+        if self.attempts and self.dag is not None:  # retried in place: the last run's account
+            self.attempts.append(attempt_record(self))
         trace_ids, dropped = bounds.first_and_latest(self.trace_ids(), bounds.MAX_TRACE_IDS)
         if self.client is not None:
             dropped += self.client.trace_ids_dropped
@@ -83,5 +90,20 @@ class HostRun:
             resumed=self.resumed,
             adopted=self.adopted,
             fired_at=self.fired_at if self.fired else None,
+            attempts=tuple(self.attempts),
         )
         return self.result
+
+
+def attempt_record(run: HostRun) -> dict[str, object]:
+    """The current run of ``run.dag`` as one entry of the summary's ``attempts``."""
+    dag = run.dag
+    assert dag is not None
+    first = not run.attempts
+    return {
+        "attempt": len(run.attempts) + 1,
+        "operator": "START" if first else "RETRY",
+        "trace_id": (run.start_trace_id or run.fire_trace_id) if first else run.retry_trace_id,
+        "state": dag.state, "stage": dag.stage, "start_time": dag.start_time, "end_time": dag.end_time,
+        "message": run.last_failure if dag.state != "SUCCEED" else None,
+    }

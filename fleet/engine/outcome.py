@@ -81,9 +81,22 @@ def is_transient_poll_error(exc: AgentError) -> bool:
     )
 
 
-def dag_outcome(dag: DagDetail) -> Outcome:
-    """A finished DAG's outcome: SUCCEED by running (or PASS) succeeded; FAILED or rolled back failed."""
-    return Outcome.SUCCEEDED if dag.succeeded else Outcome.FAILED
+def dag_outcome(dag: DagDetail, operator: str | None = None) -> Outcome:
+    """A finished DAG's outcome: SUCCEED by running (or PASS) succeeded; FAILED or rolled back failed.
+
+    With ``operator`` (``fleet dag …``) the operator's own success: CANCEL succeeded when the DAG
+    ended FAILED + CANCEL, ROLLBACK when it ended SUCCEED + ROLLBACK, PASS when SUCCEED + PASS,
+    RETRY when the re-run ended SUCCEED.
+    """
+    if operator == "CANCEL":
+        ok = dag.state == "FAILED" and dag.operator == "CANCEL"
+    elif operator == "ROLLBACK":
+        ok = dag.state == "SUCCEED" and dag.operator == "ROLLBACK"
+    elif operator == "PASS":
+        ok = dag.state == "SUCCEED" and dag.operator == "PASS"
+    else:
+        ok = dag.succeeded
+    return Outcome.SUCCEEDED if ok else Outcome.FAILED
 
 
 def dag_failure_message(dag: DagDetail) -> str:

@@ -14,6 +14,15 @@ class Operation(enum.StrEnum):
     START = "obproxy.start"
     STOP = "obproxy.stop"
     CHECK = "check"
+    DAG_RETRY = "dag.retry"
+    DAG_ROLLBACK = "dag.rollback"
+    DAG_CANCEL = "dag.cancel"
+    DAG_PASS = "dag.pass"
+
+    @property
+    def dag_operator(self) -> str | None:
+        """obshell's operator (RETRY, ROLLBACK, CANCEL, PASS) when this acts on an existing DAG."""
+        return self.value.removeprefix("dag.").upper() if self.value.startswith("dag.") else None
 
     @property
     def fires(self) -> bool:
@@ -51,6 +60,12 @@ class RunPlan:
     refire_ambiguous: bool = False
     #: how many times a start refused at connect time (never sent) is tried again
     connect_retries: int = 2
+    #: ``fleet dag …``: host.key → the generic id of the DAG a past run recorded for it
+    targets: Mapping[str, str] = field(default_factory=dict)
+    #: ``--retry-failed N``: RETRY a failed start DAG in place up to N times
+    retry_failed: int = 0
+    #: host.key → RETRYs an earlier run of this journal already sent in place (``--resume``)
+    prior_retries: Mapping[str, int] = field(default_factory=dict)
 
 
 def batch_sizes(serial: list[str] | None, total: int) -> tuple[int, ...]:

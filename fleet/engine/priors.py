@@ -22,7 +22,7 @@ from fleet.errors import InputError
 from fleet.models import Adoption, ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome
 
 #: Every event kind a journal may hold (an unknown one may hide a send: refused, never skipped).
-EVENTS = frozenset({"run", "fired", "answered", "finished", "end"})
+EVENTS = frozenset({"run", "fired", "answered", "retry", "finished", "end"})
 _OPERATIONS = frozenset(op.value for op in Operation)
 _OUTCOMES = frozenset(o.value for o in Outcome)
 #: the latest plausible event time (year 5138): bounds arithmetic on times read back
@@ -46,6 +46,8 @@ class JournalState:
     #: every host the run selected, in the first header's order
     hosts: tuple[str, ...]
     priors: Mapping[str, PriorState] = field(default_factory=dict)
+    #: host key → in-place RETRYs (``--retry-failed``) the journal records as sent, or about to be
+    retries: Mapping[str, int] = field(default_factory=dict)
 
 
 def load_journal(path: str, flag: str) -> JournalState:
@@ -103,6 +105,13 @@ def _check_event(doc: dict[str, Any]) -> dict[str, Any]:
         _expect(doc, "host", str, kind)
         if kind == "fired":
             _optional(doc, "trace_id", str, kind)
+            _optional(doc, "dag", str, kind)  # fleet dag …: the DAG the operator is sent to
+            _optional(doc, "operator", str, kind)
+        elif kind == "retry":  # --retry-failed: an in-place RETRY, journaled before it is sent
+            if not isinstance(doc.get("dag"), str) or not doc["dag"]:
+                raise _Bad(f"retry: 'dag' is not a DAG id: {doc.get('dag')!r}")
+            _optional(doc, "trace_id", str, kind)
+            _optional(doc, "attempt", int, kind)
         elif kind == "answered":
             if not isinstance(doc.get("dag"), str) or not doc["dag"]:
                 raise _Bad(f"answered: 'dag' is not a DAG id: {doc.get('dag')!r}")
@@ -123,7 +132,7 @@ def _check_header(doc: Mapping[str, Any]) -> None:
         raise _Bad("run: 'hosts' is not a list of host names")
     if len(set(hosts)) != len(hosts):
         raise _Bad("run: 'hosts' names a host twice")
-    for name in ("limit", "shard"):
+    for name in ("limit", "shard", "source"):
         _optional(doc, name, str, "run")
     for name in ("inventory", "extra_vars"):
         value = doc.get(name)
@@ -199,6 +208,7 @@ def _state_from_events(path: str, events: Sequence[tuple[int, dict[str, Any]]]) 
     known = set(universe)
     latest = first
     state: dict[str, dict[str, Any]] = {}
+    retries: dict[str, int] = {}
     #: hosts that finished skipped in the current run segment
     skipped_here: list[str] = []
     for number, ev in events:
@@ -227,6 +237,8 @@ def _state_from_events(path: str, events: Sequence[tuple[int, dict[str, Any]]]) 
             entry.update(fired=True, fired_at=ev["at"], finished=None, dag_id=None, answer_lost=False)
             if ev.get("trace_id"):  # the trace id fleet sent with the start comes first
                 entry["trace_ids"].insert(0, ev["trace_id"])
+        elif kind == "retry":
+            retries[key] = retries.get(key, 0) + 1
         elif kind == "answered":
             if not entry["fired"] and not ev.get("adopted"):
                 raise InputError(f"{path}:{number}: answered for {key!r} without a 'fired' before it "
@@ -247,7 +259,7 @@ def _state_from_events(path: str, events: Sequence[tuple[int, dict[str, Any]]]) 
         )
         for key, e in state.items()
     }
-    return JournalState(path, operation, first, latest, universe, priors)
+    return JournalState(path, operation, first, latest, universe, priors, retries)
 
 
 def _fold_finished(entry: dict[str, Any], result: dict[str, Any], key: str, skipped_here: list[str]) -> None:

@@ -18,7 +18,7 @@ import structlog
 
 from fleet.client import AgentClient, HttpClient
 from fleet.client.agent import new_trace_id
-from fleet.engine import adopt
+from fleet.engine import adopt, dagsend
 from fleet.engine import outcome as oc
 from fleet.engine.containment import contained
 from fleet.engine.follow import DagFollower
@@ -73,6 +73,8 @@ class Engine:
         self._journal_meta = journal_meta or {}
         self._planner = PollPlanner(plan.poll_policy, self._rng)
         self._follower = DagFollower(plan, self._planner, self._finish, clock, self._rng)
+        if plan.retry_failed:
+            self._follower.retry = dagsend.InPlaceRetry(self)
         self._scheduler: DeadlineScheduler[HostRun] = DeadlineScheduler(plan.limits.polls_in_flight, clock)
         self._runs = [HostRun(h) for h in plan.hosts]
         self._stopping = False
@@ -227,6 +229,9 @@ class Engine:
             return
         if self.plan.operation is Operation.CHECK:
             await self._verify_credentials(run)
+            return
+        if self.plan.operation.dag_operator:
+            await dagsend.operate_existing(self, run)
             return
         prior = self.plan.prior.get(host.key)
         if prior is not None and prior.dag_id:

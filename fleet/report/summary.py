@@ -20,7 +20,7 @@ from fleet.models import HostResult, Outcome
 from fleet.report.sanitize import json_text_safe
 
 SCHEMA_ID = "fleet.summary/v1"
-OPERATIONS = ("obproxy.start", "obproxy.stop", "check")
+OPERATIONS = ("obproxy.start", "obproxy.stop", "check", "dag.retry", "dag.rollback", "dag.cancel", "dag.pass")
 
 EXIT_OK = 0
 EXIT_ERROR = 1

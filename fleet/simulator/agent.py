@@ -21,16 +21,15 @@ from typing import Any
 
 from fleet.protocol import crypto
 from fleet.protocol.ids import odp_generic_id, parse_odp_generic_id
-from fleet.simulator import hostile
+from fleet.simulator import hostile, operators
 from fleet.simulator.config import AgentSettings, version_tuple
-from fleet.simulator.dag import DAG_NAMES, LOCAL, Dag, old_dag
+from fleet.simulator.dag import DAG_NAMES, EPOCH, LOCAL, Dag, old_dag
 from fleet.simulator.keys import KeyPair
 
 AGENT_HEADER = "X-OCS-Agent-Header"
 OB_HEADER = "X-OCS-Header"
 TRACE_HEADER = "X-OBSHELL-Trace-ID"
 ZERO_TIME = "0001-01-01T00:00:00Z"
-OPERATORS = ("RETRY", "ROLLBACK", "CANCEL", "PASS")
 _TS = re.compile(r"[+-]?\d+")
 _GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
              "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
@@ -397,11 +396,12 @@ class SimAgent:
         low, high = self.settings.dag_duration
         dag = Dag(self.next_dag_id, kind, now, now, env.rng.uniform(low, high))
         self.next_dag_id += 1
-        self._plan_run(dag)
+        self.plan_run(dag)
         self.dags[dag.dag_id] = dag
         return dag
 
-    def _plan_run(self, dag: Dag) -> None:
+    def plan_run(self, dag: Dag) -> None:
+        """Decide how this run of ``dag`` ends (a fresh DAG, or one RETRY re-runs)."""
         f = self.settings.faults
         if not self.settings.is_obproxy_agent:
             dag.fail_stage = 1
@@ -428,7 +428,7 @@ class SimAgent:
         if not self.settings.is_obproxy_agent:
             return self._err(400, "OBProxy.NotBeManaged", None, NOT_ODP_LOG, trace, now)
         held = self.dags.get(self.stop_dag) if self.stop_dag is not None else None
-        if held is not None and not held.is_finished(now):  # a failed stop keeps the lock
+        if held is not None and operators.holds_stop_lock(held, now):
             return self._err(500, "Agent.UnderMaintenance", None,
                              f"Create task 'Stop obproxy' failed: {self.address} is under maintenance", trace, now)
         dag = self._new_dag("stop", now, env)
@@ -500,33 +500,14 @@ class SimAgent:
 
         try:
             doc = json.loads(body or b"{}")
-            operator = str(doc.get("operator", "")).upper()
+            operator = str(doc.get("operator") or "").upper()
         except (ValueError, AttributeError):
-            return self._err(400, "Common.BindJsonFailed", None, "Bind json failed: invalid body", trace, now)
-        state = dag.view(now)[0]
-        if operator not in OPERATORS:
-            return self._err(400, "Common.IllegalArgument", None, f"Illegal argument: operator {operator!r}",
-                             trace, now)
-        if operator == "CANCEL":
-            if state in ("SUCCEED", "FAILED"):
-                return self._err(400, "Common.IllegalArgument", None, "Illegal argument: the task is finished",
-                                 trace, now)
-            dag.final_state, dag.final_at, dag.operator = "FAILED", now, "CANCEL"
-            dag.times_reset, dag.shown_start = True, 0.0
-        else:
-            if state != "FAILED":
-                return self._err(400, "Common.IllegalArgument", None,
-                                 f"Illegal argument: cannot {operator.lower()} a task in state {state}", trace, now)
-            if operator == "RETRY":
-                dag.final_state = dag.final_at = None
-                dag.run_start, dag.operator = now, "RETRY"
-                dag.times_reset, dag.shown_start = True, None
-                dag.execute_times += 1
-                self._plan_run(dag)
-            else:
-                dag.final_state, dag.final_at, dag.operator = "SUCCEED", now, operator
-                if operator == "ROLLBACK":  # reset, then rewritten when the rollback runs
-                    dag.times_reset, dag.shown_start = True, now
+            operator = ""
+        if not operator:  # binding:"required"
+            return self._err(400, "Common.BindJsonFailed", None, "Bind json failed: operator is required", trace, now)
+        refusal = operators.apply(self, dag, operator, now)
+        if refusal is not None:
+            return self._err(*refusal[:2], None, refusal[2], trace, now)
         return self._ok(None, trace, now)
 
     # -- DTOs ----------------------------------------------------------------------------------
@@ -536,6 +517,9 @@ class SimAgent:
         s = self.settings
         state, stage, current = dag.view(now)
         start, end = dag.times(now)  # end_time is the creation time until the DAG finishes
+        reset = operators.shown_times(dag, now)
+        if reset is not None:  # RETRY/CANCEL set both times to time.Unix(0, 0) until it runs again
+            start, end = (t if t is not None else EPOCH for t in reset)
         skew, tz = s.clock_skew, s.utc_offset
         dto: dict[str, Any] = {
             "id": self.generic_id(dag), "dag_id": dag.dag_id, "name": DAG_NAMES[dag.kind],

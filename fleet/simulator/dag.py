@@ -7,7 +7,8 @@ Facts modelled (obshell ``repository/model/sqlite/dag_instance.go``, ``service/t
   deleted (nothing prunes the table), so ids 1..N all exist on an agent that created N DAGs;
 - ``start_time`` and ``end_time`` are both set to the creation time (gorm ``autoCreateTime``);
   ``start_time`` is rewritten when the DAG starts running, ``end_time`` when it finishes;
-  RETRY, ROLLBACK and CANCEL reset both to the 1970 epoch (``updateDagOperator``);
+  RETRY and CANCEL reset both to the 1970 epoch (``updateDagOperator``; see
+  :mod:`fleet.simulator.operators`, which also refuses ROLLBACK on every ODP DAG);
 - a DAG leaves the unfinished list (``is_finished``) when it SUCCEEDs, or when it FAILs and is
   not a maintenance DAG: a failed "Stop obproxy" (maintenance) stays unfinished and keeps the
   ODP maintenance lock until it succeeds (by retry, rollback or pass).
@@ -46,10 +47,11 @@ class Dag:
     final_at: float | None = None
     operator: str = "RUN"
     execute_times: int = 1
-    #: an operator (RETRY, ROLLBACK, CANCEL) reset both times to the epoch
-    times_reset: bool = False
-    #: the start time shown when an operator fixed it (None: computed from the run)
-    shown_start: float | None = None
+    final_stage: int = 2
+    #: set by RETRY/CANCEL: READY (times at the epoch) until obshell's scheduler picks it up
+    #: (see :mod:`fleet.simulator.operators`)
+    ready_until: float | None = None
+    op_stage: int = 1
 
     @property
     def odp(self) -> bool:
@@ -70,8 +72,10 @@ class Dag:
 
     def view(self, now: float) -> tuple[str, int, int]:
         """``(state, stage, failed/current node index)`` at ``now``."""
+        if self.ready_until is not None and now < self.ready_until:
+            return "READY", self.op_stage, 0
         if self.final_state is not None:
-            return self.final_state, 2, 2
+            return self.final_state, self.final_stage, self.final_stage
         elapsed = now - self.run_start
         if elapsed < min(0.1, self.duration * 0.1):
             return "READY", 1, 0
@@ -93,18 +97,14 @@ class Dag:
         return state == "SUCCEED" or (state == "FAILED" and not self.maintenance)
 
     def times(self, now: float) -> tuple[float, float]:
-        """``(start_time, end_time)`` as the agent shows them (real time, before clock skew)."""
+        """``(start_time, end_time)`` as the agent shows them (real time, before clock skew);
+        operated DAGs (RETRY, CANCEL) are shown by :func:`fleet.simulator.operators.shown_times`."""
         state = self.view(now)[0]
-        if self.shown_start is not None:
-            start = self.shown_start
-        elif state == "READY" and not self.times_reset:
-            start = self.created
-        else:
-            start = self.run_start
+        start = self.created if state == "READY" else self.run_start
         if state in ("SUCCEED", "FAILED"):
             end = self.end_time()
             return start, end if end is not None else self.created
-        return start, EPOCH if self.times_reset else self.created
+        return start, self.created
 
 
 def old_dag(dag_id: int, settings: AgentSettings, boot: float) -> Dag:

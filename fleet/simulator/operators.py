@@ -1,0 +1,121 @@
+"""obshell's DAG operators (RETRY, ROLLBACK, CANCEL, PASS) on a simulated ODP DAG. No I/O.
+
+What obshell 4.5.0 does (``executor/task/dag.go`` ``DagHandler``, ``service/task/dag.go``,
+``engine/scheduler/*``), and what this module models:
+
+==========  ======================  ==============================================================
+operator    valid when              effect
+==========  ======================  ==============================================================
+RETRY       state FAILED, and the   DAG → READY, operator **RUN** (the node gets RETRY), start and
+            failed node can retry   end time reset to the 1970 epoch; the scheduler re-runs it from
+                                    the failed stage (start_time = when it runs again). A stop DAG
+                                    that failed in "Check obproxy status" (which released the
+                                    lock) takes the maintenance lock again: 500
+                                    ``Agent.UnderMaintenance`` when another stop DAG holds it.
+ROLLBACK    state FAILED, and every ODP DAG is refused: its first node "Check obproxy status"
+            node up to the failed   cannot roll back → 400 ``Task.Dag.Operator.RollbackNotAllowed``
+            one can roll back       ("node Check obproxy status cannot rollback").
+CANCEL      state not SUCCEED or    DAG → READY, operator CANCEL, times reset to the epoch; the
+            FAILED                  scheduler fails the running sub-task ("sub task cancelled") and
+                                    the DAG ends FAILED + CANCEL at the stage it had reached. A stop
+                                    DAG cancelled in "Stop obproxy" keeps the maintenance lock (only
+                                    the first node releases it on failure); PASS or a successful
+                                    RETRY releases it.
+PASS        state FAILED            DAG → SUCCEED + PASS at once, start time kept, end time = now;
+                                    the maintenance lock is released.
+==========  ======================  ==============================================================
+
+Refusals are 400 with ``Task.Dag.Operator.{Retry,Rollback,Pass}NotFailedDag`` or
+``CancelFinishedDag``; an unknown operator is 400 ``Task.Dag.Operator.NotSupport``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fleet.simulator.agent import SimAgent
+    from fleet.simulator.dag import Dag
+
+OPERATORS = ("RETRY", "ROLLBACK", "CANCEL", "PASS")
+#: how long an operated DAG stays READY before obshell's scheduler picks it up again
+PICKUP_S = 0.2
+#: first node of the ODP templates: retry, cancel and pass, but no rollback
+NO_ROLLBACK_NODE = "Check obproxy status"
+
+#: ``(status, errCode, message)`` of a refusal
+Refusal = tuple[int, str, str]
+
+
+def apply(agent: SimAgent, dag: Dag, operator: str, now: float) -> Refusal | None:
+    """Apply ``operator`` to ``dag`` as obshell's handler would; the refusal, or None when done."""
+    state, stage, _ = dag.view(now)
+    finished = state in ("SUCCEED", "FAILED")
+    if operator == "CANCEL":
+        if finished:
+            return 400, "Task.Dag.Operator.CancelFinishedDag", "Failed to cancel DAG: DAG is finished"
+        _cancel(dag, stage, now)
+        return None
+    if operator not in OPERATORS:
+        return 400, "Task.Dag.Operator.NotSupport", f"Operator {operator} is not supported"
+    if state != "FAILED":
+        which = {"RETRY": ("Retry", "set DAG retry"), "ROLLBACK": ("Rollback", "set DAG rollback"),
+                 "PASS": ("Pass", "pass DAG")}[operator]
+        detail = "DAG is not failed" if operator == "PASS" else "DAG state is not failed"
+        return 400, f"Task.Dag.Operator.{which[0]}NotFailedDag", f"Failed to {which[1]}: {detail}"
+    if operator == "ROLLBACK":
+        return (400, "Task.Dag.Operator.RollbackNotAllowed",
+                f"Failed to set DAG rollback: node {NO_ROLLBACK_NODE} cannot rollback")
+    if operator == "PASS":
+        dag.final_state, dag.final_at, dag.final_stage, dag.operator = "SUCCEED", now, stage, "PASS"
+        return None
+    if dag.kind == "stop" and stage == 1:  # the failure released the lock: take it again
+        held = agent.dags.get(agent.stop_dag) if agent.stop_dag is not None else None
+        if held is not None and held is not dag and holds_stop_lock(held, now):
+            return (500, "Agent.UnderMaintenance",
+                    f"Agent {agent.address} is under maintenance")
+        agent.stop_dag = dag.dag_id
+    _retry(agent, dag, stage, now)
+    return None
+
+
+def _cancel(dag: Dag, stage: int, now: float) -> None:
+    dag.ready_until = now + PICKUP_S
+    dag.op_stage = dag.final_stage = stage
+    dag.final_state, dag.final_at, dag.operator = "FAILED", dag.ready_until, "CANCEL"
+
+
+def _retry(agent: SimAgent, dag: Dag, stage: int, now: float) -> None:
+    dag.ready_until = now + PICKUP_S
+    dag.op_stage = stage
+    dag.final_state = dag.final_at = None
+    dag.operator = "RUN"
+    dag.execute_times += 1
+    agent.plan_run(dag)
+    # re-run from the failed stage: stage 2 begins 40 % into a DAG's run (see Dag.view)
+    dag.run_start = dag.ready_until - (dag.duration * 0.4 if stage == 2 else 0.0)
+
+
+def holds_stop_lock(dag: Dag, now: float) -> bool:
+    """Whether this stop DAG holds obshell's ODP maintenance lock at ``now``.
+
+    Taken when the DAG is created; released when it succeeds (PASS included) or fails in its
+    first node; kept by a DAG that failed (or was cancelled) in "Stop obproxy".
+    """
+    if dag.kind != "stop":
+        return False
+    state, stage, _ = dag.view(now)
+    return state != "SUCCEED" and not (state == "FAILED" and stage == 1)
+
+
+def shown_times(dag: Dag, now: float) -> tuple[float | None, float | None] | None:
+    """``(start, end)`` real times the DTO shows (None = the 1970 epoch) for an operated DAG.
+
+    None when no RETRY or CANCEL reset this DAG (the agent's usual times apply).
+    """
+    if dag.ready_until is None:
+        return None
+    if now < dag.ready_until:
+        return None, None
+    end = dag.end_time() if dag.finished(now) else None
+    return dag.ready_until, end
