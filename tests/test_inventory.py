@@ -464,19 +464,21 @@ def test_missing_file_is_an_error(tmp_path: Path) -> None:
     assert info.value.file == str(tmp_path / "nope.yaml")
 
 
-def test_ten_thousand_hosts_load_fast(tmp_path: Path) -> None:
-    """A 10,000-host inventory (individual keys, vars, shared groups) loads in well under 2 s."""
+def test_ten_thousand_hosts_load_with_their_merged_variables(tmp_path: Path) -> None:
+    """A 10,000-host inventory (individual keys, vars, shared groups) loads every host once, with
+    host vars over group vars, and a host in two groups keeps both (its load time is measured in
+    scripts/bench, not asserted here)."""
     lines = ["all:", "  vars: {obshell_port: 2886}", "  children:"]
     for cluster in range(100):
         lines += [f"    c{cluster}:", "      vars: {obshell_scheme: https}", "      hosts:"]
         lines += [f"        h{cluster}-{i}.example: {{obshell_port: {3000 + i}}}" for i in range(100)]
     lines += ["    canary:", "      hosts:"] + [f"        h{c}-0.example:" for c in range(100)]
     path = write(tmp_path, "\n".join(lines) + "\n")
-    started = time.perf_counter()
     inventory = load_inventory(path)
-    elapsed = time.perf_counter() - started
     assert len(inventory.hosts) == 10_000
-    assert elapsed < 2.0, elapsed
+    by_name = {h.name: h for h in inventory.hosts}
+    assert by_name["h42-7.example"].port == 3007 and by_name["h42-7.example"].scheme == "https"
+    assert set(by_name["h42-0.example"].groups) >= {"c42", "canary"}
 
 
 # -- passwords ------------------------------------------------------------------------------------
