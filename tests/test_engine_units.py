@@ -14,9 +14,9 @@ import pytest
 from fleet.engine import outcome as oc
 from fleet.engine.journal import Journal, read_journal
 from fleet.engine.plan import batch_sizes
+from fleet.engine.polling import PollPlanner, PollPolicy, retry_delay
 from fleet.engine.priors import priors_from_events, result_from_journal
 from fleet.engine.recovery import find_lost_dag
-from fleet.engine.schedule import PollPlanner, PollPolicy, retry_delay
 from fleet.engine.scheduler import DeadlineScheduler
 from fleet.errors import ApiFailure, AuthRefused, ConnectError, ConnectionLost, NotFound, ProtocolError, RequestTimeout
 from fleet.models import AgentInfo, ApiError, DagDetail, HostSpec, NodeDetail, Outcome, SubTaskDetail
@@ -61,6 +61,44 @@ def test_planner_jitter_stays_within_bounds() -> None:
     assert min(delays) >= 0.9 and max(delays) <= 1.1 and len(set(delays)) > 100
 
 
+def test_scouts_look_early_while_the_rest_are_held() -> None:
+    """While no duration is learnt, the first `scouts` DAGs look at `first`; the others are held
+    until `hold` (re-checking every `minimum` without a request); learning releases them."""
+    policy = PollPolicy(first=0.5, minimum=0.85, hold=1.7, scouts=2, learn_after=2, jitter=0.0, floor_quantile=0.0)
+    planner = PollPlanner(policy)
+    assert [planner.admit() for _ in range(4)] == [False, False, True, True]
+    assert planner.defer(0.5, held=False) == 0.0
+    assert planner.defer(0.5, held=True) == pytest.approx(0.85)
+    assert planner.defer(1.35, held=True) == pytest.approx(0.35)
+    assert planner.defer(1.7, held=True) == 0.0
+    planner.observe(0.6)
+    planner.observe(0.7)
+    assert planner.learned and planner.defer(0.9, held=True) == 0.0
+    assert planner.admit() is False
+
+
+def test_a_held_dag_of_two_to_four_seconds_costs_under_one_poll_per_second() -> None:
+    """Before anything is learnt, a held DAG of 2-4 s is looked at under once per second of its
+    life, and seen within `minimum` of its end (the scouts pay the quick looks)."""
+    policy = PollPolicy(jitter=0.0)
+    for duration in (2.0, 2.5, 3.0, 3.5, 4.0):
+        planner = PollPlanner(policy)
+        for _ in range(policy.scouts):
+            planner.admit()
+        held = planner.admit()
+        age, polls = planner.first_delay(), 0
+        while True:
+            wait = planner.defer(age, held)
+            if wait:
+                age += wait
+                continue
+            polls += 1
+            if age >= duration:
+                break
+            age += planner.next_delay(age)
+        assert held and polls / age <= 1.0 and age - duration <= policy.minimum
+
+
 def test_retry_delay_grows_and_is_capped() -> None:
     """Poll retries back off exponentially with jitter, up to the cap."""
     rng = random.Random(0)
@@ -99,22 +137,29 @@ async def test_scheduler_runs_items_in_due_order_within_the_limit() -> None:
     assert peak <= 2
 
 
-async def test_scheduler_stop_returns_pending_items() -> None:
-    """stop() cancels running steps and hands back what had not finished."""
+async def test_scheduler_stop_cancels_running_steps_and_drops_waiting_items() -> None:
+    """stop() cancels the running step and run() returns; items still waiting never start."""
     loop = asyncio.get_running_loop()
     sched: DeadlineScheduler[int] = DeadlineScheduler(limit=1, clock=loop.time)
+    started: list[int] = []
+    cancelled: list[int] = []
 
     async def step(item: int) -> float | None:
-        await asyncio.sleep(10)
+        started.append(item)
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(item)
+            raise
         return None
 
     for i in range(3):
         sched.add(loop.time(), i)
     runner = asyncio.create_task(sched.run(step))
     await asyncio.sleep(0.05)
-    pending = sched.stop()
+    sched.stop()
     await asyncio.wait_for(runner, 2)
-    assert sorted(pending) == [1, 2]
+    assert started == [0] and cancelled == [0]
 
 
 def test_batch_sizes_follow_ansible_serial() -> None:
@@ -243,9 +288,9 @@ def test_priors_distinguish_finished_fired_and_unsettled_hosts() -> None:
     op, priors = journal.operation, journal.priors
     assert op == "obproxy.start"
     assert priors["a:1"].finished is not None
-    assert priors["b:1"].fired and priors["b:1"].dag_id == "4124" and priors["b:1"].finished is None
-    assert priors["c:1"].fired and priors["c:1"].dag_id is None
+    assert priors["b:1"].fired and priors["b:1"].dag == "4124" and priors["b:1"].finished is None
+    assert priors["c:1"].fired and priors["c:1"].dag is None
     assert priors["d:1"].finished is None and not priors["d:1"].fired
-    assert priors["e:1"].finished is None and priors["e:1"].fired and priors["e:1"].dag_id == "4125"
+    assert priors["e:1"].finished is None and priors["e:1"].fired and priors["e:1"].dag == "4125"
     result = result_from_journal(HostSpec("a", "a", 1), priors["a:1"].finished or {})
     assert result.resumed and result.outcome is Outcome.SUCCEEDED and result.trace_ids == ("x1",)

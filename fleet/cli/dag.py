@@ -24,9 +24,9 @@ from fleet.cli.operate import _execute, _write_outputs
 from fleet.cli.outputs import prepare_output
 from fleet.engine.pastrun import PastRun, default_selection, load_past_run
 from fleet.engine.plan import Operation, PriorState, RunPlan, batch_sizes
+from fleet.engine.polling import PollPolicy
 from fleet.engine.priors import load_journal
 from fleet.engine.runlock import RunLock
-from fleet.engine.schedule import PollPolicy
 from fleet.errors import InputError
 from fleet.fdlimit import raise_open_files_limit
 from fleet.inventory import load_inventory, resolve_passwords, select
@@ -137,7 +137,7 @@ def _choose(args: argparse.Namespace, past: PastRun, inventory_hosts: tuple[Host
     operator = Operation("dag." + args.operator).dag_operator or ""
     if limited is None and operator == "PASS":
         raise InputError("fleet dag pass acts only on hosts you name: pass --limit (e.g. --limit hz-proxy-07)")
-    recorded = {r.key: r for r in past.hosts if r.dag_id}
+    recorded = {r.key: r for r in past.hosts if r.dag}
     if limited is not None:
         chosen = {h.key for h in limited if h.key in recorded}
     else:
@@ -148,7 +148,7 @@ def _choose(args: argparse.Namespace, past: PastRun, inventory_hosts: tuple[Host
         raise InputError(f"{args.run}: hosts not in the inventory: {', '.join(missing[:5])}"
                          + (" …" if len(missing) > 5 else ""))
     hosts = tuple(h for h in inventory_hosts if h.key in chosen)
-    return hosts, {h.key: str(recorded[h.key].dag_id) for h in hosts}
+    return hosts, {h.key: str(recorded[h.key].dag) for h in hosts}
 
 
 def _journal_path(args: argparse.Namespace, operation: Operation, digest: str) -> str | None:

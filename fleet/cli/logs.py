@@ -76,8 +76,9 @@ def configure_logging(*, level: str = "info", stream: LogStream | None = None, r
         else structlog.dev.ConsoleRenderer(colors=stream.isatty() and not _no_color())
     )
     structlog.configure(
+        # No merge_contextvars: the engine passes a host's context with each call (a bound
+        # contextvar per host step costs ~8x the per-call dict; see README, Performance).
         processors=[
-            structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

@@ -25,10 +25,10 @@ from fleet.cli.resume import open_resume, resumed_hosts
 from fleet.client import HttpClient
 from fleet.engine.journal import Journal, NullJournal
 from fleet.engine.plan import Operation, RunPlan, batch_sizes
+from fleet.engine.polling import PollPolicy
 from fleet.engine.priors import JournalState
 from fleet.engine.run import Engine, RunReport
 from fleet.engine.runlock import RunLock
-from fleet.engine.schedule import PollPolicy
 from fleet.errors import InputError
 from fleet.fdlimit import raise_open_files_limit
 from fleet.inventory import check_tls_files, load_inventory, resolve_passwords, select, shard

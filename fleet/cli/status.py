@@ -30,7 +30,7 @@ def run_status(args: argparse.Namespace) -> int:
         prepare_output("--output", args.output)
     inventory = load_inventory(path)
     by_key = {h.key: h for h in inventory.hosts}
-    watched = [(by_key[k], p.dag_id) for k, p in priors.items() if p.dag_id and k in by_key]
+    watched = [(by_key[k], p.dag) for k, p in priors.items() if p.dag and k in by_key]
     redactor = configure_logging(level=args.log_level)
     passwords = resolve_passwords([h for h, _ in watched], os.environ)
     check_maskable([h for h, _ in watched], passwords)

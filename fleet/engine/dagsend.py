@@ -16,7 +16,7 @@ import structlog
 from fleet.client.agent import new_trace_id
 from fleet.engine import outcome as oc
 from fleet.engine.hostrun import HostRun, attempt_record
-from fleet.engine.schedule import retry_delay
+from fleet.engine.polling import retry_delay
 from fleet.errors import AgentError
 from fleet.models import DagDetail, Outcome, Phase
 
@@ -39,7 +39,7 @@ async def operate_existing(engine: Engine, run: HostRun) -> None:
         # This journal already sent (or was about to send) the operator: follow, never send again.
         log.info("dag.operator_already_sent", **run.log_context(), operator=operator)
         run.fired = True
-        await engine._accept_dag(run, stub, None, age=0.0)
+        await engine._accept_dag(run, stub, None)
         return
     try:
         await run.client.public_key()
@@ -71,12 +71,12 @@ async def operate_existing(engine: Engine, run: HostRun) -> None:
             if outcome is Outcome.AMBIGUOUS:
                 # The agent acts before it answers: the DAG itself shows whether the operator took.
                 log.warning("dag.operator_answer_lost", **run.log_context(), operator=operator, error=exc.message)
-                await engine._accept_dag(run, stub, None, age=0.0)
+                await engine._accept_dag(run, stub, None)
                 return
             await engine._finish(run, outcome, engine._explain(run, exc))
             return
     run.start_trace_id = reply.trace_id
-    await engine._accept_dag(run, stub, reply.trace_id, age=0.0)
+    await engine._accept_dag(run, stub, reply.trace_id)
 
 
 class InPlaceRetry:
@@ -103,7 +103,7 @@ class InPlaceRetry:
         except AgentError as exc:
             if oc.outcome_for_error(exc, fired=True) is not Outcome.AMBIGUOUS:
                 log.warning("dag.retry_refused", **run.log_context(), error=exc.message,
-                            errCode=exc.as_api_error().err_code)
+                            err_code=exc.as_api_error().err_code)
                 run.last_failure = f"{run.last_failure}; RETRY not accepted: {exc.message}"
                 return False
             log.warning("dag.retry_answer_lost", **run.log_context(), error=exc.message)

@@ -11,7 +11,7 @@ import structlog
 from fleet.engine import outcome as oc
 from fleet.engine.hostrun import HostRun
 from fleet.engine.plan import RunPlan
-from fleet.engine.schedule import PollPlanner, retry_delay
+from fleet.engine.polling import PollPlanner, retry_delay
 from fleet.errors import AgentError, AuthRefused, NotFound
 from fleet.models import ApiError, FailedTask, Outcome
 
@@ -43,7 +43,7 @@ class DagFollower:
         if run.result is not None or run.dag is None or run.client is None:
             return None
         dag_id = run.dag.id
-        wait = self._planner.defer(self._clock() - (run.dag_started or 0.0))
+        wait = self._planner.defer(self._clock() - (run.dag_started or 0.0), run.held)
         if wait:
             return self._clock() + wait
         try:

@@ -26,7 +26,8 @@ class RecordedHost:
 
     key: str
     outcome: str
-    dag_id: str | None
+    #: the generic id of the DAG it recorded
+    dag: str | None
     dag_state: str | None
 
 
@@ -109,7 +110,7 @@ def default_selection(operator: str, host: RecordedHost) -> bool:
     RETRY and ROLLBACK: hosts whose DAG failed. CANCEL: hosts whose DAG timed out, or that were
     interrupted while their DAG was unfinished. PASS: none (it needs an explicit ``--limit``).
     """
-    if host.dag_id is None:
+    if host.dag is None:
         return False
     if operator in ("RETRY", "ROLLBACK"):
         return host.outcome == "failed"

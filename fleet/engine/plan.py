@@ -6,7 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from fleet.engine.schedule import PollPolicy
+from fleet.engine.polling import PollPolicy
 from fleet.models import HostSpec, Limits, Secret, Timeouts
 
 
@@ -37,7 +37,8 @@ class PriorState:
     finished: dict[str, object] | None = None
     fired: bool = False
     fired_at: float | None = None
-    dag_id: str | None = None
+    #: the generic id of the DAG its request created, when the journal recorded it
+    dag: str | None = None
     trace_ids: tuple[str, ...] = ()
     #: the request is known to have been sent and its answer lost (not merely journaled before a crash)
     answer_lost: bool = False

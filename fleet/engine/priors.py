@@ -234,7 +234,7 @@ def _state_from_events(path: str, events: Sequence[tuple[int, dict[str, Any]]]) 
             raise InputError(f"{path}:{number}: {kind} for {key!r}, which the run never selected")
         entry = state.setdefault(key, {"trace_ids": [], "fired": False})
         if kind == "fired":
-            entry.update(fired=True, fired_at=ev["at"], finished=None, dag_id=None, answer_lost=False)
+            entry.update(fired=True, fired_at=ev["at"], finished=None, dag=None, answer_lost=False)
             if ev.get("trace_id"):  # the trace id fleet sent with the start comes first
                 entry["trace_ids"].insert(0, ev["trace_id"])
         elif kind == "retry":
@@ -243,7 +243,7 @@ def _state_from_events(path: str, events: Sequence[tuple[int, dict[str, Any]]]) 
             if not entry["fired"] and not ev.get("adopted"):
                 raise InputError(f"{path}:{number}: answered for {key!r} without a 'fired' before it "
                                  "(the start was sent: refusing to decide anything from this journal)")
-            entry["dag_id"] = ev["dag"]
+            entry["dag"] = ev["dag"]
             if ev.get("trace_id"):
                 entry["trace_ids"].append(ev["trace_id"])
         else:
@@ -253,7 +253,7 @@ def _state_from_events(path: str, events: Sequence[tuple[int, dict[str, Any]]]) 
             finished=e.get("finished"),
             fired=bool(e.get("fired")),
             fired_at=e.get("fired_at"),
-            dag_id=e.get("dag_id"),
+            dag=e.get("dag"),
             trace_ids=tuple(e["trace_ids"]),
             answer_lost=bool(e.get("answer_lost")),
         )
@@ -268,7 +268,7 @@ def _fold_finished(entry: dict[str, Any], result: dict[str, Any], key: str, skip
     entry["trace_ids"] = list(result.get("trace_ids") or entry["trace_ids"])
     entry.pop("skipped_result", None)
     if isinstance(dag, dict):
-        entry["dag_id"] = dag["id"]
+        entry["dag"] = dag["id"]
         entry["fired"] = True
     if is_settled(outcome, dag.get("state") if isinstance(dag, dict) else None):
         entry["finished"] = result

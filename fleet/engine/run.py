@@ -18,26 +18,23 @@ import structlog
 
 from fleet.client import AgentClient, HttpClient
 from fleet.client.agent import new_trace_id
-from fleet.engine import adopt, dagsend
+from fleet.engine import dagsend, lookout
 from fleet.engine import outcome as oc
 from fleet.engine.containment import contained
 from fleet.engine.follow import DagFollower
 from fleet.engine.hostrun import HostRun
 from fleet.engine.journal import Journal, NullJournal, result_record
 from fleet.engine.plan import Operation, RunPlan
+from fleet.engine.polling import PollPlanner, retry_delay
 from fleet.engine.priors import result_from_journal
-from fleet.engine.recovery import before_fire, mid_stop_message
-from fleet.engine.schedule import PollPlanner, retry_delay
 from fleet.engine.scheduler import DeadlineScheduler
 from fleet.errors import AgentError, AuthRefused, NotFound
-from fleet.models import Adoption, ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome, Phase, Reporter
+from fleet.models import ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome, Phase, Reporter
 from fleet.protocol.ids import odp_generic_id, parse_odp_generic_id
 
 log = structlog.get_logger("fleet.engine")
 
 DAG_NAMES = {Operation.START: "Start obproxy", Operation.STOP: "Stop obproxy"}
-#: How long after a send the agent's DAG list is trusted to show the DAG that send created.
-SETTLE_DELAY_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +68,8 @@ class Engine:
         self._rng = rng or random.Random()
         self._confirm_batch = confirm_batch
         self._journal_meta = journal_meta or {}
+        #: the name of the DAG this run's operation creates ("" for ``fleet dag`` and check)
+        self.dag_name = DAG_NAMES.get(plan.operation, "")
         self._planner = PollPlanner(plan.poll_policy, self._rng)
         self._follower = DagFollower(plan, self._planner, self._finish, clock, self._rng)
         if plan.retry_failed:
@@ -234,48 +233,15 @@ class Engine:
             await dagsend.operate_existing(self, run)
             return
         prior = self.plan.prior.get(host.key)
-        if prior is not None and prior.dag_id:
-            parsed = parse_odp_generic_id(prior.dag_id)
+        if prior is not None and prior.dag:
+            parsed = parse_odp_generic_id(prior.dag)
             run.known_dag_id = parsed[2] if parsed else 0
-        if prior is not None and (prior.fired or prior.dag_id):
-            await self._recover_prior(run, prior.dag_id, prior.fired_at, known_sent=prior.answer_lost)
+        if prior is not None and (prior.fired or prior.dag):
+            await lookout.recover_prior(self, run, prior.dag, prior.fired_at, known_sent=prior.answer_lost)
             return
-        if await self._adopt_running(run):
+        if await lookout.adopt_running(self, run):
             return
         await self._fire(run)
-
-    async def _adopt_running(self, run: HostRun) -> bool:
-        """Before firing, look for a DAG of this operation the agent already runs (a retry, a
-        second operator, a CI re-run): follow it instead of firing. True when the host needs
-        no start (adopted, or settled otherwise)."""
-        assert run.client is not None and run.info is not None
-        name = DAG_NAMES[self.plan.operation]
-        try:
-            sighting = await adopt.look_before_fire(run.client, run.info, run.known_dag_id)
-        except AuthRefused as exc:
-            await self._finish(run, Outcome.AUTH_FAILED, self._explain(run, exc))
-            return True
-        except AgentError as exc:
-            await self._finish(run, Outcome.PRECHECK_FAILED, oc.note(
-                f"could not look for a '{name}' DAG already running before firing ({exc.message}); not fired"))
-            return True
-        run.look_requests += sighting.requests
-        run.baseline = sighting.frontier if sighting.complete else None
-        running, holder = before_fire(sighting.dags, name)
-        if running is not None:
-            log.warning("start.adopted", **run.log_context(), found=running.id, how=sighting.how)
-            run.fired, run.adopted = True, Adoption("already_running", sighting.how)
-            await self._accept_dag(run, running, None, age=0.0)
-            return True
-        if holder is not None:
-            run.dag = holder
-            await self._finish(run, Outcome.PRECHECK_FAILED, oc.note(mid_stop_message(holder)))
-            return True
-        if not sighting.complete:
-            await self._finish(run, Outcome.PRECHECK_FAILED, oc.note(
-                f"could not read the agent's newest DAGs within {sighting.requests} requests; not fired"))
-            return True
-        return False
 
     async def _verify_credentials(self, run: HostRun) -> None:
         """An authenticated read with no side effect: look up ODP DAG 0, which never exists.
@@ -332,76 +298,26 @@ class Engine:
                     continue
                 outcome = oc.outcome_for_error(exc, fired=True)
                 if outcome is Outcome.AMBIGUOUS:
-                    log.warning("start.answer_lost", **run.log_context(), error=exc.message)
-                    await self._recover_prior(run, None, run.fired_at, known_sent=True, cause=exc.message)
+                    log.warning("fire.answer_lost", **run.log_context(), error=exc.message)
+                    await lookout.recover_prior(self, run, None, run.fired_at, known_sent=True, cause=exc.message)
                     return
                 await self._finish(run, outcome, self._explain(run, exc))
                 return
         run.start_trace_id = reply.trace_id
-        await self._accept_dag(run, reply.data, reply.trace_id, age=0.0)
+        await self._accept_dag(run, reply.data, reply.trace_id)
 
-    async def _accept_dag(self, run: HostRun, dag: DagDetail, trace_id: str | None, age: float) -> None:
+    async def _accept_dag(self, run: HostRun, dag: DagDetail, trace_id: str | None) -> None:
+        """Follow ``dag`` from now on: journal its id, then hand it to the poll scheduler."""
         run.dag = dag
-        run.dag_started = self._clock() - age
+        run.dag_started = self._clock()
         run.deadline = run.dag_started + self.plan.timeouts.dag
         await self._journal.record("answered", host=run.host.key, dag=dag.id, dag_id=dag.dag_id,
                                    trace_id=trace_id, state=dag.state,
                                    adopted=run.adopted.to_dict() if run.adopted is not None else None)
         log.info("dag.accepted", **run.log_context(), state=dag.state)
         self._reporter.host_phase(run.host, Phase.POLLING)
-        self._scheduler.add(self._clock() + self._planner.first_delay(), run)
-
-    async def _recover_prior(self, run: HostRun, dag_id: str | None, sent_at: float | None, *,
-                             known_sent: bool,
-                             cause: str = "a previous run sent the request but recorded no answer") -> None:
-        """A request reached the agent, or may have. Find its DAG; never send blindly again.
-
-        ``known_sent``: the request certainly left (its answer was lost). Otherwise the journal
-        only says fleet was about to send it when it died: if the agent, asked after the
-        settle delay, provably has no DAG created since, the start never took effect and is
-        sent now. Requests spent: see :mod:`fleet.engine.adopt`.
-        """
-        assert run.client is not None and run.info is not None
-        run.fired = True
-        if dag_id is not None:
-            stub = DagDetail(id=dag_id, dag_id=0, name=DAG_NAMES.get(self.plan.operation, ""), state="RUNNING")
-            await self._accept_dag(run, stub, None, age=0.0)
-            return
-        name = DAG_NAMES[self.plan.operation]
-        sent_at = sent_at or self._wall()
-        wait = sent_at + SETTLE_DELAY_S - self._wall()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        offset = run.client.clock_offset or 0.0
-        try:
-            found = await adopt.recover_lost(run.client, run.info, name, sent_at + offset,
-                                             baseline=run.baseline, hint=run.known_dag_id)
-        except AuthRefused as exc:
-            # Refused before acting, with the same credentials the lost request carried.
-            await self._finish(run, Outcome.AUTH_FAILED, self._explain(run, exc))
-            return
-        except AgentError as exc:
-            await self._finish(run, Outcome.AMBIGUOUS, oc.note(
-                f"{cause}; the agent's DAGs could not be read ({exc.message}); not re-fired"))
-            return
-        run.look_requests += found.requests
-        log.info("start.recovery", **run.log_context(), how=found.how, requests=found.requests,
-                 found=found.found.id if found.found else None)
-        if found.found is not None:
-            run.adopted = Adoption("answer_lost" if known_sent else "resumed", found.how)
-            await self._accept_dag(run, found.found, None, age=0.0)
-            return
-        proven = found.complete
-        if proven and (not known_sent or self.plan.refire_ambiguous) and not run.refired and not self._stopping:
-            log.warning("start.refire", **run.log_context(), known_sent=known_sent)
-            run.refired = True
-            run.fired = False
-            await self._fire(run)
-            return
-        seen = "has no" if proven else "could not be searched to the end for a"
-        await self._finish(run, Outcome.AMBIGUOUS, oc.note(
-            f"{cause}; the agent {seen} '{name}' DAG since then; not re-fired "
-            "(check the agent, or resume with --refire-ambiguous)"))
+        run.held = self._planner.admit()
+        self._scheduler.add(run.dag_started + self._planner.first_delay(), run)
 
     def _explain(self, run: HostRun, exc: AgentError) -> ApiError:
         error = exc.as_api_error()
@@ -452,7 +368,7 @@ class Engine:
         result = run.conclude(outcome, now=self._clock() if now is None else now, error=error,
                               failed_tasks=failed)
         log.info("host.finished", **run.log_context(), outcome=outcome.value,
-                 errCode=error.err_code if error else None)
+                 err_code=error.err_code if error else None)
         await self._journal.record("finished", host=run.host.key, result=result_record(result, note))
         self._reporter.host_done(result)
         if run.began is not None and self._batch_left > 0:

@@ -30,10 +30,6 @@ class DeadlineScheduler(Generic[T]):
         self._closed = False
         self._stopped = False
 
-    def __len__(self) -> int:
-        """Items waiting or running."""
-        return len(self._heap) + len(self._in_flight)
-
     def add(self, due: float, item: T) -> None:
         heapq.heappush(self._heap, (due, next(self._seq), item))
         self._wake.set()
@@ -43,15 +39,13 @@ class DeadlineScheduler(Generic[T]):
         self._closed = True
         self._wake.set()
 
-    def stop(self) -> list[T]:
-        """Stop now: cancel running steps and return every item that had not finished."""
+    def stop(self) -> None:
+        """Stop now: cancel running steps; items still waiting are dropped, never started."""
         self._stopped = True
-        pending = [item for _, _, item in self._heap]
         self._heap.clear()
         for task in self._in_flight:
             task.cancel()
         self._wake.set()
-        return pending
 
     async def run(self, step: Callable[[T], Awaitable[float | None]]) -> None:
         loop = asyncio.get_running_loop()
