@@ -11,12 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import TracebackType
 
-from fleet.client.aiohttp_transport import AiohttpTransport
 from fleet.client.lean import LeanTransport
 from fleet.client.transport import RawResponse, Transport
 from fleet.models import Limits, Timeouts, TlsSpec
 
-TRANSPORTS: dict[str, Callable[[Limits, Timeouts], Transport]] = {"lean": LeanTransport, "aiohttp": AiohttpTransport}
+
+def _aiohttp(limits: Limits, timeouts: Timeouts) -> Transport:
+    """aiohttp's client, imported only when chosen (its import costs ~0.13 s of CPU per run)."""
+    from fleet.client.aiohttp_transport import AiohttpTransport
+
+    return AiohttpTransport(limits, timeouts)
+
+
+TRANSPORTS: dict[str, Callable[[Limits, Timeouts], Transport]] = {"lean": LeanTransport, "aiohttp": _aiohttp}
 
 __all__ = ["TRANSPORTS", "HttpClient", "RawResponse"]
 

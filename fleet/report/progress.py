@@ -106,6 +106,8 @@ class ProgressView(Reporter):
         self._changed()
 
     def host_phase(self, host: HostSpec, phase: Phase) -> None:
+        if not self.enabled:  # nothing is drawn: keep no per-host state (a few µs per event)
+            return
         self._phases[host.key] = phase
         if phase is not Phase.QUEUED:
             self._began.setdefault(host.key, self._clock())
@@ -113,6 +115,8 @@ class ProgressView(Reporter):
         self._changed()
 
     def host_done(self, result: HostResult) -> None:
+        if not self.enabled:
+            return
         self._phases[result.host.key] = Phase.DONE
         self._outcomes[result.outcome] += 1
         began = self._began.pop(result.host.key, None)
