@@ -12,14 +12,16 @@ from pathlib import Path
 import pytest
 
 from fleet.engine import outcome as oc
+from fleet.engine.follow import DagFollower
+from fleet.engine.hostrun import HostRun
 from fleet.engine.journal import Journal, read_journal
-from fleet.engine.plan import batch_sizes
+from fleet.engine.plan import Operation, RunPlan, batch_sizes
 from fleet.engine.polling import PollPlanner, PollPolicy, retry_delay
 from fleet.engine.priors import priors_from_events, result_from_journal
 from fleet.engine.recovery import find_lost_dag
 from fleet.engine.scheduler import DeadlineScheduler
 from fleet.errors import ApiFailure, AuthRefused, ConnectError, ConnectionLost, NotFound, ProtocolError, RequestTimeout
-from fleet.models import AgentInfo, ApiError, DagDetail, HostSpec, NodeDetail, Outcome, SubTaskDetail
+from fleet.models import AgentInfo, ApiError, DagDetail, FailedTask, HostSpec, NodeDetail, Outcome, Reply, SubTaskDetail
 
 
 def test_planner_looks_early_then_backs_off_to_the_cap() -> None:
@@ -294,3 +296,46 @@ def test_priors_distinguish_finished_fired_and_unsettled_hosts() -> None:
     assert priors["e:1"].finished is None and priors["e:1"].fired and priors["e:1"].dag == "4125"
     result = result_from_journal(HostSpec("a", "a", 1), priors["a:1"].finished or {})
     assert result.resumed and result.outcome is Outcome.SUCCEEDED and result.trace_ids == ("x1",)
+
+
+class _Dags:
+    """Answers get_dag with a DAG that is RUNNING until ``ends`` on the test's clock."""
+
+    def __init__(self, clock: list[float], ends: float) -> None:
+        self.clock, self.ends = clock, ends
+        self.looks: list[float] = []
+
+    async def get_dag(self, dag_id: str, details: bool = False) -> Reply:
+        self.looks.append(self.clock[0])
+        state = "SUCCEED" if self.clock[0] >= self.ends else "RUNNING"
+        return Reply(DagDetail(id=dag_id, dag_id=1, name="Start obproxy", state=state), "t")
+
+
+async def test_the_follower_holds_a_held_dag_without_a_request_and_looks_at_hold() -> None:
+    """A held DAG's steps before `hold` send nothing and come back at most `minimum` later; its
+    first request goes at `hold`; a scout's goes at `first`; both see the DAG end (clock passed in)."""
+    policy = PollPolicy(jitter=0.0, scouts=1)
+    clock = [0.0]
+    plan = RunPlan(Operation.START, (HostSpec("a", 1), HostSpec("b", 1)), poll_policy=policy)
+    planner = PollPlanner(policy)
+    finished: list[tuple[str, Outcome]] = []
+
+    async def finish(run: HostRun, outcome: Outcome, error: ApiError | None, failed: tuple[FailedTask, ...]) -> None:
+        finished.append((run.host.name, outcome))
+
+    follower = DagFollower(plan, planner, finish, clock=lambda: clock[0])
+    looks = {}
+    for host in plan.hosts:
+        run = HostRun(host, dag=DagDetail(id="4", dag_id=1, name="Start obproxy", state="RUNNING"),
+                      dag_started=0.0, deadline=60.0)
+        run.held = planner.admit()
+        client = _Dags(clock, ends=2.0)
+        run.client = client  # type: ignore[assignment]
+        due: float | None = planner.first_delay()
+        while due is not None:
+            clock[0] = due
+            due = await follower.step(run)
+        looks[host.name] = client.looks
+    assert looks["a"][0] == pytest.approx(0.5) and looks["b"][0] == pytest.approx(1.7)
+    assert len(looks["b"]) < len(looks["a"]) and finished == [("a", Outcome.SUCCEEDED), ("b", Outcome.SUCCEEDED)]
+    assert looks["b"][-1] - 2.0 <= policy.minimum

@@ -43,9 +43,10 @@ class DagFollower:
         if run.result is not None or run.dag is None or run.client is None:
             return None
         dag_id = run.dag.id
-        wait = self._planner.defer(self._clock() - (run.dag_started or 0.0), run.held)
-        if wait:
-            return self._clock() + wait
+        now = self._clock()
+        wait = self._planner.defer(now - (run.dag_started or 0.0), run.held)
+        if wait and now < run.deadline:  # a put-off look still comes by the DAG's deadline
+            return min(now + wait, run.deadline)
         try:
             reply = await run.client.get_dag(dag_id)
         except AgentError as exc:

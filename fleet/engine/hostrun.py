@@ -35,8 +35,6 @@ class HostRun:
     baseline: int | None = None
     #: any DAG id known to exist on the agent (a hint for id probing)
     known_dag_id: int = 0
-    #: requests spent on looks and recovery (the unfinished list, id probes)
-    look_requests: int = 0
     failed_tasks_dropped: int = 0
     #: ``--retry-failed``: the DAG's runs so far (see fleet.engine.dagsend.attempt_record)
     attempts: list[dict[str, object]] = field(default_factory=list)

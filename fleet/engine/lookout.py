@@ -46,7 +46,6 @@ async def adopt_running(engine: Engine, run: HostRun) -> bool:
         await engine._finish(run, Outcome.PRECHECK_FAILED, oc.note(
             f"could not look for a '{name}' DAG already running before firing ({exc.message}); not fired"))
         return True
-    run.look_requests += sighting.requests
     run.baseline = sighting.frontier if sighting.complete else None
     running, holder = before_fire(sighting.dags, name)
     if running is not None:
@@ -99,7 +98,6 @@ async def recover_prior(engine: Engine, run: HostRun, dag: str | None, sent_at: 
         await engine._finish(run, Outcome.AMBIGUOUS, oc.note(
             f"{cause}; the agent's DAGs could not be read ({exc.message}); not re-fired"))
         return
-    run.look_requests += found.requests
     log.info("fire.recovery", **run.log_context(), how=found.how, requests=found.requests,
              found=found.found.id if found.found else None)
     if found.found is not None:
