@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -29,6 +30,8 @@ class DeadlineScheduler(Generic[T]):
         self._in_flight: set[asyncio.Task[None]] = set()
         self._closed = False
         self._stopped = False
+        #: when the wake-up timer fires (inf: none armed)
+        self._timer_due = math.inf
 
     def add(self, due: float, item: T) -> None:
         heapq.heappush(self._heap, (due, next(self._seq), item))
@@ -49,22 +52,37 @@ class DeadlineScheduler(Generic[T]):
 
     async def run(self, step: Callable[[T], Awaitable[float | None]]) -> None:
         loop = asyncio.get_running_loop()
-        async with asyncio.TaskGroup() as tg:
-            while not self._stopped:
-                self._wake.clear()
-                now = self._clock()
-                while self._heap and self._heap[0][0] <= now and len(self._in_flight) < self._limit:
-                    _, _, item = heapq.heappop(self._heap)
-                    task = tg.create_task(self._run_step(step, item))
-                    self._in_flight.add(task)
-                if self._closed and not self._heap and not self._in_flight:
-                    break
-                timer = None
-                if self._heap and len(self._in_flight) < self._limit:
-                    timer = loop.call_later(max(0.0, self._heap[0][0] - now), self._wake.set)
-                await self._wake.wait()
-                if timer is not None:
-                    timer.cancel()
+        # One wake-up timer, re-armed only when the earliest due time changes: every finished
+        # step wakes the loop, and a timer made and cancelled per wake-up is garbage for the
+        # event loop's own heap.
+        timer: asyncio.TimerHandle | None = None
+        try:
+            async with asyncio.TaskGroup() as tg:
+                while not self._stopped:
+                    self._wake.clear()
+                    now = self._clock()
+                    while self._heap and self._heap[0][0] <= now and len(self._in_flight) < self._limit:
+                        _, _, item = heapq.heappop(self._heap)
+                        task = tg.create_task(self._run_step(step, item))
+                        self._in_flight.add(task)
+                    if self._closed and not self._heap and not self._in_flight:
+                        break
+                    due = self._heap[0][0] if self._heap and len(self._in_flight) < self._limit else math.inf
+                    if due != self._timer_due:
+                        if timer is not None:
+                            timer.cancel()
+                            timer = None
+                        self._timer_due = due
+                        if due != math.inf:
+                            timer = loop.call_later(max(0.0, due - now), self._timer_fired)
+                    await self._wake.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _timer_fired(self) -> None:
+        self._timer_due = math.inf
+        self._wake.set()
 
     async def _run_step(self, step: Callable[[T], Awaitable[float | None]], item: T) -> None:
         try:

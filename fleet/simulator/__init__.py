@@ -9,8 +9,21 @@ pool, 512-bit keys), :mod:`~fleet.simulator.agent` (pure agent logic),
 :mod:`~fleet.simulator.cli` (command line).
 """
 
-from fleet.simulator.config import AgentSettings, ConfigError, Faults, SimConfig, config_from_dict, load_config
-from fleet.simulator.server import AddressError, Simulator
+from __future__ import annotations
 
-__all__ = ["AddressError", "AgentSettings", "ConfigError", "Faults", "SimConfig", "Simulator",
-           "config_from_dict", "load_config"]
+import importlib
+from typing import Any
+
+#: name → the module defining it. Loaded on first use (PEP 562): ``fleet start`` registers the
+#: ``simulate`` subcommand through :mod:`fleet.simulator.cli`, and importing the server (aiohttp)
+#: with it cost every run ~0.3 s of CPU.
+_LAZY = {"AgentSettings": "config", "ConfigError": "config", "Faults": "config", "SimConfig": "config",
+         "config_from_dict": "config", "load_config": "config", "AddressError": "server", "Simulator": "server"}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)

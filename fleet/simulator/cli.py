@@ -13,10 +13,13 @@ import contextlib
 import signal
 import ssl
 import sys
+from typing import TYPE_CHECKING
 
 from fleet.fdlimit import raise_open_files_limit
 from fleet.simulator.config import ConfigError, SimConfig, load_config
-from fleet.simulator.server import AddressError, Simulator
+
+if TYPE_CHECKING:  # the server (aiohttp) loads only to serve: every `fleet` command builds this parser
+    from fleet.simulator.server import Simulator
 
 EXIT_OK = 0
 EXIT_RUNTIME = 1
@@ -41,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM/SIGINT. Returns the exit code."""
+    from fleet.simulator.server import AddressError, Simulator
+
     try:
         config = load_config(args.config) if args.config else SimConfig()
         if args.state_interval is not None and args.state_interval <= 0:
