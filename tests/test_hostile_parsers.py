@@ -9,10 +9,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleet.engine.outcome import precheck_problem, version_tuple
+from fleet.engine.outcome import precheck_problem
 from fleet.errors import ProtocolError
 from fleet.models import AgentInfo
 from fleet.protocol import bounds, wire
+from fleet.protocol.agentinfo import version_tuple
 from fleet.protocol.clock import parse_timestamp
 from fleet.protocol.ids import parse_odp_generic_id
 

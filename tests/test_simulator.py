@@ -17,9 +17,11 @@ from conftest import REPO, allocate_base_ip
 
 from fleet.protocol import crypto
 from fleet.protocol.ids import odp_generic_id
-from fleet.simulator.agent import Env, SimAgent, SimRequest
-from fleet.simulator.config import AgentSettings, ConfigError, Faults, config_from_dict, parse_config, resolve_settings
+from fleet.simulator.agent import SimAgent
+from fleet.simulator.config import config_from_dict, parse_config, resolve_settings
+from fleet.simulator.exchange import Env, SimRequest
 from fleet.simulator.keys import generate_key_pair
+from fleet.simulator.settings import AgentSettings, ConfigError, Faults
 from fleet.simulator.state import read_state
 
 PASSWORD = "fleet-sim-password"

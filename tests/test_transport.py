@@ -29,8 +29,8 @@ from fleet.errors import (
 )
 from fleet.models import HostSpec, Limits, Secret, Timeouts, TlsSpec
 from fleet.simulator.cli import server_tls
-from fleet.simulator.config import SimConfig
 from fleet.simulator.server import Simulator
+from fleet.simulator.settings import SimConfig
 from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, write_inventory
 
 PASSWORD = "fleet-sim-password"

@@ -22,11 +22,9 @@ from fleet.engine.probe import IdSearch, Seen
 from fleet.engine.recovery import find_lost_dag
 from fleet.errors import ApiFailure, AuthRefused, NotFound, ProtocolError
 from fleet.models import AgentInfo, DagDetail
+from fleet.protocol.agentinfo import Identity
+from fleet.protocol.errcodes import DAG_ID_NOT_MATCH, FORWARD_ERR_PREFIX
 from fleet.protocol.ids import odp_generic_id
-
-FOLLOWER = "FOLLOWER"
-#: obshell's 404 message for a row that exists but is not an ODP DAG (``GetDagDetail``).
-NOT_ODP_MESSAGE = "dag id not match"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +52,12 @@ class Recovery:
 
 def _forwarded(exc: ApiFailure) -> bool:
     """A FOLLOWER's auto-forward refusal (or its master being unknown), not a verdict on the agent."""
-    return (exc.error.err_code or "").startswith("Request.Forward.")
+    return (exc.error.err_code or "").startswith(FORWARD_ERR_PREFIX)
 
 
 def uses_list(info: AgentInfo) -> bool:
     """Whether this identity answers the unfinished list with the agent password."""
-    return info.identity != FOLLOWER
+    return info.identity != Identity.FOLLOWER
 
 
 async def read_unfinished(client: AgentClient) -> Sighting:
@@ -81,7 +79,7 @@ async def probe_ids(client: AgentClient, info: AgentInfo, search: IdSearch) -> S
         except AuthRefused:
             raise
         except NotFound as exc:
-            other = NOT_ODP_MESSAGE in exc.error.message
+            other = DAG_ID_NOT_MATCH in exc.error.message
             search.observe(dag_id, Seen.OTHER if other else Seen.ABSENT)
             continue
         search.observe(dag_id, Seen.ODP, reply.data)

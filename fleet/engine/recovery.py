@@ -14,11 +14,11 @@ from collections.abc import Iterable
 
 from fleet.models import DagDetail
 from fleet.protocol.clock import parse_timestamp
+from fleet.protocol.dags import STOP_OBPROXY
 from fleet.protocol.ids import is_odp_dag_id
 
 #: A DAG created this long before fleet's send time still counts (clock measurement error).
 CLOCK_TOLERANCE_S = 5.0
-STOP_DAG = "Stop obproxy"
 #: obshell resets a DAG's times to the 1970 epoch on RETRY/ROLLBACK/CANCEL: such times say nothing.
 _EPOCH_GUARD_S = 86_400.0
 
@@ -28,7 +28,7 @@ def obshell_unfinished(dag: DagDetail) -> bool:
     maintenance DAG (a failed "Stop obproxy" stays unfinished and keeps the lock)."""
     if dag.state == "SUCCEED":
         return False
-    return dag.state != "FAILED" or dag.name == STOP_DAG
+    return dag.state != "FAILED" or dag.name == STOP_OBPROXY
 
 
 def _newest(dags: Iterable[DagDetail]) -> list[DagDetail]:
@@ -45,7 +45,7 @@ def find_running(dags: Iterable[DagDetail], dag_name: str) -> DagDetail | None:
 
 def stop_lock_holder(dags: Iterable[DagDetail]) -> DagDetail | None:
     """The unfinished "Stop obproxy" DAG holding obshell's ODP maintenance lock, if any."""
-    return find_running(dags, STOP_DAG)
+    return find_running(dags, STOP_OBPROXY)
 
 
 def created_not_before(dag: DagDetail) -> float | None:
@@ -89,7 +89,7 @@ def before_fire(dags: Iterable[DagDetail], dag_name: str) -> tuple[DagDetail | N
     """
     dags = list(dags)
     running = find_running(dags, dag_name)
-    if running is not None or dag_name == STOP_DAG:
+    if running is not None or dag_name == STOP_OBPROXY:
         return running, None
     return None, stop_lock_holder(dags)
 

@@ -31,11 +31,12 @@ from fleet.engine.schedule import PollPlanner, retry_delay
 from fleet.engine.scheduler import DeadlineScheduler
 from fleet.errors import AgentError, AuthRefused, NotFound
 from fleet.models import Adoption, ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome, Phase, Reporter
+from fleet.protocol.dags import START_OBPROXY, STOP_OBPROXY
 from fleet.protocol.ids import odp_generic_id, parse_odp_generic_id
 
 log = structlog.get_logger("fleet.engine")
 
-DAG_NAMES = {Operation.START: "Start obproxy", Operation.STOP: "Stop obproxy"}
+DAG_NAMES = {Operation.START: START_OBPROXY, Operation.STOP: STOP_OBPROXY}
 #: How long after a send the agent's DAG list is trusted to show the DAG that send created.
 SETTLE_DELAY_S = 3.0
 

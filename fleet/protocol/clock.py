@@ -1,15 +1,38 @@
-"""Agent clock arithmetic: parse obshell's RFC 3339 timestamps (nanosecond precision)."""
+"""Agent clock arithmetic: obshell's RFC 3339 timestamps (nanosecond precision), read and written.
+
+The client reads them (:func:`parse_timestamp`, :func:`clock_offset`); the simulator writes them
+(:func:`format_time`) as Go's ``time.RFC3339Nano`` does. Both go through :func:`parse_offset`.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})", re.ASCII
 )
+_OFFSET = re.compile(r"[+-](\d{2}):(\d{2})", re.ASCII)
 #: RFC 3339 offsets run from -23:59 to +23:59.
 _MAX_OFFSET = timedelta(hours=23, minutes=59)
+#: Go's zero ``time.Time`` as obshell writes it (a time never set).
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+@lru_cache(maxsize=64)
+def parse_offset(text: str) -> timezone | None:
+    """The time zone of an RFC 3339 offset (``Z``, ``z`` or ``±HH:MM`` within ±23:59), else None."""
+    if text in ("Z", "z"):
+        return UTC
+    m = _OFFSET.fullmatch(text)
+    if not m:
+        return None
+    hours, minutes = int(m.group(1)), int(m.group(2))
+    offset = timedelta(hours=hours, minutes=minutes)
+    if minutes > 59 or offset > _MAX_OFFSET:
+        return None
+    return timezone(offset if text[0] == "+" else -offset)
 
 
 def parse_timestamp(text: str) -> float | None:
@@ -24,20 +47,32 @@ def parse_timestamp(text: str) -> float | None:
     year, month, day, hh, mm, ss, frac, tz = m.groups()
     if int(year) < 1971:
         return None
-    if tz in ("Z", "z"):
-        tzinfo = UTC
-    else:
-        sign = 1 if tz[0] == "+" else -1
-        offset = timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
-        if offset > _MAX_OFFSET or int(tz[4:6]) > 59:
-            return None
-        tzinfo = timezone(sign * offset)
+    tzinfo = parse_offset(tz)
+    if tzinfo is None:
+        return None
     try:
         dt = datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss), tzinfo=tzinfo)
     except (ValueError, OverflowError):
         return None
     fraction = int(frac.ljust(9, "0")) / 1e9 if frac else 0.0
     return dt.timestamp() + fraction
+
+
+def format_time(unix: float, offset: str) -> str:
+    """Go's RFC3339Nano (trailing zeros of the fraction trimmed) in the UTC ``offset`` (``Z``: UTC).
+
+    Raises ``ValueError`` for an offset :func:`parse_offset` does not accept.
+    """
+    tz = parse_offset(offset)
+    if tz is None:
+        raise ValueError(f"not an RFC 3339 UTC offset: {offset!r}")
+    secs, frac = divmod(int(round(unix * 1e9)), 1_000_000_000)
+    moment = datetime.fromtimestamp(secs, tz)
+    digits = f"{frac:09d}".rstrip("0")
+    suffix = "Z" if tz is UTC else moment.strftime("%z")
+    if suffix != "Z":
+        suffix = suffix[:3] + ":" + suffix[3:]
+    return f"{moment.strftime('%Y-%m-%dT%H:%M:%S')}{'.' + digits if digits else ''}{suffix}"
 
 
 def clock_offset(agent_timestamp: str | None, sent_at: float, received_at: float) -> float | None:

@@ -15,8 +15,9 @@ import ssl
 import sys
 
 from fleet.fdlimit import raise_open_files_limit
-from fleet.simulator.config import ConfigError, SimConfig, load_config
+from fleet.simulator.config import load_config
 from fleet.simulator.server import AddressError, Simulator
+from fleet.simulator.settings import ConfigError, SimConfig
 
 EXIT_OK = 0
 EXIT_RUNTIME = 1

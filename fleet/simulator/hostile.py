@@ -21,6 +21,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fleet.protocol.dags import DagState
+from fleet.protocol.errcodes import ErrCode
+from fleet.protocol.wire import error_document
+
 KEYS = ("bad_offset", "deep_nesting", "info_version", "huge_trace_id", "failed_sub_tasks", "echo_password",
         "control_chars", "bad_ids")
 BAD_TIMESTAMP = "2025-01-01T00:00:00+99:00"
@@ -85,7 +89,7 @@ def rewrite(hostile: Hostile, route: str | None, status: int, doc: dict[str, Any
         status = 500
         doc.pop("data", None)
         doc.update(successful=False, status=500,
-                   error={"errCode": "Common.Unexpected", "message": f"wrong password {password}"})
+                   error=error_document(ErrCode.COMMON_UNEXPECTED, None, f"wrong password {password}"))
     if hostile.bad_offset and "timestamp" in doc:
         doc["timestamp"] = BAD_TIMESTAMP
     if hostile.huge_trace_id:
@@ -111,15 +115,15 @@ def _rewrite_data(hostile: Hostile, route: str | None, data: dict[str, Any], pas
         data["id"] = "4" + "9" * 5000
         data["dag_id"] = "not-a-number"
     nodes = data.get("nodes")
-    if data.get("state") != "FAILED" or not isinstance(nodes, list) or not nodes:
+    if data.get("state") != DagState.FAILED or not isinstance(nodes, list) or not nodes:
         return
     for node in nodes:
         for sub in _dicts(node.get("sub_tasks")):
-            if sub.get("state") == "FAILED":
+            if sub.get("state") == DagState.FAILED:
                 sub["task_logs"] = [_taint(hostile, str(line), password) for line in sub.get("task_logs") or []]
     if hostile.failed_sub_tasks:
         line = _taint(hostile, "e", password)
-        nodes[-1]["sub_tasks"] = [{"state": "FAILED", "task_logs": [line]}] * hostile.failed_sub_tasks
+        nodes[-1]["sub_tasks"] = [{"state": DagState.FAILED, "task_logs": [line]}] * hostile.failed_sub_tasks
 
 
 def _taint(hostile: Hostile, text: str, password: str) -> str:
