@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from fleet.models import DagDetail
-from fleet.protocol.clock import parse_timestamp
+from fleet.protocol.clock import parse_agent_time
 from fleet.protocol.dags import STOP_OBPROXY
 from fleet.protocol.ids import is_odp_dag_id
 
@@ -55,7 +55,7 @@ def created_not_before(dag: DagDetail) -> float | None:
     until it runs: both are at or after the creation, so the earliest meaningful one is the
     closest bound. None when neither says anything (unparsable, or reset to the epoch).
     """
-    times = [parse_timestamp(t or "") for t in (dag.start_time, dag.end_time)]
+    times = [parse_agent_time(t or "") for t in (dag.start_time, dag.end_time)]
     valid = [t for t in times if t is not None and t > _EPOCH_GUARD_S]
     return min(valid) if valid else None
 

@@ -1,7 +1,11 @@
 """Agent clock arithmetic: obshell's RFC 3339 timestamps (nanosecond precision), read and written.
 
-The client reads them (:func:`parse_timestamp`, :func:`clock_offset`); the simulator writes them
-(:func:`format_time`) as Go's ``time.RFC3339Nano`` does. Both go through :func:`parse_offset`.
+The client reads them (:func:`parse_agent_time`, :func:`clock_offset`); the simulator writes them
+(:func:`format_agent_time`) as Go's ``time.RFC3339Nano`` does. Both go through :func:`parse_offset`.
+
+An agent's time is untrusted input: :func:`parse_agent_time` answers None for anything it cannot
+read (it only costs the clock-offset measurement). fleet's own summary times are another format
+with another contract (``fleet.report.summary.parse_timestamp`` refuses what is not its own).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def parse_offset(text: str) -> timezone | None:
     return timezone(offset if text[0] == "+" else -offset)
 
 
-def parse_timestamp(text: str) -> float | None:
+def parse_agent_time(text: str) -> float | None:
     """Unix seconds of an RFC 3339 timestamp such as ``2025-03-20T15:20:02.190100104+08:00``.
 
     Returns None for anything else (including Go's zero time and offsets beyond ±23:59), so a
@@ -58,7 +62,7 @@ def parse_timestamp(text: str) -> float | None:
     return dt.timestamp() + fraction
 
 
-def format_time(unix: float, offset: str) -> str:
+def format_agent_time(unix: float, offset: str) -> str:
     """Go's RFC3339Nano (trailing zeros of the fraction trimmed) in the UTC ``offset`` (``Z``: UTC).
 
     Raises ``ValueError`` for an offset :func:`parse_offset` does not accept.
@@ -77,7 +81,7 @@ def format_time(unix: float, offset: str) -> str:
 
 def clock_offset(agent_timestamp: str | None, sent_at: float, received_at: float) -> float | None:
     """Agent clock minus local clock, in seconds, taking the request's midpoint as "now"."""
-    agent_now = parse_timestamp(agent_timestamp or "")
+    agent_now = parse_agent_time(agent_timestamp or "")
     if agent_now is None:
         return None
     return agent_now - (sent_at + received_at) / 2

@@ -2,7 +2,8 @@
 
 From obshell's ``engine/task`` (states, operators) and ``executor/obproxy/enter.go`` (names).
 States and operators are :class:`~enum.StrEnum` members, so they compare equal to the plain
-strings the parsed models carry.
+strings the parsed models carry. A DAG is finished when it SUCCEEDs or FAILs
+(:data:`fleet.models.FINISHED_STATES`, which the models need themselves).
 """
 
 from __future__ import annotations
@@ -18,10 +19,6 @@ class DagState(StrEnum):
     RUNNING = "RUNNING"
     FAILED = "FAILED"
     SUCCEED = "SUCCEED"
-
-
-#: A DAG is finished when it SUCCEEDs or FAILs.
-FINISHED_STATES = frozenset({DagState.SUCCEED, DagState.FAILED})
 
 
 class DagOperator(StrEnum):

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fleet.models import FINISHED_STATES
 from fleet.protocol.dags import (
     CHECK_AGENT,
     CHECK_OBPROXY_STATUS,
-    FINISHED_STATES,
     START_OBPROXY,
     STOP_OBPROXY,
     UPGRADE_AGENT,

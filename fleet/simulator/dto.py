@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fleet.protocol.agentinfo import AUTH_V2
-from fleet.protocol.clock import ZERO_TIME, format_time
+from fleet.protocol.clock import ZERO_TIME, format_agent_time
 from fleet.protocol.dags import DagOperator, DagState
 from fleet.protocol.ids import local_generic_id
 from fleet.simulator.dag import DAG_NAMES, EPOCH, NODE_NAMES, Dag
@@ -70,7 +70,7 @@ def dag_detail(agent: SimAgent, dag: Dag, now: float, details: bool) -> dict[str
 
 def _dag_time(settings: AgentSettings, unix: float) -> str:
     """A DAG time as the agent shows it; the 1970 epoch of a reset DAG carries no clock skew."""
-    return agent_time(settings, unix) if unix else format_time(EPOCH, settings.utc_offset)
+    return agent_time(settings, unix) if unix else format_agent_time(EPOCH, settings.utc_offset)
 
 
 def _node(agent: SimAgent, dag: Dag, index: int, state: DagState, current: int) -> dict[str, Any]:

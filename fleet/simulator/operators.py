@@ -33,7 +33,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fleet.protocol.dags import CHECK_OBPROXY_STATUS, FINISHED_STATES, REQUEST_OPERATORS, DagOperator, DagState
+from fleet.models import FINISHED_STATES
+from fleet.protocol.dags import CHECK_OBPROXY_STATUS, REQUEST_OPERATORS, DagOperator, DagState
 from fleet.protocol.errcodes import ErrCode
 from fleet.simulator.exchange import Refusal
 

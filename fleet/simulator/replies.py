@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet.protocol.clock import format_time
+from fleet.protocol.clock import format_agent_time
 from fleet.protocol.errcodes import (
     LEGACY,
     LEGACY_UNAUTHORIZED_PREFIX,
@@ -22,7 +22,7 @@ from fleet.simulator.settings import AgentSettings
 
 def agent_time(settings: AgentSettings, unix: float) -> str:
     """Real time ``unix`` as this agent writes it: its clock skew and its UTC offset."""
-    return format_time(unix + settings.clock_skew, settings.utc_offset)
+    return format_agent_time(unix + settings.clock_skew, settings.utc_offset)
 
 
 def ok(settings: AgentSettings, data: Any, trace: str, now: float) -> Answer:
