@@ -26,7 +26,7 @@ from fleet.engine.hostrun import HostRun
 from fleet.engine.journal import Journal, NullJournal, result_record
 from fleet.engine.plan import Operation, RunPlan
 from fleet.engine.priors import result_from_journal
-from fleet.engine.recovery import before_fire, mid_stop_message
+from fleet.engine.recovery import before_fire, foreign_dag, mid_stop_message
 from fleet.engine.schedule import PollPlanner, retry_delay
 from fleet.engine.scheduler import DeadlineScheduler
 from fleet.errors import AgentError, AuthRefused, NotFound
@@ -335,9 +335,22 @@ class Engine:
                     log.warning("start.answer_lost", **run.log_context(), error=exc.message)
                     await self._recover_prior(run, None, run.fired_at, known_sent=True, cause=exc.message)
                     return
+                if outcome is Outcome.REJECTED and oc.server_error(exc):
+                    # A 5xx says the agent failed, not that it did nothing: settle it from its DAGs.
+                    log.warning("start.server_error", **run.log_context(), error=exc.message)
+                    await self._recover_prior(run, None, run.fired_at, known_sent=True, cause=exc.message,
+                                              refused=self._explain(run, exc))
+                    return
                 await self._finish(run, outcome, self._explain(run, exc))
                 return
         run.start_trace_id = reply.trace_id
+        assert run.info is not None
+        wrong = foreign_dag(reply.data, run.info.ip, run.info.port)
+        if wrong is not None:  # not the answer to this start: find the DAG the start created
+            log.warning("start.answer_inconsistent", **run.log_context(), error=wrong)
+            await self._recover_prior(run, None, run.fired_at, known_sent=True,
+                                      cause=f"the start's answer does not add up ({wrong})")
+            return
         await self._accept_dag(run, reply.data, reply.trace_id, age=0.0)
 
     async def _accept_dag(self, run: HostRun, dag: DagDetail, trace_id: str | None, age: float) -> None:
@@ -353,13 +366,15 @@ class Engine:
 
     async def _recover_prior(self, run: HostRun, dag_id: str | None, sent_at: float | None, *,
                              known_sent: bool,
-                             cause: str = "a previous run sent the request but recorded no answer") -> None:
+                             cause: str = "a previous run sent the request but recorded no answer",
+                             refused: ApiError | None = None) -> None:
         """A request reached the agent, or may have. Find its DAG; never send blindly again.
 
         ``known_sent``: the request certainly left (its answer was lost). Otherwise the journal
         only says fleet was about to send it when it died: if the agent, asked after the
         settle delay, provably has no DAG created since, the start never took effect and is
-        sent now. Requests spent: see :mod:`fleet.engine.adopt`.
+        sent now. ``refused``: the agent answered the start with this server error; proven no
+        DAG since, the host is ``rejected`` with it. Requests spent: see :mod:`fleet.engine.adopt`.
         """
         assert run.client is not None and run.info is not None
         run.fired = True
@@ -392,6 +407,9 @@ class Engine:
             await self._accept_dag(run, found.found, None, age=0.0)
             return
         proven = found.complete
+        if proven and refused is not None:
+            await self._finish(run, Outcome.REJECTED, refused)
+            return
         if proven and (not known_sent or self.plan.refire_ambiguous) and not run.refired and not self._stopping:
             log.warning("start.refire", **run.log_context(), known_sent=known_sent)
             run.refired = True

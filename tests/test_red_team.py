@@ -1,0 +1,78 @@
+"""Red-team cases: agents (or what stands between fleet and them) that act on a start and then
+answer something else, and answers that are valid JSON but inconsistent. Each runs fleet as a
+process against simulated agents on loopback, follows the printed advice literally, and counts
+the starts every agent accepted from the simulator's own record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.harness import addresses, run_fleet, sim_fleet, write_inventory
+
+
+def _accepted(state: dict[str, Any], ip: str) -> int:
+    return int(state["agents"][f"{ip}:2886"]["starts_accepted"])
+
+
+def _hostile(**settings: Any) -> dict[str, Any]:
+    return {"faults": {"hostile": settings}}
+
+
+def test_a_start_answered_by_an_error_after_the_agent_acted_is_found_not_retried(tmp_path: Path) -> None:
+    """A start whose answer is a 502 page from a proxy in front of the agent, or an error envelope
+    from an agent that created the DAG anyway, is not taken as a refusal: fleet looks for the
+    DAG that start created and follows it (``adopted: answer_lost``), so the host is not in the
+    retry file and following the printed advice sends no second start. A 500 that the agent
+    answered before acting (no DAG since) stays ``rejected`` and is retried once."""
+    ips = addresses("127.47.0.1", 4)
+    gateway, echo, refused, honest = ips
+    config = {"defaults": {"dag_duration": [0.3, 0.5]},
+              "agents": {f"{gateway}:2886": _hostile(gateway_error=["start"]),
+                         f"{echo}:2886": _hostile(echo_password=["start"]),
+                         f"{refused}:2886": {"faults": {"http500": ["start"]}}}}
+    inventory = write_inventory(tmp_path / "prod.yaml", ips)
+    with sim_fleet(tmp_path, ips[0], len(ips), config) as sim:
+        first = run_fleet(["start", "-i", str(inventory), "--poll-cap", "0.3", "-q"], tmp_path)
+        retry = tmp_path / ".fleet" / "retry" / "prod.start.retry"
+        listed = retry.read_text().split()
+        again = run_fleet(["start", "-i", str(inventory), "--limit", f"@{retry}", "--poll-cap", "0.3", "-q"],
+                          tmp_path)
+        state = sim.state()
+    assert first.returncode == 2, first.stderr[-2000:]
+    outcomes = first.outcomes()
+    assert outcomes == {gateway: "succeeded", echo: "succeeded", refused: "rejected", honest: "succeeded"}
+    hosts = {h["host"]: h for h in first.summary["hosts"]} if first.summary else {}
+    assert hosts[gateway]["adopted"]["reason"] == "answer_lost"
+    assert hosts[echo]["adopted"]["reason"] == "answer_lost"
+    assert listed == [refused]
+    assert again.outcomes() == {refused: "rejected"}
+    assert [_accepted(state, ip) for ip in ips] == [1, 1, 0, 1]
+
+
+def test_a_dag_that_names_another_agent_is_not_followed(tmp_path: Path) -> None:
+    """A start answer or a poll whose DAG id belongs to another agent is a protocol error at the
+    edge, never a DAG to follow: the start's own DAG is found on the agent (list or id probes)
+    and followed to its end, and a host whose polls keep answering a foreign DAG ends
+    ``protocol_error`` with its DAG still running — settled by --resume, never in the retry file,
+    so no agent gets a second start."""
+    ips = addresses("127.47.1.1", 3)
+    start_lies, polls_lie, honest = ips
+    config = {"defaults": {"dag_duration": [0.3, 0.5]},
+              "agents": {f"{start_lies}:2886": _hostile(foreign_dag=["start"]),
+                         f"{polls_lie}:2886": {"dag_duration": [30, 30], **_hostile(foreign_dag=["dag"])}}}
+    inventory = write_inventory(tmp_path / "prod.yaml", ips)
+    with sim_fleet(tmp_path, ips[0], len(ips), config) as sim:
+        first = run_fleet(["start", "-i", str(inventory), "--poll-cap", "0.3", "-q"], tmp_path)
+        retry = tmp_path / ".fleet" / "retry" / "prod.start.retry"
+        listed = retry.read_text().split()
+        state = sim.state()
+    assert first.returncode == 2, first.stderr[-2000:]
+    assert first.outcomes() == {start_lies: "succeeded", polls_lie: "protocol_error", honest: "succeeded"}
+    hosts = {h["host"]: h for h in first.summary["hosts"]} if first.summary else {}
+    assert hosts[start_lies]["adopted"]["reason"] == "answer_lost"
+    assert hosts[start_lies]["dag"]["id"].startswith("4" + f"{0x7F2F0101:010d}")
+    assert "another agent" in hosts[polls_lie]["error"]["message"]
+    assert hosts[polls_lie]["dag"]["state"] != "SUCCEED"
+    assert listed == []
+    assert [_accepted(state, ip) for ip in ips] == [1, 1, 1]
