@@ -76,3 +76,26 @@ def test_a_dag_that_names_another_agent_is_not_followed(tmp_path: Path) -> None:
     assert hosts[polls_lie]["dag"]["state"] != "SUCCEED"
     assert listed == []
     assert [_accepted(state, ip) for ip in ips] == [1, 1, 1]
+
+
+def test_one_agent_under_a_dns_name_and_its_address_gets_one_start(tmp_path: Path) -> None:
+    """Two inventory names that reach one agent but cannot be told apart without resolving names
+    (``localhost`` and ``127.0.0.1``) are recognised by the agent's own account (/api/v1/info: its
+    address, port, pid and start time): the agent gets one start, under the first name, and the
+    other name mirrors that host's outcome and DAG with a note naming it — so neither lands in the
+    retry file while the DAG succeeded."""
+    inventory = tmp_path / "prod.yaml"
+    inventory.write_text("all:\n  vars: {obshell_port: 2886}\n  hosts:\n    localhost:\n    127.0.0.1:\n")
+    with sim_fleet(tmp_path, "127.0.0.1", 1, {"defaults": {"dag_duration": [0.5, 0.8]}}) as sim:
+        run = run_fleet(["start", "-i", str(inventory), "--poll-cap", "0.3", "-q"], tmp_path)
+        retry = (tmp_path / ".fleet" / "retry" / "prod.start.retry").read_text().split()
+        state = sim.state()
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.outcomes() == {"localhost": "succeeded", "127.0.0.1": "succeeded"}
+    hosts = {h["host"]: h for h in run.summary["hosts"]} if run.summary else {}
+    assert hosts["localhost"]["dag"]["id"] == hosts["127.0.0.1"]["dag"]["id"]
+    mirrored = [h for h in hosts.values() if h["error"] is not None]
+    assert len(mirrored) == 1 and "the same agent as host" in mirrored[0]["error"]["message"]
+    assert mirrored[0]["fired_at"] is None
+    assert retry == []
+    assert _accepted(state, "127.0.0.1") == 1

@@ -41,6 +41,8 @@ class HostRun:
     retries: int = 0
     last_failure: str | None = None
     retry_trace_id: str | None = None
+    #: another inventory name of the same agent, which this run starts (this host mirrors its end)
+    same_agent_as: HostRun | None = None
     result: HostResult | None = field(default=None)
 
     def log_context(self) -> dict[str, object]:

@@ -8,6 +8,7 @@ when the request provably never left (the client's error says ``never_sent``).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -30,7 +31,18 @@ from fleet.engine.recovery import before_fire, foreign_dag, mid_stop_message
 from fleet.engine.schedule import PollPlanner, retry_delay
 from fleet.engine.scheduler import DeadlineScheduler
 from fleet.errors import AgentError, AuthRefused, NotFound
-from fleet.models import Adoption, ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome, Phase, Reporter
+from fleet.models import (
+    Adoption,
+    AgentInfo,
+    ApiError,
+    DagDetail,
+    FailedTask,
+    HostResult,
+    HostSpec,
+    Outcome,
+    Phase,
+    Reporter,
+)
 from fleet.protocol.ids import odp_generic_id, parse_odp_generic_id
 
 log = structlog.get_logger("fleet.engine")
@@ -84,6 +96,8 @@ class Engine:
         self._fire_task: asyncio.Task[None] | None = None
         self._batch_left = 0
         self._batch_done = asyncio.Event()
+        #: the agent each host reached, by its own account (see _claim_agent)
+        self._agents: dict[tuple[str, int, int, int], HostRun] = {}
 
     # -- control (signal handlers call these) -----------------------------------------
 
@@ -129,7 +143,7 @@ class Engine:
                 self._scheduler.close()
             await asyncio.wait({poll_task})
         now = self._clock()
-        for run in self._runs:
+        for run in sorted(self._runs, key=lambda r: r.same_agent_as is not None):
             if run.result is None:
                 await self._conclude_unfinished(run, now)
         await self._journal.record("end", interrupted=self._interrupted, policy_stop=self._policy_stop)
@@ -233,6 +247,8 @@ class Engine:
         if self.plan.operation.dag_operator:
             await dagsend.operate_existing(self, run)
             return
+        if not self._claim_agent(run, run.info):
+            return
         prior = self.plan.prior.get(host.key)
         if prior is not None and prior.dag_id:
             parsed = parse_odp_generic_id(prior.dag_id)
@@ -243,6 +259,24 @@ class Engine:
         if await self._adopt_running(run):
             return
         await self._fire(run)
+
+    def _claim_agent(self, run: HostRun, info: AgentInfo) -> bool:
+        """True when ``run`` is the first host of this run to reach its agent; else it is another
+        name of an agent another host starts (a DNS name and its address, say, which the inventory
+        cannot tell apart without resolving): it is not fired and mirrors that host's end.
+
+        The agent is known by its own account: its address, port, pid and start time."""
+        try:
+            address = str(ipaddress.ip_address(info.ip))
+        except ValueError:
+            address = info.ip
+        owner = self._agents.setdefault((address, info.port, info.pid, info.start_at), run)
+        if owner is run:
+            return True
+        run.same_agent_as = owner
+        log.warning("host.same_agent", **run.log_context(), same_as=owner.host.name, agent=f"{address}:{info.port}")
+        self._release(run)
+        return False
 
     async def _adopt_running(self, run: HostRun) -> bool:
         """Before firing, look for a DAG of this operation the agent already runs (a retry, a
@@ -433,6 +467,12 @@ class Engine:
     # -- endings --------------------------------------------------------------------------
 
     def _unfinished_outcome(self, run: HostRun) -> tuple[Outcome, ApiError]:
+        owner = run.same_agent_as
+        if owner is not None and owner.result is not None:
+            run.dag = owner.result.dag
+            return owner.result.outcome, oc.note(
+                f"the same agent as host {owner.host.name} (by its /api/v1/info): it gets one start, under "
+                f"{owner.host.name}; this is that host's outcome")
         if run.dag is not None:
             return Outcome.INTERRUPTED, oc.note(
                 f"run interrupted while DAG {run.dag.id} was {run.dag.state}; resume to follow it")
@@ -473,6 +513,11 @@ class Engine:
                  errCode=error.err_code if error else None)
         await self._journal.record("finished", host=run.host.key, result=result_record(result, note))
         self._reporter.host_done(result)
+        if run.same_agent_as is None:
+            self._release(run)
+
+    def _release(self, run: HostRun) -> None:
+        """``run`` no longer holds its batch open."""
         if run.began is not None and self._batch_left > 0:
             self._batch_left -= 1
             if self._batch_left == 0:
