@@ -5,10 +5,15 @@ the starts every agent accepted from the simulator's own record."""
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from tests.harness import addresses, run_fleet, sim_fleet, write_inventory
+from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, write_inventory
 
 
 def _accepted(state: dict[str, Any], ip: str) -> int:
@@ -99,3 +104,38 @@ def test_one_agent_under_a_dns_name_and_its_address_gets_one_start(tmp_path: Pat
     assert mirrored[0]["fired_at"] is None
     assert retry == []
     assert _accepted(state, "127.0.0.1") == 1
+
+
+def test_an_interrupt_while_recovering_a_lost_answer_keeps_it_lost_for_the_resume(tmp_path: Path) -> None:
+    """SIGINT while fleet looks for the DAG of a start whose answer was lost (the agent took the
+    request and never answered) ends that host ``ambiguous``, not ``interrupted``: the journal
+    keeps that the start left, so ``--resume`` (and a second one) searches and never sends the
+    start again without --refire-ambiguous. The agent receives exactly one start request."""
+    ips = addresses("127.47.2.1", 2)
+    hung, honest = ips
+    config = {"defaults": {"dag_duration": [0.3, 0.5]}, "agents": {f"{hung}:2886": {"faults": {"hang": ["start"]}}}}
+    inventory = write_inventory(tmp_path / "prod.yaml", ips)
+    journal = tmp_path / "run.jsonl"
+    with sim_fleet(tmp_path, ips[0], len(ips), config) as sim:
+        args = ["start", "-i", str(inventory), "--journal", str(journal), "--request-timeout", "1",
+                "--grace", "0.2", "-q"]
+        proc = subprocess.Popen([sys.executable, "-m", "fleet", *args], cwd=tmp_path, env=fleet_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not _lost(sim, hung):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(1.3)  # the request timed out: fleet is in its settle delay before looking
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        resumed = [run_fleet(["start", "--resume", str(journal), "-q"], tmp_path) for _ in range(2)]
+        state = sim.state()
+    first = {h["host"]: h["outcome"] for h in json.loads(out)["hosts"]}
+    assert proc.returncode == 130, err[-2000:]
+    assert first[hung] == "ambiguous"
+    assert [r.outcomes()[hung] for r in resumed] == ["ambiguous", "ambiguous"]
+    assert state["agents"][f"{hung}:2886"]["requests"].get("POST /api/v1/obproxy/start") == 1
+
+
+def _lost(sim: Any, ip: str) -> bool:
+    return bool(sim.state()["agents"][f"{ip}:2886"]["requests"].get("POST /api/v1/obproxy/start"))

@@ -26,6 +26,8 @@ class HostRun:
     poll_errors: int = 0
     resumed: bool = False
     refired: bool = False
+    #: the start certainly left and its answer was lost (or did not settle it): never re-fired blindly
+    answer_lost: bool = False
     prior_trace_ids: tuple[str, ...] = ()
     #: why the followed DAG was adopted rather than answered (None: answered, or none)
     adopted: Adoption | None = None

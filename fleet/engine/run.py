@@ -412,6 +412,7 @@ class Engine:
         """
         assert run.client is not None and run.info is not None
         run.fired = True
+        run.answer_lost = run.answer_lost or known_sent
         if dag_id is not None:
             stub = DagDetail(id=dag_id, dag_id=0, name=DAG_NAMES.get(self.plan.operation, ""), state="RUNNING")
             await self._accept_dag(run, stub, None, age=0.0)
@@ -476,6 +477,9 @@ class Engine:
         if run.dag is not None:
             return Outcome.INTERRUPTED, oc.note(
                 f"run interrupted while DAG {run.dag.id} was {run.dag.state}; resume to follow it")
+        if run.fired and run.answer_lost:  # ambiguous, so that a resume still never re-fires it
+            return Outcome.AMBIGUOUS, oc.note(
+                "run interrupted while looking for the DAG of a start whose answer was lost; resume settles it")
         if run.fired:
             return Outcome.INTERRUPTED, oc.note(
                 "run interrupted after the request was sent, before its answer; resume settles it")
