@@ -154,7 +154,8 @@ def test_errors_map_to_outcomes() -> None:
     assert oc.outcome_for_error(RequestTimeout("x"), fired=True) is Outcome.AMBIGUOUS
     assert oc.outcome_for_error(ConnectionLost("x"), fired=True) is Outcome.AMBIGUOUS
     assert oc.outcome_for_error(ProtocolError("x", status=200), fired=True) is Outcome.AMBIGUOUS
-    assert oc.outcome_for_error(ProtocolError("x", status=500), fired=True) is Outcome.PROTOCOL_ERROR
+    assert oc.outcome_for_error(ProtocolError("x", status=502), fired=True) is Outcome.AMBIGUOUS
+    assert oc.outcome_for_error(ProtocolError("x", status=500)) is Outcome.PROTOCOL_ERROR
     assert oc.outcome_for_error(AuthRefused(err), fired=True) is Outcome.AUTH_FAILED
     assert oc.outcome_for_error(NotFound(ApiError(404, None, "Common.NotFound", "")), fired=True) is Outcome.REJECTED
     assert oc.outcome_for_error(ApiFailure(ApiError(500, None, "Common.Unexpected", ""))) is Outcome.PRECHECK_FAILED

@@ -40,21 +40,29 @@ def precheck_problem(info: AgentInfo) -> str | None:
 def outcome_for_error(exc: AgentError, *, fired: bool = False) -> Outcome:
     """Classify a client error. ``fired``: the error answered the start request itself.
 
-    A start whose answer was lost (timeout, broken connection) may have created a DAG: that
-    is ``ambiguous`` until the agent's DAG list settles it.
+    A start whose answer was lost (timeout, broken connection) or was not an obshell answer may
+    have created a DAG: that is ``ambiguous`` until the agent's DAG list settles it.
     """
     if isinstance(exc, ConnectError):
         return Outcome.UNREACHABLE
     if isinstance(exc, TransportError):
         return Outcome.AMBIGUOUS if fired else Outcome.UNREACHABLE
     if isinstance(exc, ProtocolError):
-        return Outcome.AMBIGUOUS if fired and (exc.status is None or exc.status < 400) else Outcome.PROTOCOL_ERROR
+        # Not an obshell answer (a proxy's 502 page, a garbled body): it proves nothing about
+        # whether the start reached the agent and created a DAG.
+        return Outcome.AMBIGUOUS if fired else Outcome.PROTOCOL_ERROR
     if isinstance(exc, AuthRefused):
         return Outcome.AUTH_FAILED
     if isinstance(exc, ApiFailure):
         # The agent refused: the start itself (rejected), or a preflight read (precheck failed).
         return Outcome.REJECTED if fired else Outcome.PRECHECK_FAILED
     return Outcome.PROTOCOL_ERROR
+
+
+def server_error(exc: AgentError) -> bool:
+    """An agent's refusal with a 5xx status: it failed somewhere, which does not prove it did nothing."""
+    return (isinstance(exc, ApiFailure) and not isinstance(exc, (AuthRefused, NotFound))
+            and exc.error.status is not None and exc.error.status >= 500)
 
 
 def is_transient_poll_error(exc: AgentError) -> bool:

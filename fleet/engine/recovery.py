@@ -10,17 +10,37 @@ Two questions, both answered from DAGs already read (the unfinished list, or ids
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 
 from fleet.models import DagDetail
 from fleet.protocol.clock import parse_agent_time
 from fleet.protocol.dags import STOP_OBPROXY
-from fleet.protocol.ids import is_odp_dag_id
+from fleet.protocol.ids import is_odp_dag_id, parse_odp_generic_id
 
 #: A DAG created this long before fleet's send time still counts (clock measurement error).
 CLOCK_TOLERANCE_S = 5.0
 #: obshell resets a DAG's times to the 1970 epoch on RETRY/ROLLBACK/CANCEL: such times say nothing.
 _EPOCH_GUARD_S = 86_400.0
+
+
+def foreign_dag(dag: DagDetail, ip: str, port: int) -> str | None:
+    """Why ``dag`` cannot be a DAG of agent ``ip:port`` (its generic id names another agent, or
+    another dag_id), or None when it can. obshell builds an ODP DAG's id from the agent's own
+    address and the DAG's sequence number, so an id that says otherwise is not this agent's DAG."""
+    parsed = parse_odp_generic_id(dag.id)
+    if parsed is None:
+        return f"DAG id {dag.id[:64]!r} is not an ODP DAG id"
+    owner_ip, owner_port, number = parsed
+    try:
+        same = ipaddress.ip_address(owner_ip) == ipaddress.ip_address(ip) and owner_port == port
+    except ValueError:
+        same = False
+    if not same:
+        return f"DAG {dag.id} belongs to another agent ({owner_ip}:{owner_port}), not to {ip}:{port}"
+    if number != dag.dag_id:
+        return f"DAG {dag.id} says its dag_id is {dag.dag_id}, its id says {number}"
+    return None
 
 
 def obshell_unfinished(dag: DagDetail) -> bool:

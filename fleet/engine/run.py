@@ -8,6 +8,7 @@ when the request provably never left (the client's error says ``never_sent``).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -26,11 +27,22 @@ from fleet.engine.hostrun import HostRun
 from fleet.engine.journal import Journal, NullJournal, result_record
 from fleet.engine.plan import Operation, RunPlan
 from fleet.engine.priors import result_from_journal
-from fleet.engine.recovery import before_fire, mid_stop_message
+from fleet.engine.recovery import before_fire, foreign_dag, mid_stop_message
 from fleet.engine.schedule import PollPlanner, retry_delay
 from fleet.engine.scheduler import DeadlineScheduler
 from fleet.errors import AgentError, AuthRefused, NotFound
-from fleet.models import Adoption, ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome, Phase, Reporter
+from fleet.models import (
+    Adoption,
+    AgentInfo,
+    ApiError,
+    DagDetail,
+    FailedTask,
+    HostResult,
+    HostSpec,
+    Outcome,
+    Phase,
+    Reporter,
+)
 from fleet.protocol.dags import START_OBPROXY, STOP_OBPROXY
 from fleet.protocol.ids import odp_generic_id, parse_odp_generic_id
 
@@ -85,6 +97,8 @@ class Engine:
         self._fire_task: asyncio.Task[None] | None = None
         self._batch_left = 0
         self._batch_done = asyncio.Event()
+        #: the agent each host reached, by its own account (see _claim_agent)
+        self._agents: dict[tuple[str, int, int, int], HostRun] = {}
 
     # -- control (signal handlers call these) -----------------------------------------
 
@@ -130,7 +144,7 @@ class Engine:
                 self._scheduler.close()
             await asyncio.wait({poll_task})
         now = self._clock()
-        for run in self._runs:
+        for run in sorted(self._runs, key=lambda r: r.same_agent_as is not None):
             if run.result is None:
                 await self._conclude_unfinished(run, now)
         await self._journal.record("end", interrupted=self._interrupted, policy_stop=self._policy_stop)
@@ -234,6 +248,8 @@ class Engine:
         if self.plan.operation.dag_operator:
             await dagsend.operate_existing(self, run)
             return
+        if not self._claim_agent(run, run.info):
+            return
         prior = self.plan.prior.get(host.key)
         if prior is not None and prior.dag_id:
             parsed = parse_odp_generic_id(prior.dag_id)
@@ -244,6 +260,24 @@ class Engine:
         if await self._adopt_running(run):
             return
         await self._fire(run)
+
+    def _claim_agent(self, run: HostRun, info: AgentInfo) -> bool:
+        """True when ``run`` is the first host of this run to reach its agent; else it is another
+        name of an agent another host starts (a DNS name and its address, say, which the inventory
+        cannot tell apart without resolving): it is not fired and mirrors that host's end.
+
+        The agent is known by its own account: its address, port, pid and start time."""
+        try:
+            address = str(ipaddress.ip_address(info.ip))
+        except ValueError:
+            address = info.ip
+        owner = self._agents.setdefault((address, info.port, info.pid, info.start_at), run)
+        if owner is run:
+            return True
+        run.same_agent_as = owner
+        log.warning("host.same_agent", **run.log_context(), same_as=owner.host.name, agent=f"{address}:{info.port}")
+        self._release(run)
+        return False
 
     async def _adopt_running(self, run: HostRun) -> bool:
         """Before firing, look for a DAG of this operation the agent already runs (a retry, a
@@ -336,9 +370,22 @@ class Engine:
                     log.warning("start.answer_lost", **run.log_context(), error=exc.message)
                     await self._recover_prior(run, None, run.fired_at, known_sent=True, cause=exc.message)
                     return
+                if outcome is Outcome.REJECTED and oc.server_error(exc):
+                    # A 5xx says the agent failed, not that it did nothing: settle it from its DAGs.
+                    log.warning("start.server_error", **run.log_context(), error=exc.message)
+                    await self._recover_prior(run, None, run.fired_at, known_sent=True, cause=exc.message,
+                                              refused=self._explain(run, exc))
+                    return
                 await self._finish(run, outcome, self._explain(run, exc))
                 return
         run.start_trace_id = reply.trace_id
+        assert run.info is not None
+        wrong = foreign_dag(reply.data, run.info.ip, run.info.port)
+        if wrong is not None:  # not the answer to this start: find the DAG the start created
+            log.warning("start.answer_inconsistent", **run.log_context(), error=wrong)
+            await self._recover_prior(run, None, run.fired_at, known_sent=True,
+                                      cause=f"the start's answer does not add up ({wrong})")
+            return
         await self._accept_dag(run, reply.data, reply.trace_id, age=0.0)
 
     async def _accept_dag(self, run: HostRun, dag: DagDetail, trace_id: str | None, age: float) -> None:
@@ -354,16 +401,19 @@ class Engine:
 
     async def _recover_prior(self, run: HostRun, dag_id: str | None, sent_at: float | None, *,
                              known_sent: bool,
-                             cause: str = "a previous run sent the request but recorded no answer") -> None:
+                             cause: str = "a previous run sent the request but recorded no answer",
+                             refused: ApiError | None = None) -> None:
         """A request reached the agent, or may have. Find its DAG; never send blindly again.
 
         ``known_sent``: the request certainly left (its answer was lost). Otherwise the journal
         only says fleet was about to send it when it died: if the agent, asked after the
         settle delay, provably has no DAG created since, the start never took effect and is
-        sent now. Requests spent: see :mod:`fleet.engine.adopt`.
+        sent now. ``refused``: the agent answered the start with this server error; proven no
+        DAG since, the host is ``rejected`` with it. Requests spent: see :mod:`fleet.engine.adopt`.
         """
         assert run.client is not None and run.info is not None
         run.fired = True
+        run.answer_lost = run.answer_lost or known_sent
         if dag_id is not None:
             stub = DagDetail(id=dag_id, dag_id=0, name=DAG_NAMES.get(self.plan.operation, ""), state="RUNNING")
             await self._accept_dag(run, stub, None, age=0.0)
@@ -393,6 +443,9 @@ class Engine:
             await self._accept_dag(run, found.found, None, age=0.0)
             return
         proven = found.complete
+        if proven and refused is not None:
+            await self._finish(run, Outcome.REJECTED, refused)
+            return
         if proven and (not known_sent or self.plan.refire_ambiguous) and not run.refired and not self._stopping:
             log.warning("start.refire", **run.log_context(), known_sent=known_sent)
             run.refired = True
@@ -416,9 +469,18 @@ class Engine:
     # -- endings --------------------------------------------------------------------------
 
     def _unfinished_outcome(self, run: HostRun) -> tuple[Outcome, ApiError]:
+        owner = run.same_agent_as
+        if owner is not None and owner.result is not None:
+            run.dag = owner.result.dag
+            return owner.result.outcome, oc.note(
+                f"the same agent as host {owner.host.name} (by its /api/v1/info): it gets one start, under "
+                f"{owner.host.name}; this is that host's outcome")
         if run.dag is not None:
             return Outcome.INTERRUPTED, oc.note(
                 f"run interrupted while DAG {run.dag.id} was {run.dag.state}; resume to follow it")
+        if run.fired and run.answer_lost:  # ambiguous, so that a resume still never re-fires it
+            return Outcome.AMBIGUOUS, oc.note(
+                "run interrupted while looking for the DAG of a start whose answer was lost; resume settles it")
         if run.fired:
             return Outcome.INTERRUPTED, oc.note(
                 "run interrupted after the request was sent, before its answer; resume settles it")
@@ -456,6 +518,11 @@ class Engine:
                  errCode=error.err_code if error else None)
         await self._journal.record("finished", host=run.host.key, result=result_record(result, note))
         self._reporter.host_done(result)
+        if run.same_agent_as is None:
+            self._release(run)
+
+    def _release(self, run: HostRun) -> None:
+        """``run`` no longer holds its batch open."""
         if run.began is not None and self._batch_left > 0:
             self._batch_left -= 1
             if self._batch_left == 0:
