@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from typing import Unpack
 
+import structlog
+
 from fleet.api.execute import ConfirmBatch, HostCallback, execute, keep_record
 from fleet.api.options import RunArgs, RunOptions
 from fleet.api.prepare import api_option_report, claim_journal, open_journal, plan_run, replay, select_hosts
@@ -37,6 +39,7 @@ async def run(operation: Operation | str, inventory: Target | None = None, *, on
     it recorded, except those passed here; ``inventory`` may then be left out.
     Raises :class:`~fleet.errors.InputError` on bad input, before anything is sent.
     """
+    _route_logs_to_logging()
     op = Operation(operation)
     if op.dag_operator:
         raise InputError(f"{op.value}: act on a past run's DAGs with `fleet dag`")
@@ -67,6 +70,24 @@ async def run(operation: Operation | str, inventory: Target | None = None, *, on
                                handle_signals=handle_signals)
     await asyncio.to_thread(keep_record, result)
     return result
+
+
+def _route_logs_to_logging() -> None:
+    """Unless the application configured structlog, send fleet's events to :mod:`logging`.
+
+    structlog's own default prints every event to stdout; through ``logging`` they follow the
+    application's setup (loggers ``fleet.engine``, ``fleet.client`` …; without one, warnings
+    and worse on stderr). An application that configured structlog keeps its configuration.
+    """
+    if structlog.is_configured():
+        return
+    structlog.configure(
+        processors=[structlog.stdlib.filter_by_level, structlog.processors.format_exc_info,
+                    structlog.processors.KeyValueRenderer(key_order=["event"], drop_missing=True)],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
 
 
 async def start(inventory: Target | None = None, *, on_host: HostCallback | None = None,

@@ -145,13 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--graph", nargs="?", const="all", metavar="GROUP", help="the group tree (from GROUP)")
     mode.add_argument("--host", metavar="HOST", help="one host's resolved variables, with their origins")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
-    p = sub.add_parser("status", help="re-poll the DAGs of a past run and print their states",
-                       epilog="example:\n  fleet status -i inv.yaml "
-                              "--journal .fleet/runs/20261127T031000Z-4242-obproxy.start/journal.jsonl")
-    p.add_argument("--journal", required=True, help="the run's journal")
-    p.add_argument("-i", "--inventory", help="inventory (default: the one the journal names)")
-    p.add_argument("-o", "--output", help="write the JSON status here instead of stdout")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="warning")
+    from fleet.cli import runs as runs_cli
+    from fleet.cli import status as status_cli
+
+    status_cli.add_parser(sub)
+    runs_cli.add_parsers(sub)
     p = sub.add_parser("merge", help="combine shard summaries into one summary (and JUnit)",
                        epilog="example:\n  fleet merge summary-*.json --output summary.json --junit report.xml")
     p.add_argument("summaries", nargs="+")
@@ -198,6 +196,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from fleet.cli.status import run_status
 
             return run_status(args)
+        if args.command == "runs":
+            from fleet.cli.runs import run_runs
+
+            return run_runs(args)
+        if args.command == "show":
+            from fleet.cli.runs import run_show
+
+            return run_show(args)
         for warning in check_environment(os.environ):
             print(f"fleet: warning: {warning}", file=sys.stderr)
         name, settings = load_config_file(args.config)
