@@ -9,12 +9,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from fleet.config import ExitCode as ExitCode
 from fleet.config import Limits as Limits
 from fleet.config import Timeouts as Timeouts
+from fleet.utc import utc_seconds, utc_text
 
 T = TypeVar("T")
 
@@ -269,7 +269,7 @@ class HostResult:
             "agent_version": self.agent_version,
             "resumed": self.resumed,
             "adopted": self.adopted.to_dict() if self.adopted is not None else None,
-            "fired_at": _utc_text(self.fired_at),
+            "fired_at": utc_text(self.fired_at),
             **({"attempts": [dict(a) for a in self.attempts]} if self.attempts else {}),
         }
         if self.trace_ids_dropped:
@@ -281,14 +281,11 @@ class HostResult:
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], host: HostSpec | None = None) -> HostResult:
-        """The inverse of :meth:`to_dict`: a summary's (or a journal's) host entry as a result.
+        """The inverse of :meth:`to_dict` (a summary's or journal's host entry); ``ValueError`` names a bad field.
 
-        ``host`` is the inventory's spec of that host (its TLS and password settings are not in
-        the entry); without it the spec is rebuilt from the entry's ``host``, ``address``,
-        ``port`` and ``groups``. Every field is checked: a missing or mistyped one raises
-        ``ValueError`` naming it. ``from_dict(r.to_dict(), r.host) == r`` for every result whose
-        DAG holds only what the summary keeps of it (:meth:`DagDetail.brief`) and whose times
-        are whole milliseconds (the summary's precision).
+        ``host``: the inventory's spec (else rebuilt from ``host``/``address``/``port``/``groups``).
+        ``from_dict(r.to_dict(), r.host) == r`` when ``r.dag`` holds only :meth:`DagDetail.brief`'s
+        fields and its times are whole milliseconds (the summary's precision).
         """
         if not isinstance(doc, Mapping):
             raise ValueError("a host entry must be an object")
@@ -331,7 +328,7 @@ class HostResult:
             if _object(adopted, "adopted") is not None else None,
             trace_ids_dropped=_optional_field(doc, "trace_ids_dropped", int) or 0,
             failed_tasks_dropped=_optional_field(doc, "failed_tasks_dropped", int) or 0,
-            fired_at=_utc_seconds(_optional_field(doc, "fired_at", str)),
+            fired_at=utc_seconds(_optional_field(doc, "fired_at", str)),
             attempts=tuple(dict(a) for a in attempts or ()),
         )
 
@@ -381,25 +378,6 @@ def _dag_from_brief(doc: Any) -> DagDetail:
         stage=_optional_field(doc, "stage", int) or 0, max_stage=_optional_field(doc, "max_stage", int) or 0,
         start_time=_optional_field(doc, "start_time", str), end_time=_optional_field(doc, "end_time", str),
     )
-
-
-def _utc_text(unix_s: float | None) -> str | None:
-    """``1795785012.345`` -> ``"2026-11-27T13:10:12.345Z"``, the summary's timestamp form."""
-    if unix_s is None:
-        return None
-    seconds, ms = divmod(round(unix_s * 1000), 1000)
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
-
-
-def _utc_seconds(text: str | None) -> float | None:
-    """The inverse of :func:`_utc_text` (``ValueError`` on any other form)."""
-    if text is None:
-        return None
-    if not text.endswith("Z"):
-        raise ValueError(f"not a UTC timestamp: {text!r}"[:200])
-    moment = datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
-    whole = int(moment.replace(microsecond=0).timestamp())
-    return (whole * 1000 + moment.microsecond // 1000) / 1000
 
 
 class Secret:
