@@ -238,7 +238,7 @@ def test_priors_distinguish_finished_fired_and_unsettled_hosts() -> None:
         {"ev": "finished", "host": "d:1", "result": {"outcome": "skipped"}, "at": 3.1},
         {"ev": "fired", "host": "e:1", "trace_id": "t4", "at": 4.0},
         {"ev": "finished", "host": "e:1", "at": 4.1,
-         "result": {"outcome": "timed_out", "dag": {"id": "4125", "state": "RUNNING"}}},
+         "result": {"outcome": "timed_out", "dag": {"id": "4125", "dag_id": 7, "state": "RUNNING"}}},
     ]
     journal = priors_from_events(events)
     op, priors = journal.operation, journal.priors
@@ -248,5 +248,6 @@ def test_priors_distinguish_finished_fired_and_unsettled_hosts() -> None:
     assert priors["c:1"].fired and priors["c:1"].dag_id is None
     assert priors["d:1"].finished is None and not priors["d:1"].fired
     assert priors["e:1"].finished is None and priors["e:1"].fired and priors["e:1"].dag_id == "4125"
+    assert priors["e:1"].dag_number == 7  # the integer dag id travels with it
     result = result_from_journal(HostSpec("a", "a", 1), priors["a:1"].finished or {})
     assert result.resumed and result.outcome is Outcome.SUCCEEDED and result.trace_ids == ("x1",)

@@ -353,7 +353,7 @@ async def test_ipv6_loopback(make: Make) -> None:
 
 def test_an_unknown_transport_is_refused() -> None:
     """Limits.transport must name a transport; the config option accepts only lean and aiohttp."""
-    with pytest.raises(ValueError, match="unknown transport"):
+    with pytest.raises(ValueError, match="transport must be one of lean, aiohttp, not 'curl'"):
         HttpClient(Limits(transport="curl"))
     option = next(o for o in OPTIONS if o.name == "transport")
     assert option.default in TRANSPORTS and option.convert(" AIOHTTP ") == "aiohttp"

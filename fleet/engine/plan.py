@@ -38,6 +38,8 @@ class PriorState:
     fired: bool = False
     fired_at: float | None = None
     dag_id: str | None = None
+    #: the integer dag id of that DAG (obshell's ``dag_id``), as journaled with its answer
+    dag_number: int | None = None
     trace_ids: tuple[str, ...] = ()
     #: the request is known to have been sent and its answer lost (not merely journaled before a crash)
     answer_lost: bool = False

@@ -253,7 +253,7 @@ class Engine:
         prior = self.plan.prior.get(host.key)
         if prior is not None and prior.dag_id:
             parsed = parse_odp_generic_id(prior.dag_id)
-            run.known_dag_id = parsed[2] if parsed else 0
+            run.known_dag_id = prior.dag_number or (parsed[2] if parsed else 0)
         if prior is not None and (prior.fired or prior.dag_id):
             await self._recover_prior(run, prior.dag_id, prior.fired_at, known_sent=prior.answer_lost)
             return
@@ -415,7 +415,8 @@ class Engine:
         run.fired = True
         run.answer_lost = run.answer_lost or known_sent
         if dag_id is not None:
-            stub = DagDetail(id=dag_id, dag_id=0, name=DAG_NAMES.get(self.plan.operation, ""), state="RUNNING")
+            stub = DagDetail(id=dag_id, dag_id=run.known_dag_id, name=DAG_NAMES.get(self.plan.operation, ""),
+                             state="RUNNING")
             await self._accept_dag(run, stub, None, age=0.0)
             return
         name = DAG_NAMES[self.plan.operation]
