@@ -9,8 +9,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
+
+from fleet.config import ExitCode as ExitCode
+from fleet.config import Limits as Limits
+from fleet.config import Timeouts as Timeouts
+from fleet.utc import utc_seconds, utc_text
 
 T = TypeVar("T")
 
@@ -77,32 +81,6 @@ class HostSpec:
     def key(self) -> str:
         """Stable identity of the host within a run (journal, summary, dedup)."""
         return f"{self.name}:{self.port}"
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    """Per-request and per-run time limits, in seconds."""
-
-    connect: float = 5.0
-    request: float = 30.0
-    dag: float = 600.0
-    auth_lifetime: int = 60
-    grace: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Concurrency and size bounds. One place turns these into semaphores and connector limits."""
-
-    forks: int = 64
-    polls_in_flight: int = 256
-    max_body_bytes: int = 4 * 1024 * 1024
-    poll_retries: int = 5
-    #: seconds an idle connection to an agent is kept for reuse: longer than the longest poll
-    #: interval, short enough that finished hosts do not hold sockets open on either side
-    keepalive: float = 6.0
-    #: the HTTP transport: "lean" (asyncio + llhttp) or "aiohttp" (see fleet.client.http)
-    transport: str = "lean"
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +240,6 @@ class HostResult:
     clock_offset_ms: int | None = None
     agent_version: str | None = None
     resumed: bool = False
-    finished_at: float | None = None
     adopted: Adoption | None = None
     #: traceIds the agent returned beyond those kept (the first ones and the latest are kept)
     trace_ids_dropped: int = 0
@@ -292,7 +269,7 @@ class HostResult:
             "agent_version": self.agent_version,
             "resumed": self.resumed,
             "adopted": self.adopted.to_dict() if self.adopted is not None else None,
-            "fired_at": _utc_text(self.fired_at),
+            "fired_at": utc_text(self.fired_at),
             **({"attempts": [dict(a) for a in self.attempts]} if self.attempts else {}),
         }
         if self.trace_ids_dropped:
@@ -302,12 +279,105 @@ class HostResult:
         return doc
 
 
-def _utc_text(unix_s: float | None) -> str | None:
-    """``1795785012.345`` -> ``"2026-11-27T13:10:12.345Z"``, the summary's timestamp form."""
-    if unix_s is None:
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], host: HostSpec | None = None) -> HostResult:
+        """The inverse of :meth:`to_dict` (a summary's or journal's host entry); ``ValueError`` names a bad field.
+
+        ``host``: the inventory's spec (else rebuilt from ``host``/``address``/``port``/``groups``).
+        ``from_dict(r.to_dict(), r.host) == r`` when ``r.dag`` holds only :meth:`DagDetail.brief`'s
+        fields and its times are whole milliseconds (the summary's precision).
+        """
+        if not isinstance(doc, Mapping):
+            raise ValueError("a host entry must be an object")
+        if host is None:
+            host = HostSpec(name=_field(doc, "host", str), address=_field(doc, "address", str),
+                            port=_field(doc, "port", int),
+                            groups=tuple(_strings(doc.get("groups"), "groups")))
+        dag = doc.get("dag")
+        error = doc.get("error")
+        adopted = doc.get("adopted")
+        tasks = doc.get("failed_tasks")
+        attempts = doc.get("attempts")
+        if tasks is not None and not isinstance(tasks, list):
+            raise ValueError("'failed_tasks' must be a list")
+        if attempts is not None and (not isinstance(attempts, list)
+                                     or not all(isinstance(a, Mapping) for a in attempts)):
+            raise ValueError("'attempts' must be a list of objects")
+        try:
+            outcome = Outcome(_field(doc, "outcome", str))
+        except ValueError:
+            raise ValueError(f"unknown outcome {doc.get('outcome')!r}") from None
+        return cls(
+            host=host,
+            outcome=outcome,
+            dag=_dag_from_brief(dag) if dag is not None else None,
+            trace_ids=tuple(_strings(doc.get("trace_ids"), "trace_ids")),
+            error=ApiError(_optional_field(error, "status", int), _optional_field(error, "code", int),
+                           _optional_field(error, "errCode", str), _optional_field(error, "message", str) or "")
+            if _object(error, "error") is not None else None,
+            failed_tasks=tuple(
+                FailedTask(_optional_field(t, "node", str) or "", _optional_field(t, "task", str) or "",
+                           _optional_field(t, "execute_agent", str), tuple(_strings(_get(t, "task_logs"), "task_logs")))
+                for t in tasks or ()),
+            polls=_optional_field(doc, "polls", int) or 0,
+            duration_ms=_optional_field(doc, "duration_ms", int) or 0,
+            clock_offset_ms=_optional_field(doc, "clock_offset_ms", int),
+            agent_version=_optional_field(doc, "agent_version", str),
+            resumed=bool(_optional_field(doc, "resumed", bool)),
+            adopted=Adoption(_field(adopted, "reason", str), _field(adopted, "how", str))
+            if _object(adopted, "adopted") is not None else None,
+            trace_ids_dropped=_optional_field(doc, "trace_ids_dropped", int) or 0,
+            failed_tasks_dropped=_optional_field(doc, "failed_tasks_dropped", int) or 0,
+            fired_at=utc_seconds(_optional_field(doc, "fired_at", str)),
+            attempts=tuple(dict(a) for a in attempts or ()),
+        )
+
+
+def _get(doc: Any, name: str) -> Any:
+    return doc.get(name) if isinstance(doc, Mapping) else None
+
+
+def _object(value: Any, name: str) -> Mapping[str, Any] | None:
+    if value is not None and not isinstance(value, Mapping):
+        raise ValueError(f"'{name}' must be an object")
+    return value
+
+
+def _field(doc: Any, name: str, kind: type[T]) -> T:
+    value = _optional_field(doc, name, kind)
+    if value is None:
+        raise ValueError(f"'{name}' is missing")
+    return value
+
+
+def _optional_field(doc: Any, name: str, kind: type[T]) -> T | None:
+    """``doc[name]`` when it is a ``kind`` (an ``int`` is never a ``bool``), None when absent or null."""
+    value = _get(doc, name)
+    if value is None:
         return None
-    seconds, ms = divmod(round(unix_s * 1000), 1000)
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"'{name}' must be {kind.__name__}, not {value!r}"[:200])
+    return value
+
+
+def _strings(value: Any, name: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"'{name}' must be a list of strings")
+    return value
+
+
+def _dag_from_brief(doc: Any) -> DagDetail:
+    """A :class:`DagDetail` from :meth:`DagDetail.brief`'s form (the summary's ``dag``)."""
+    if not isinstance(doc, Mapping):
+        raise ValueError("'dag' must be an object")
+    return DagDetail(
+        id=_field(doc, "id", str), dag_id=_field(doc, "dag_id", int), name=_optional_field(doc, "name", str) or "",
+        state=_optional_field(doc, "state", str) or "", operator=_optional_field(doc, "operator", str) or "",
+        stage=_optional_field(doc, "stage", int) or 0, max_stage=_optional_field(doc, "max_stage", int) or 0,
+        start_time=_optional_field(doc, "start_time", str), end_time=_optional_field(doc, "end_time", str),
+    )
 
 
 class Secret:

@@ -63,26 +63,32 @@ def test_stop_reports_the_stop_operation(tmp_path: Path) -> None:
 
 
 def test_status_repolls_the_dags_of_a_past_run(tmp_path: Path) -> None:
-    """`fleet status --journal F` re-polls every DAG the journal recorded and prints each one's
-    state (JSON on stdout, a table on stderr); exit 2 when some DAG did not succeed. An unreadable
-    journal is a one-line usage error (exit 5)."""
+    """`fleet status --journal F --poll` re-polls every DAG the journal recorded and prints each
+    one's state (JSON on stdout, a table with a header on stderr), listing hosts that never got a
+    DAG too; exit 2 when some DAG did not succeed. An unreadable journal is a one-line usage error
+    (exit 5)."""
     base = "127.42.12.1"
     ips = addresses(base, 5)
     inventory = write_inventory(tmp_path / "inv.yaml", ips)
     config = {"defaults": DURATION, "agents": {ips[1]: {"faults": {"dag_fails": True}}, ips[2]: {"password": "x"}}}
     with sim_fleet(tmp_path, base, 5, config):
         start = run_fleet(["start", "-i", str(inventory), "--journal", "run.jsonl", *FAST], cwd=tmp_path)
-        status = run_fleet(["status", "--journal", "run.jsonl"], cwd=tmp_path)
+        status = run_fleet(["status", "--journal", "run.jsonl", "--poll"], cwd=tmp_path)
         missing = run_fleet(["status", "--journal", "nope.jsonl"], cwd=tmp_path)
     assert start.returncode == 2
     dags = {h["host"]: h["dag"]["id"] for h in start.summary["hosts"] if h["dag"]}
     assert status.returncode == 2, status.stderr
     doc = json.loads(status.stdout)
-    assert doc["schema"] == "fleet.status/v1" and doc["operation"] == "obproxy.start"
+    assert doc["schema"] == "fleet.status/v1" and doc["operation"] == "obproxy.start" and doc["polled"]
     states = {row["host"]: (row["dag"], row["state"]) for row in doc["hosts"]}
-    assert states == {ip: (dags[ip], "FAILED" if ip == ips[1] else "SUCCEED") for ip in ips if ip != ips[2]}
-    assert all(row["trace_ids"] for row in doc["hosts"])
-    table = {line.split()[0]: line.split()[1:3] for line in status.stderr.splitlines() if line.startswith("127.")}
-    assert table[ips[1]] == [dags[ips[1]], "FAILED"] and table[ips[0]] == [dags[ips[0]], "SUCCEED"]
+    assert states == {ip: (dags.get(ip), "FAILED" if ip == ips[1] else "-" if ip == ips[2] else "SUCCEED")
+                      for ip in ips}
+    assert all(row["trace_ids"] for row in doc["hosts"] if row["dag"])
+    assert [row["outcome"] for row in doc["hosts"] if row["host"] == ips[2]] == ["auth_failed"]
+    assert status.stderr.splitlines()[1].split()[:4] == ["HOST", "OUTCOME", "DAG", "STATE"]
+    table = {line.split()[0]: line.split()[1:4] for line in status.stderr.splitlines() if line.startswith("127.")}
+    assert table[ips[1]] == ["failed", dags[ips[1]], "FAILED"]
+    assert table[ips[0]] == ["succeeded", dags[ips[0]], "SUCCEED"]
+    assert table[ips[2]] == ["auth_failed", "-", "-"] and "0001-01-01" not in status.stderr
     assert missing.returncode == 5
     assert missing.stderr.strip() == "fleet: error: --journal nope.jsonl: cannot read: No such file or directory"

@@ -7,10 +7,11 @@ import io
 
 from structlog.testing import capture_logs
 
-from fleet.cli.operate import _execute
+from fleet.api import PreparedRun, RunOptions, RunResult, Selection, execute
 from fleet.engine.plan import Operation, RunPlan
+from fleet.inventory import Inventory
 from fleet.models import HostResult, HostSpec, Phase, Secret
-from fleet.report import ProgressView, RunInfo, junit_xml, summary_document, summary_exit_code
+from fleet.report import ProgressView, junit_xml, summary_exit_code
 
 
 class ExplodingView(ProgressView):
@@ -45,19 +46,25 @@ def _plan(addresses: list[str], batches: tuple[int, ...] = ()) -> RunPlan:
     return RunPlan(Operation.START, hosts, {h.key: Secret("fleet-sim-password") for h in hosts}, batches=batches)
 
 
+async def _execute(plan: RunPlan, view: ProgressView) -> RunResult:
+    """The API's execute on ``plan``, without a journal or a run folder."""
+    selection = Selection(Inventory("inv.yaml", plan.hosts, {}), plan.hosts, None)
+    run = PreparedRun(plan.operation, RunOptions(), selection, plan, None, None, {}, {}, None, 0.0)
+    return await execute(run, reporter=view)
+
+
 async def test_a_bug_mid_run_still_yields_a_whole_summary_with_the_error(sim_factory) -> None:
     """A bug raised outside any host's work: the summary still lists every host (unfinished ones
     interrupted or skipped), carries the error, and the exit code is 1."""
     sim = await sim_factory({"defaults": {"dag_duration": [0.2, 0.4]}}, agents=6)
     plan = _plan(sim.addresses, batches=(2, 2, 2))
-    report, crash = await _execute(plan, None, ExplodingView(), {}, False, "start")
-    assert crash == "RuntimeError: renderer bug"
-    assert [r.host for r in report.results] == list(plan.hosts)
-    assert {r.outcome.value for r in report.results[2:]} == {"skipped"}
-    doc = summary_document(RunInfo("obproxy.start", 0.0, 1.0, "inv.yaml", None, error=crash,
-                                   interrupted=report.interrupted), report.results)
-    assert doc["error"] == crash and doc["totals"]["hosts"] == 6
-    assert summary_exit_code(doc) == 1
+    result = await _execute(plan, ExplodingView())
+    assert result.error == "RuntimeError: renderer bug"
+    assert [r.host for r in result.hosts] == list(plan.hosts)
+    assert {r.outcome.value for r in result.hosts[2:]} == {"skipped"}
+    doc = result.to_dict()
+    assert doc["error"] == result.error and doc["totals"]["hosts"] == 6
+    assert summary_exit_code(doc) == 1 and result.exit_code == 1
 
 
 async def test_a_bug_in_one_hosts_work_ends_that_host_only(sim_factory) -> None:
@@ -66,13 +73,13 @@ async def test_a_bug_in_one_hosts_work_ends_that_host_only(sim_factory) -> None:
     sim = await sim_factory({"defaults": {"dag_duration": [0.2, 0.4]}}, agents=4)
     plan = _plan(sim.addresses)
     with capture_logs() as logs:
-        report, crash = await _execute(plan, None, HostBugView(plan.hosts[1]), {}, False, "start")
-    assert crash is None and not report.interrupted
-    outcomes = [r.outcome.value for r in report.results]
+        result = await _execute(plan, HostBugView(plan.hosts[1]))
+    assert result.error is None and not result.interrupted
+    outcomes = [r.outcome.value for r in result.hosts]
     assert outcomes == ["succeeded", "internal_error", "succeeded", "succeeded"]
-    message = report.results[1].error.message if report.results[1].error else ""
+    message = result.hosts[1].error.message if result.hosts[1].error else ""
     assert "KeyError" in message and "renderer bug" in message and "\n" not in message
     assert any(e["event"] == "host.internal_error.traceback" and e.get("exc_info") for e in logs)
-    doc = summary_document(RunInfo("obproxy.start", 0.0, 1.0, "inv.yaml", None), report.results)
+    doc = result.to_dict()
     assert summary_exit_code(doc) == 2 and doc["totals"]["internal_error"] == 1
     assert b'<error message=' in junit_xml(doc) and b'type="internal_error"' in junit_xml(doc)

@@ -201,7 +201,8 @@ def test_errors_map_to_outcomes() -> None:
     assert oc.outcome_for_error(RequestTimeout("x"), fired=True) is Outcome.AMBIGUOUS
     assert oc.outcome_for_error(ConnectionLost("x"), fired=True) is Outcome.AMBIGUOUS
     assert oc.outcome_for_error(ProtocolError("x", status=200), fired=True) is Outcome.AMBIGUOUS
-    assert oc.outcome_for_error(ProtocolError("x", status=500), fired=True) is Outcome.PROTOCOL_ERROR
+    assert oc.outcome_for_error(ProtocolError("x", status=502), fired=True) is Outcome.AMBIGUOUS
+    assert oc.outcome_for_error(ProtocolError("x", status=500)) is Outcome.PROTOCOL_ERROR
     assert oc.outcome_for_error(AuthRefused(err), fired=True) is Outcome.AUTH_FAILED
     assert oc.outcome_for_error(NotFound(ApiError(404, None, "Common.NotFound", "")), fired=True) is Outcome.REJECTED
     assert oc.outcome_for_error(ApiFailure(ApiError(500, None, "Common.Unexpected", ""))) is Outcome.PRECHECK_FAILED
@@ -284,7 +285,7 @@ def test_priors_distinguish_finished_fired_and_unsettled_hosts() -> None:
         {"ev": "finished", "host": "d:1", "result": {"outcome": "skipped"}, "at": 3.1},
         {"ev": "fired", "host": "e:1", "trace_id": "t4", "at": 4.0},
         {"ev": "finished", "host": "e:1", "at": 4.1,
-         "result": {"outcome": "timed_out", "dag": {"id": "4125", "state": "RUNNING"}}},
+         "result": {"outcome": "timed_out", "dag": {"id": "4125", "dag_id": 7, "state": "RUNNING"}}},
     ]
     journal = priors_from_events(events)
     op, priors = journal.operation, journal.priors
@@ -294,6 +295,7 @@ def test_priors_distinguish_finished_fired_and_unsettled_hosts() -> None:
     assert priors["c:1"].fired and priors["c:1"].dag is None
     assert priors["d:1"].finished is None and not priors["d:1"].fired
     assert priors["e:1"].finished is None and priors["e:1"].fired and priors["e:1"].dag == "4125"
+    assert priors["e:1"].dag_number == 7  # the integer dag id travels with it
     result = result_from_journal(HostSpec("a", "a", 1), priors["a:1"].finished or {})
     assert result.resumed and result.outcome is Outcome.SUCCEEDED and result.trace_ids == ("x1",)
 

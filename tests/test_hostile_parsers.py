@@ -9,11 +9,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleet.engine.outcome import precheck_problem, version_tuple
+from fleet.engine.outcome import precheck_problem
 from fleet.errors import ProtocolError
 from fleet.models import AgentInfo
 from fleet.protocol import bounds, wire
-from fleet.protocol.clock import parse_timestamp
+from fleet.protocol.agentinfo import version_tuple
+from fleet.protocol.clock import parse_agent_time
 from fleet.protocol.ids import parse_odp_generic_id
 
 # Wide values: huge and negative integers, any unicode text (superscript digits, bidi, controls).
@@ -84,8 +85,8 @@ def test_any_bytes_are_an_envelope_or_a_protocol_error(status: int, body: bytes)
 @given(st.text(max_size=60) | st.from_regex(
     r"\A20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([+-][0-9]{2}:[0-9]{2}|Z)\Z"))
 def test_any_timestamp_is_a_time_or_none(text: str) -> None:
-    """parse_timestamp returns a finite float or None for any text: odd offsets cost only the clock offset."""
-    value = parse_timestamp(text)
+    """parse_agent_time returns a finite float or None for any text: odd offsets cost only the clock offset."""
+    value = parse_agent_time(text)
     assert value is None or math.isfinite(value)
 
 
@@ -93,8 +94,8 @@ def test_out_of_range_offsets_and_dates_are_not_times() -> None:
     """+99:00, +23:60, month 13 and day 32 are not timestamps; ±23:59 still is."""
     for text in ("2025-01-01T00:00:00+99:00", "2025-01-01T00:00:00+23:60", "2025-13-01T00:00:00Z",
                  "2025-01-32T00:00:00Z", "2025-01-01T00:00:00+٠٨:00"):
-        assert parse_timestamp(text) is None, text
-    assert parse_timestamp("2025-01-01T00:00:00+23:59") is not None
+        assert parse_agent_time(text) is None, text
+    assert parse_agent_time("2025-01-01T00:00:00+23:59") is not None
 
 
 @settings(max_examples=300, deadline=None)

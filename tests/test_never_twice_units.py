@@ -11,9 +11,10 @@ from fleet.engine.probe import BUDGET, LOOK, IdSearch, Seen
 from fleet.engine.recovery import find_lost_dag, find_running, obshell_unfinished, stop_lock_holder
 from fleet.models import DagDetail
 from fleet.protocol.ids import odp_generic_id
-from fleet.simulator.agent import Env, SimAgent, SimRequest
-from fleet.simulator.config import AgentSettings, Faults
+from fleet.simulator.agent import SimAgent
+from fleet.simulator.exchange import Env, SimRequest
 from fleet.simulator.keys import generate_key_pair
+from fleet.simulator.settings import AgentSettings, Faults
 from tests.test_simulator import auth_request
 
 IP = "127.30.0.1"

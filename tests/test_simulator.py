@@ -17,9 +17,11 @@ from conftest import REPO, allocate_base_ip
 
 from fleet.protocol import crypto
 from fleet.protocol.ids import odp_generic_id
-from fleet.simulator.agent import Env, SimAgent, SimRequest
-from fleet.simulator.config import AgentSettings, ConfigError, Faults, config_from_dict, parse_config, resolve_settings
+from fleet.simulator.agent import SimAgent
+from fleet.simulator.config import config_from_dict, parse_config, resolve_settings
+from fleet.simulator.exchange import Env, SimRequest
 from fleet.simulator.keys import generate_key_pair
+from fleet.simulator.settings import AgentSettings, ConfigError, Faults
 from fleet.simulator.state import read_state
 
 PASSWORD = "fleet-sim-password"
@@ -181,13 +183,13 @@ def test_stop_takes_the_maintenance_lock() -> None:
 
 def test_timestamp_has_nanoseconds_offset_and_skew() -> None:
     """The envelope timestamp is RFC 3339 with the agent's offset and its clock skew applied."""
-    from fleet.protocol.clock import parse_timestamp
+    from fleet.protocol.clock import parse_agent_time
 
     a, env = agent(AgentSettings(clock_skew=120.0, utc_offset="+08:00"))
     ans = a.handle(SimRequest("GET", "/api/v1/info", {}), 1_700_000_000.123456789, env)
     stamp = ans.doc["timestamp"]
     assert stamp.endswith("+08:00") and "." in stamp
-    assert abs(parse_timestamp(stamp) - 1_700_000_120.123456789) < 1e-3
+    assert abs(parse_agent_time(stamp) - 1_700_000_120.123456789) < 1e-3
 
 
 # -- verification over real sockets ----------------------------------------------------------------

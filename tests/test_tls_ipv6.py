@@ -20,8 +20,8 @@ from fleet.errors import ConnectError, ConnectionLost
 from fleet.models import HostSpec, Limits, Secret, Timeouts, TlsSpec
 from fleet.protocol.ids import parse_odp_generic_id
 from fleet.simulator.cli import server_tls
-from fleet.simulator.config import SimConfig
 from fleet.simulator.server import Simulator
+from fleet.simulator.settings import SimConfig
 
 PASSWORD = "fleet-sim-password"
 TLS_IP = "127.47.0.1"

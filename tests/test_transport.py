@@ -29,8 +29,8 @@ from fleet.errors import (
 )
 from fleet.models import HostSpec, Limits, Secret, Timeouts, TlsSpec
 from fleet.simulator.cli import server_tls
-from fleet.simulator.config import SimConfig
 from fleet.simulator.server import Simulator
+from fleet.simulator.settings import SimConfig
 from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, write_inventory
 
 PASSWORD = "fleet-sim-password"
@@ -353,7 +353,7 @@ async def test_ipv6_loopback(make: Make) -> None:
 
 def test_an_unknown_transport_is_refused() -> None:
     """Limits.transport must name a transport; the config option accepts only lean and aiohttp."""
-    with pytest.raises(ValueError, match="unknown transport"):
+    with pytest.raises(ValueError, match="transport must be one of lean, aiohttp, not 'curl'"):
         HttpClient(Limits(transport="curl"))
     option = next(o for o in OPTIONS if o.name == "transport")
     assert option.default in TRANSPORTS and option.convert(" AIOHTTP ") == "aiohttp"

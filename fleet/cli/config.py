@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from fleet.api.options import DEFAULTS, NOT_REPLAYED, ORDERS, RUN_SHAPING
 from fleet.errors import InputError
 
 DEFAULT_CONFIG = "fleet.yaml"
@@ -43,7 +44,7 @@ def _positive_int(text: Any) -> int:
 
 def _positive_float(text: Any) -> float:
     value = float(text)
-    if value <= 0:
+    if not value > 0 or value == float("inf"):
         raise ValueError(f"{text!r} must be positive")
     return value
 
@@ -82,7 +83,11 @@ def _order(text: Any) -> str:
     return value
 
 
-ORDERS = ("inventory", "sorted", "shuffle")
+def _non_negative_float(text: Any) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(f"{text!r} must not be negative")
+    return value
 
 
 def _inventories(value: Any) -> list[str]:
@@ -103,46 +108,45 @@ class Option:
     convert: Callable[[Any], Any] = str
 
 
+_D = DEFAULTS  # the API's RunOptions holds every run option's one default
+
 OPTIONS: tuple[Option, ...] = (
     Option("inventory", None, _inventories),
-    Option("limit", None),
-    Option("forks", 64, _positive_int),
-    Option("timeout", 600.0, _positive_float),
-    Option("connect_timeout", 5.0, _positive_float),
-    Option("request_timeout", 30.0, _positive_float),
-    Option("auth_lifetime", 60, _positive_int),
-    Option("polls_in_flight", 256, _positive_int),
-    Option("poll_cap", 2.0, _positive_float),
-    Option("transport", "lean", _transport),
-    Option("grace", 30.0, float),
+    Option("limit", _D["limit"]),
+    Option("forks", _D["forks"], _positive_int),
+    Option("timeout", _D["timeout"], _positive_float),
+    Option("connect_timeout", _D["connect_timeout"], _positive_float),
+    Option("request_timeout", _D["request_timeout"], _positive_float),
+    Option("auth_lifetime", _D["auth_lifetime"], _positive_int),
+    Option("polls_in_flight", _D["polls_in_flight"], _positive_int),
+    Option("poll_cap", _D["poll_cap"], _positive_float),
+    Option("transport", _D["transport"], _transport),
+    Option("grace", _D["grace"], _non_negative_float),
     Option("output", None),
-    Option("journal", None),
-    Option("no_journal", False, _bool),
+    Option("journal", _D["journal"]),
+    Option("no_journal", _D["no_journal"], _bool),
     Option("junit", None),
     Option("retry_file", None),
-    Option("serial", None, _serial),
-    Option("max_fail_percentage", None, _percentage),
-    Option("canary", 0, _non_negative_int),
-    Option("order", "inventory", _order),
-    Option("shard", None),
+    Option("serial", _D["serial"], _serial),
+    Option("max_fail_percentage", _D["max_fail_percentage"], _percentage),
+    Option("canary", _D["canary"], _non_negative_int),
+    Option("order", _D["order"], _order),
+    Option("shard", _D["shard"]),
     Option("quiet", False, _bool),
     Option("log_level", None),
     Option("log_format", "auto"),
-    Option("refire_ambiguous", False, _bool),
-    Option("step", False, _bool),
-    Option("retry_failed", 0, _non_negative_int),
+    Option("refire_ambiguous", _D["refire_ambiguous"], _bool),
+    Option("step", _D["step"], _bool),
+    Option("retry_failed", _D["retry_failed"], _non_negative_int),
 )
 _BY_NAME = {o.name: o for o in OPTIONS}
 
-#: Options that shape what a run does and in which order: recorded in the journal's header and
-#: replayed by ``--resume``. ``refire_ambiguous`` is recorded but never replayed: it permits a
-#: second start, so it must be asked for on each resume that wants it.
-RUN_SHAPING: tuple[str, ...] = (
-    "limit", "shard", "order", "serial", "max_fail_percentage", "canary", "step", "timeout",
-    "connect_timeout", "request_timeout", "auth_lifetime", "forks", "polls_in_flight", "poll_cap",
-    "grace", "refire_ambiguous",
-)
-NOT_REPLAYED = frozenset({"refire_ambiguous"})
+
+def default_text(name: str) -> str:
+    """``(default 64)``: an option's default for its help text, from the one source of defaults."""
+    value = _BY_NAME[name].default
+    return f"(default {value:g})" if isinstance(value, float) else f"(default {value})"
+
 
 #: Where an option's value came from, as ``args.option_sources`` and the summary's ``options`` say.
 SOURCE_CLI = "command line"

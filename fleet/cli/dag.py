@@ -19,8 +19,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from fleet.cli.logs import configure_logging
-from fleet.cli.operate import _execute, _write_outputs
+from fleet.api import PreparedRun, Selection
+from fleet.api.paths import JOURNAL_NAME, RUNS_DIR, run_dir
+from fleet.cli.operate import _progress, finish, run_options, run_with_progress
 from fleet.cli.outputs import prepare_output
 from fleet.engine.pastrun import PastRun, default_selection, load_past_run
 from fleet.engine.plan import Operation, PriorState, RunPlan, batch_sizes
@@ -30,9 +31,8 @@ from fleet.engine.runlock import RunLock
 from fleet.errors import InputError
 from fleet.fdlimit import raise_open_files_limit
 from fleet.inventory import load_inventory, resolve_passwords, select
-from fleet.models import HostSpec, Limits, Timeouts
-from fleet.report import ProgressView, RunInfo, summary_document, summary_exit_code
-from fleet.report.progress import AboveProgress
+from fleet.inventory.credentials import check_maskable
+from fleet.models import HostSpec
 
 OPERATORS = ("retry", "rollback", "cancel", "pass")
 EPILOG = """which hosts, without --limit:
@@ -41,11 +41,11 @@ EPILOG = """which hosts, without --limit:
   pass              none: name the hosts with --limit
 
 examples:
-  fleet dag retry .fleet/runs/20261127T031000Z-123-obproxy.start.jsonl
+  fleet dag retry .fleet/runs/20261127T031000Z-123-obproxy.start/journal.jsonl
   fleet dag cancel summary.json --junit cancel.xml
   fleet dag pass summary.json --limit hz-proxy-07
 
-Running the same command again resumes it (its journal is .fleet/runs/<RUN>.<digest>.dag-<op>.jsonl):
+Running the same command again resumes it (its run folder is .fleet/runs/<RUN>.<digest>.dag-<op>/):
 no DAG gets a second operator. To retry again after a retry failed, act on the retry's own
 journal or summary. exit codes: 0 every operation succeeded, 2 some did not, 5 bad input."""
 
@@ -90,45 +90,35 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
                 raise InputError(f"--journal {journal_path}: that journal is of a '{state.operation}' run, "
                                  f"not '{operation.value}'")
             priors = state.priors
+    options = run_options(args)
     passwords = resolve_passwords(hosts, os.environ) if hosts else {}
-    progress_on = not args.quiet and sys.stderr.isatty()
-    level = args.log_level or ("warning" if progress_on or args.quiet else "info")
-    progress = ProgressView(sys.stderr, enabled=progress_on)
-    stream = AboveProgress(progress, sys.stderr) if progress_on else sys.stderr
-    fmt = {"json": True, "console": False}.get(args.log_format or "auto")
-    redactor = configure_logging(level=level, json_lines=fmt, stream=stream)
-    redactor.add_secrets(passwords.values())
+    check_maskable(hosts, passwords)
+    progress = _progress(args)
     try:
-        batches = batch_sizes(args.serial, len(hosts) - (args.canary or 0)) if args.serial else ()
+        batches = batch_sizes(list(options.serial), len(hosts) - options.canary) if options.serial else ()
     except ValueError as exc:
         raise InputError(str(exc)) from None
     plan = RunPlan(
-        operation=operation, hosts=hosts, passwords=passwords,
-        timeouts=Timeouts(connect=args.connect_timeout, request=args.request_timeout, dag=args.timeout,
-                          auth_lifetime=args.auth_lifetime, grace=args.grace or 0.0),
-        limits=Limits(forks=args.forks, polls_in_flight=args.polls_in_flight, keepalive=max(6.0, args.poll_cap + 4)),
-        poll_policy=PollPolicy(cap=args.poll_cap), batches=batches,
-        max_fail_percentage=args.max_fail_percentage, canary=args.canary or 0, prior=priors, targets=targets,
+        operation=operation, hosts=hosts, passwords=passwords, timeouts=options.timeouts, limits=options.limits,
+        poll_policy=PollPolicy(cap=options.poll_cap), batches=batches,
+        max_fail_percentage=options.max_fail_percentage, canary=options.canary, prior=priors, targets=targets,
     )
     retry_path = args.retry_file or os.path.join(".fleet", "retry", f"{Path(inventory.path).stem}.dag-{args.operator}"
                                                  ".retry")
+    folder = run_dir(journal_path, started_at, os.getpid(), operation.value)
     for flag, target in (("--output", args.output), ("--junit", args.junit), ("--retry-file", retry_path),
                          ("--journal", journal_path)):
         if target:
             prepare_output(flag, target)
     if args.step and not sys.stdin.isatty():
         raise InputError("--step asks before each batch and needs a terminal on stdin")
-    meta = {"inventory": inventory.path, "limit": args.limit, "shard": None, "source": args.run}
+    meta = {"inventory": inventory.path, "limit": args.limit, "shard": None}
+    run = PreparedRun(operation, options, Selection(inventory, hosts, None), plan, journal_path, folder, meta, {},
+                      None, started_at)
     raise_open_files_limit(len(hosts) + 1024)
-    report, crash = asyncio.run(_execute(plan, journal_path, progress, meta, args.step,
-                                         f"dag {args.operator} {args.run}"))
-    info = RunInfo(operation=operation.value, started_at=started_at, finished_at=time.time(),
-                   inventory=inventory.path, limit=args.limit, journal=journal_path, interrupted=report.interrupted,
-                   error=crash)
-    doc = summary_document(info, report.results)
-    written = _write_outputs(args, doc, retry_path, None, journal_path, command=f"dag {args.operator} {args.run}")
-    code = summary_exit_code(doc)
-    return 1 if not written and code == 0 else code
+    command = f"dag {args.operator} {args.run}"
+    result = asyncio.run(run_with_progress(run, progress, command, source=args.run))
+    return finish(args, result, retry_path, None, command=command)
 
 
 def _choose(args: argparse.Namespace, past: PastRun, inventory_hosts: tuple[HostSpec, ...],
@@ -159,4 +149,10 @@ def _journal_path(args: argparse.Namespace, operation: Operation, digest: str) -
     if args.journal:
         return str(args.journal)
     stem = Path(args.run).name.removesuffix(".jsonl").removesuffix(".json")
-    return os.path.join(".fleet", "runs", f"{stem}.{digest}.{operation.value.replace('.', '-')}.jsonl")
+    if stem in ("journal", "summary"):  # a run folder's own file: name the run by its folder
+        stem = Path(args.run).resolve().parent.name
+    name = f"{stem}.{digest}.{operation.value.replace('.', '-')}"
+    earlier = os.path.join(RUNS_DIR, name + ".jsonl")  # where fleet kept these journals before run folders
+    if os.path.exists(earlier):
+        return earlier
+    return os.path.join(RUNS_DIR, name, JOURNAL_NAME)

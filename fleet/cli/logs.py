@@ -18,9 +18,11 @@ from typing import Any, Protocol, TextIO, cast
 import structlog
 
 from fleet.models import Secret
+from fleet.protocol.api import SECRET_HEADERS
 from fleet.report.sanitize import Sanitizer, terminal_safe
 
-SECRET_KEYS = frozenset({"password", "passwd", "auth", "secret", "token", "x-ocs-agent-header", "x-ocs-header"})
+#: Log keys whose values are masked whole: secret-looking words and obshell's auth headers.
+SECRET_KEYS = frozenset({"password", "passwd", "auth", "secret", "token", *(h.lower() for h in SECRET_HEADERS)})
 MASK = "********"
 
 

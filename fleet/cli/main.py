@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from fleet import __version__
-from fleet.cli.config import OPTIONS, check_environment, load_config_file, resolve
+from fleet.cli.config import OPTIONS, check_environment, default_text, load_config_file, resolve
 from fleet.errors import InputError
+from fleet.models import ExitCode
 
-EXIT_USAGE = 5
+EXIT_USAGE = ExitCode.USAGE
 
 EPILOG_INVENTORY = """examples:
   fleet inventory -i inventories/prod.ini --graph
@@ -64,18 +65,24 @@ def _add_run_options(p: argparse.ArgumentParser, *, fires: bool, selects: bool =
         sel.add_argument("--shard", help="run only shard I/N (1-based) of the selection; "
                                          "defaults from CI_NODE_INDEX/CI_NODE_TOTAL or JOB_COMPLETION_INDEX")
         sel.add_argument("--order", choices=["inventory", "sorted", "shuffle"],
-                         help="host order (default inventory)")
+                         help=f"host order {default_text('order')}")
     sel.add_argument("--list-hosts", action="store_true", help="print the selected hosts and send nothing")
     run = p.add_argument_group("run")
-    run.add_argument("-f", "--forks", type=int, help="hosts checked/fired at once (default 64)")
-    run.add_argument("--timeout", type=float, help="seconds a DAG may run before it is timed_out (default 600)")
-    run.add_argument("--connect-timeout", type=float, help="seconds to connect to an agent (default 5)")
-    run.add_argument("--request-timeout", type=float, help="seconds for one request end to end (default 30)")
-    run.add_argument("--auth-lifetime", type=int, help="seconds an auth header stays valid (default 60)")
-    run.add_argument("--polls-in-flight", type=int, help="DAG polls in flight at once (default 256)")
-    run.add_argument("--poll-cap", type=float, help="longest interval between two polls of a DAG (default 2)")
+    run.add_argument("-f", "--forks", type=int, help=f"hosts checked/fired at once {default_text('forks')}")
+    run.add_argument("--timeout", type=float,
+                     help=f"seconds a DAG may run before it is timed_out {default_text('timeout')}")
+    run.add_argument("--connect-timeout", type=float,
+                     help=f"seconds to connect to an agent {default_text('connect_timeout')}")
+    run.add_argument("--request-timeout", type=float,
+                     help=f"seconds for one request end to end {default_text('request_timeout')}")
+    run.add_argument("--auth-lifetime", type=int,
+                     help=f"seconds an auth header stays valid {default_text('auth_lifetime')}")
+    run.add_argument("--polls-in-flight", type=int,
+                     help=f"DAG polls in flight at once {default_text('polls_in_flight')}")
+    run.add_argument("--poll-cap", type=float,
+                     help=f"longest interval between two polls of a DAG {default_text('poll_cap')}")
     run.add_argument("--transport", choices=["lean", "aiohttp"],
-                     help="HTTP client: lean (asyncio + llhttp, default) or aiohttp")
+                     help=f"HTTP client: lean (asyncio + llhttp) or aiohttp {default_text('transport')}")
     if fires:
         book = p.add_argument_group("runbook")
         book.add_argument("--serial", help="rolling batches: N, P%%, or a list like 1,5,20%% (last repeats)")
@@ -83,7 +90,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, fires: bool, selects: bool =
         book.add_argument("--canary", type=int, help="fire K hosts alone first; any failure aborts the run")
         book.add_argument("--step", action=argparse.BooleanOptionalAction,
                           help="confirm each batch on the terminal (--no-step: not on this --resume)")
-        book.add_argument("--grace", type=float, help="seconds to keep polling after the first interrupt (default 30)")
+        book.add_argument("--grace", type=float, help=f"seconds to keep polling after the first interrupt "
+                                                          f"{default_text('grace')}")
         book.add_argument("--journal", help="journal file, new (default .fleet/runs/<run>/journal.jsonl)")
         book.add_argument("--no-journal", action="store_const", const=True, help="keep no journal (no resume)")
         book.add_argument("--resume", metavar="JOURNAL",
@@ -137,13 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--graph", nargs="?", const="all", metavar="GROUP", help="the group tree (from GROUP)")
     mode.add_argument("--host", metavar="HOST", help="one host's resolved variables, with their origins")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
-    p = sub.add_parser("status", help="re-poll the DAGs of a past run and print their states",
-                       epilog="example:\n  fleet status -i inv.yaml "
-                              "--journal .fleet/runs/20261127T031000Z-4242-obproxy.start/journal.jsonl")
-    p.add_argument("--journal", required=True, help="the run's journal")
-    p.add_argument("-i", "--inventory", help="inventory (default: the one the journal names)")
-    p.add_argument("-o", "--output", help="write the JSON status here instead of stdout")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="warning")
+    from fleet.cli import runs as runs_cli
+    from fleet.cli import status as status_cli
+
+    status_cli.add_parser(sub)
+    runs_cli.add_parsers(sub)
     p = sub.add_parser("merge", help="combine shard summaries into one summary (and JUnit)",
                        epilog="example:\n  fleet merge summary-*.json --output summary.json --junit report.xml")
     p.add_argument("summaries", nargs="+")
@@ -190,6 +196,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from fleet.cli.status import run_status
 
             return run_status(args)
+        if args.command == "runs":
+            from fleet.cli.runs import run_runs
+
+            return run_runs(args)
+        if args.command == "show":
+            from fleet.cli.runs import run_show
+
+            return run_show(args)
         for warning in check_environment(os.environ):
             print(f"fleet: warning: {warning}", file=sys.stderr)
         name, settings = load_config_file(args.config)
@@ -210,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         print("fleet: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
 
 
 __all__ = ["OPTIONS", "build_parser", "main"]

@@ -14,19 +14,16 @@ import os
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fleet.client.http import HttpClient
 from fleet.errors import ApiFailure, AuthRefused, ProtocolError
 from fleet.models import AgentInfo, ApiError, DagDetail, HostSpec, Reply, Secret
-from fleet.protocol import bounds, crypto, wire
+from fleet.protocol import api, bounds, crypto, wire
 from fleet.protocol.clock import clock_offset
+from fleet.protocol.dags import REQUEST_OPERATORS
 
-TRACE_HEADER = "X-OBSHELL-Trace-ID"
-AGENT_AUTH_HEADER = "X-OCS-Agent-Header"
-DAG_OPERATORS = frozenset({"RETRY", "ROLLBACK", "CANCEL", "PASS"})
 _NO_PASSWORD = ApiError(status=None, code=None, err_code=None, message="no agent password configured for this host")
 
 
@@ -75,48 +72,47 @@ class AgentClient:
     # -- unauthenticated --------------------------------------------------------------
 
     async def info(self) -> Reply[AgentInfo]:
-        env = await self._call("GET", "/api/v1/info")
+        env = await self._call("GET", api.INFO)
         return Reply(wire.parse_agent_info(env.data), env.trace_id, env.timestamp, env.status)
 
     async def public_key(self, *, refresh: bool = False) -> rsa.RSAPublicKey:
         if self._public_key is None or refresh:
-            env = await self._call("GET", "/api/v1/secret")
+            env = await self._call("GET", api.SECRET)
             try:
                 self._public_key = crypto.load_public_key(wire.parse_public_key(env.data))
             except crypto.CryptoError as exc:
-                raise ProtocolError(f"/api/v1/secret: {exc}", env.trace_id) from None
+                raise ProtocolError(f"{api.SECRET}: {exc}", env.trace_id) from None
         return self._public_key
 
     # -- authenticated ----------------------------------------------------------------
 
     async def start_obproxy(self, *, trace_id: str | None = None) -> Reply[DagDetail]:
         """POST /api/v1/obproxy/start. Not idempotent: the caller must never call it twice blindly."""
-        env = await self._call_auth("POST", "/api/v1/obproxy/start", trace_id=trace_id)
+        env = await self._call_auth("POST", api.OBPROXY_START, trace_id=trace_id)
         return Reply(wire.parse_dag(env.data), env.trace_id, env.timestamp, env.status)
 
     async def stop_obproxy(self, *, trace_id: str | None = None) -> Reply[DagDetail]:
-        env = await self._call_auth("POST", "/api/v1/obproxy/stop", trace_id=trace_id)
+        env = await self._call_auth("POST", api.OBPROXY_STOP, trace_id=trace_id)
         return Reply(wire.parse_dag(env.data), env.trace_id, env.timestamp, env.status)
 
     async def get_dag(self, generic_id: str, *, details: bool = False) -> Reply[DagDetail]:
-        path = f"/api/v1/task/dag/{quote(generic_id, safe='')}?show_details={'true' if details else 'false'}"
-        env = await self._call_auth("GET", path)
+        env = await self._call_auth("GET", api.with_details(api.dag_path(generic_id), details))
         return Reply(wire.parse_dag(env.data), env.trace_id, env.timestamp, env.status)
 
     async def operate_dag(self, generic_id: str, operator: str, *, trace_id: str | None = None) -> Reply[None]:
         """POST /api/v1/task/dag/{id}: RETRY, ROLLBACK, CANCEL or PASS an existing DAG. Not idempotent."""
-        if operator not in DAG_OPERATORS:
+        if operator not in REQUEST_OPERATORS:
             raise ValueError(f"unknown DAG operator {operator!r}")
-        path = f"/api/v1/task/dag/{quote(generic_id, safe='')}"
-        env = await self._call_auth("POST", path, body={"operator": operator}, trace_id=trace_id)
+        env = await self._call_auth("POST", api.dag_path(generic_id), body={api.OPERATOR_FIELD: operator},
+                                    trace_id=trace_id)
         return Reply(None, env.trace_id, env.timestamp, env.status)
 
     async def unfinished_dags(self) -> Reply[tuple[DagDetail, ...]]:
-        env = await self._call_auth("GET", "/api/v1/task/dag/agent/unfinish?show_details=false")
+        env = await self._call_auth("GET", api.with_details(api.UNFINISHED_DAGS, False))
         return Reply(wire.parse_dag_list(env.data), env.trace_id, env.timestamp, env.status)
 
     async def agent_dags(self) -> Reply[tuple[DagDetail, ...]]:
-        env = await self._call_auth("GET", "/api/v1/task/dags/agent?show_details=false")
+        env = await self._call_auth("GET", api.with_details(api.AGENT_DAGS, False))
         return Reply(wire.parse_dag_list(env.data), env.trace_id, env.timestamp, env.status)
 
     # -- plumbing ---------------------------------------------------------------------
@@ -148,7 +144,7 @@ class AgentClient:
     ) -> wire.Envelope:
         sent_trace = trace_id or self._new_trace_id()
         self.last_sent_trace_id = sent_trace
-        headers = {TRACE_HEADER: sent_trace, "Accept": "application/json"}
+        headers = {api.TRACE_HEADER: sent_trace, "Accept": "application/json"}
         payload: bytes | None = None
         if key is not None:
             assert self._password is not None
@@ -159,7 +155,7 @@ class AgentClient:
             offset = self.clock_offset or 0.0
             expires = int(self._clock() + offset) + self._lifetime
             doc = crypto.header_json(self._password.reveal(), expires, path, session)
-            headers[AGENT_AUTH_HEADER] = crypto.encrypt_header(doc, key)
+            headers[api.AGENT_HEADER] = crypto.encrypt_header(doc, key)
         elif body is not None:
             payload = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"

@@ -19,14 +19,12 @@ from dataclasses import dataclass
 
 from fleet.client import AgentClient
 from fleet.engine.probe import IdSearch, Seen
-from fleet.engine.recovery import find_lost_dag
+from fleet.engine.recovery import find_lost_dag, foreign_dag
 from fleet.errors import ApiFailure, AuthRefused, NotFound, ProtocolError
 from fleet.models import AgentInfo, DagDetail
-from fleet.protocol.ids import odp_generic_id
-
-FOLLOWER = "FOLLOWER"
-#: obshell's 404 message for a row that exists but is not an ODP DAG (``GetDagDetail``).
-NOT_ODP_MESSAGE = "dag id not match"
+from fleet.protocol.agentinfo import Identity
+from fleet.protocol.errcodes import DAG_ID_NOT_MATCH, FORWARD_ERR_PREFIX
+from fleet.protocol.ids import is_odp_dag_id, odp_generic_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +52,22 @@ class Recovery:
 
 def _forwarded(exc: ApiFailure) -> bool:
     """A FOLLOWER's auto-forward refusal (or its master being unknown), not a verdict on the agent."""
-    return (exc.error.err_code or "").startswith("Request.Forward.")
+    return (exc.error.err_code or "").startswith(FORWARD_ERR_PREFIX)
 
 
 def uses_list(info: AgentInfo) -> bool:
     """Whether this identity answers the unfinished list with the agent password."""
-    return info.identity != FOLLOWER
+    return info.identity != Identity.FOLLOWER
 
 
-async def read_unfinished(client: AgentClient) -> Sighting:
-    """The unfinished list (raises the client's errors)."""
+async def read_unfinished(client: AgentClient, info: AgentInfo) -> Sighting:
+    """The unfinished list (raises the client's errors; an ODP DAG that names another agent is a
+    :class:`ProtocolError`: nothing read from that list can be trusted)."""
     reply = await client.unfinished_dags()
+    for dag in reply.data:
+        wrong = foreign_dag(dag, info.ip, info.port) if is_odp_dag_id(dag.id) else None
+        if wrong is not None:
+            raise ProtocolError(f"the unfinished list holds a DAG that is not this agent's: {wrong}", reply.trace_id)
     dags = tuple(sorted(reply.data, key=lambda d: d.dag_id, reverse=True))
     return Sighting(dags, "unfinished_list", 1)
 
@@ -77,13 +80,17 @@ async def probe_ids(client: AgentClient, info: AgentInfo, search: IdSearch) -> S
         raise ProtocolError(f"cannot build ODP DAG ids from the agent's address {info.ip!r}:{info.port}") from None
     while (dag_id := search.next_id()) is not None:
         try:
-            reply = await client.get_dag(odp_generic_id(info.ip, info.port, dag_id))
+            asked = odp_generic_id(info.ip, info.port, dag_id)
+            reply = await client.get_dag(asked)
         except AuthRefused:
             raise
         except NotFound as exc:
-            other = NOT_ODP_MESSAGE in exc.error.message
+            other = DAG_ID_NOT_MATCH in exc.error.message
             search.observe(dag_id, Seen.OTHER if other else Seen.ABSENT)
             continue
+        if reply.data.id != asked or reply.data.dag_id != dag_id:
+            raise ProtocolError(f"asked for DAG {asked}, the agent answered DAG {reply.data.id[:64]} "
+                                f"(dag_id {reply.data.dag_id})", reply.trace_id)
         search.observe(dag_id, Seen.ODP, reply.data)
     return Sighting(tuple(search.newest()), "id_probe", search.requests, search.frontier, search.complete)
 
@@ -93,7 +100,7 @@ async def look_before_fire(client: AgentClient, info: AgentInfo, hint: int = 0) 
     spent = 0
     if uses_list(info):
         try:
-            return await read_unfinished(client)
+            return await read_unfinished(client, info)
         except AuthRefused:
             raise
         except ApiFailure as exc:
@@ -115,7 +122,7 @@ async def recover_lost(client: AgentClient, info: AgentInfo, dag_name: str, sent
     spent = 0
     if uses_list(info):
         try:
-            listed = await read_unfinished(client)
+            listed = await read_unfinished(client, info)
             spent = 1
             found = find_lost_dag(listed.dags, dag_name, sent_at_agent_clock, baseline)
             if found is not None:

@@ -19,6 +19,7 @@ from fleet.engine.hostrun import HostRun, attempt_record
 from fleet.engine.polling import retry_delay
 from fleet.errors import AgentError
 from fleet.models import DagDetail, Outcome, Phase
+from fleet.protocol.ids import parse_odp_generic_id
 
 if TYPE_CHECKING:
     from fleet.engine.run import Engine
@@ -33,7 +34,8 @@ async def operate_existing(engine: Engine, run: HostRun) -> None:
     assert operator is not None and run.client is not None
     key = run.host.key
     dag_id = plan.targets[key]
-    stub = DagDetail(id=dag_id, dag_id=0, name="", state="READY")
+    parsed = parse_odp_generic_id(dag_id)
+    stub = DagDetail(id=dag_id, dag_id=parsed[2] if parsed else 0, name="", state="READY")
     prior = plan.prior.get(key)
     if prior is not None and prior.fired:
         # This journal already sent (or was about to send) the operator: follow, never send again.

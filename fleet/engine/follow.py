@@ -12,7 +12,7 @@ from fleet.engine import outcome as oc
 from fleet.engine.hostrun import HostRun
 from fleet.engine.plan import RunPlan
 from fleet.engine.polling import PollPlanner, retry_delay
-from fleet.errors import AgentError, AuthRefused, NotFound
+from fleet.errors import AgentError, AuthRefused, NotFound, ProtocolError
 from fleet.models import ApiError, FailedTask, Outcome
 
 #: ``retry(run)``: RETRY a failed DAG in place; True when sent (keep following), False to finish
@@ -49,6 +49,9 @@ class DagFollower:
             return min(now + wait, run.deadline)
         try:
             reply = await run.client.get_dag(dag_id)
+            if reply.data.id != dag_id:  # not the DAG asked about: never follow it instead
+                raise ProtocolError(f"asked for DAG {dag_id}, the agent answered DAG {reply.data.id[:64]} "
+                                    "(another agent's, or another DAG)", reply.trace_id)
         except AgentError as exc:
             return await self._failed(run, exc)
         now = self._clock()

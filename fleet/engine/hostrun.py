@@ -28,6 +28,8 @@ class HostRun:
     poll_errors: int = 0
     resumed: bool = False
     refired: bool = False
+    #: the start certainly left and its answer was lost (or did not settle it): never re-fired blindly
+    answer_lost: bool = False
     prior_trace_ids: tuple[str, ...] = ()
     #: why the followed DAG was adopted rather than answered (None: answered, or none)
     adopted: Adoption | None = None
@@ -41,6 +43,8 @@ class HostRun:
     retries: int = 0
     last_failure: str | None = None
     retry_trace_id: str | None = None
+    #: another inventory name of the same agent, which this run starts (this host mirrors its end)
+    same_agent_as: HostRun | None = None
     result: HostResult | None = field(default=None)
 
     def log_context(self) -> dict[str, object]:

@@ -1,16 +1,18 @@
 """The engine's looks at what an agent already runs: before firing, and after a lost answer.
 
-:func:`adopt_running` is the pre-fire look (a DAG of the operation already under way is
-followed, not fired again; a mid-stop agent is not fired at); :func:`recover_prior` settles a
-request that reached the agent, or may have (its answer lost, or a past run died after
-journaling ``fired``): its DAG is found and followed, and it is re-sent only when the agent
-provably has none. The reads themselves are :mod:`fleet.engine.adopt`'s; the matching is
-:mod:`fleet.engine.recovery`'s; this module turns what they found into the host's next step.
+:func:`claim_agent` makes one host of the run the only one to fire at an agent reached under
+several names; :func:`adopt_running` is the pre-fire look (a DAG of the operation already under
+way is followed, not fired again; a mid-stop agent is not fired at); :func:`recover_prior`
+settles a request that reached the agent, or may have (its answer lost or inconsistent, a 5xx,
+or a past run that died after journaling ``fired``): its DAG is found and followed, and it is
+re-sent only when the agent provably has none. The reads are :mod:`fleet.engine.adopt`'s, the
+matching :mod:`fleet.engine.recovery`'s; this module turns what they found into the host's next step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from typing import TYPE_CHECKING
 
 import structlog
@@ -20,7 +22,7 @@ from fleet.engine import outcome as oc
 from fleet.engine.hostrun import HostRun
 from fleet.engine.recovery import before_fire, mid_stop_message
 from fleet.errors import AgentError, AuthRefused
-from fleet.models import Adoption, DagDetail, Outcome
+from fleet.models import Adoption, AgentInfo, ApiError, DagDetail, Outcome
 
 if TYPE_CHECKING:
     from fleet.engine.run import Engine
@@ -31,10 +33,29 @@ log = structlog.get_logger("fleet.engine")
 SETTLE_DELAY_S = 3.0
 
 
+def claim_agent(engine: Engine, run: HostRun, info: AgentInfo) -> bool:
+    """True when ``run`` is the first host of this run to reach its agent; else it is another
+    name of an agent another host starts (a DNS name and its address, say, which the inventory
+    cannot tell apart without resolving): it is not fired and mirrors that host's end.
+
+    The agent is known by its own account: its address, port, pid and start time."""
+    try:
+        address = str(ipaddress.ip_address(info.ip))
+    except ValueError:
+        address = info.ip
+    owner = engine.agents.setdefault((address, info.port, info.pid, info.start_at), run)
+    if owner is run:
+        return True
+    run.same_agent_as = owner
+    log.warning("host.same_agent", **run.log_context(), same_as=owner.host.name, agent=f"{address}:{info.port}")
+    engine._release(run)
+    return False
+
+
 async def adopt_running(engine: Engine, run: HostRun) -> bool:
     """Before firing, look for a DAG of this operation the agent already runs (a retry, a
     second operator, a CI re-run): follow it instead of firing. True when the host needs
-    no send (adopted, or settled otherwise)."""
+    no start (adopted, or settled otherwise)."""
     assert run.client is not None and run.info is not None
     name = engine.dag_name
     try:
@@ -66,24 +87,27 @@ async def adopt_running(engine: Engine, run: HostRun) -> bool:
 
 async def recover_prior(engine: Engine, run: HostRun, dag: str | None, sent_at: float | None, *,
                         known_sent: bool,
-                        cause: str = "a previous run sent the request but recorded no answer") -> None:
+                        cause: str = "a previous run sent the request but recorded no answer",
+                        refused: ApiError | None = None) -> None:
     """A request reached the agent, or may have. Find its DAG; never send blindly again.
 
     ``dag``: its generic id, when a past run recorded the answer. ``known_sent``: the request
     certainly left (its answer was lost). Otherwise the journal only says fleet was about to
     send it when it died: if the agent, asked after the settle delay, provably has no DAG
-    created since, the request never took effect and is sent now. Requests spent: see
-    :mod:`fleet.engine.adopt`.
+    created since, the start never took effect and is sent now. ``refused``: the agent answered
+    the start with this server error; proven no DAG since, the host is ``rejected`` with it.
+    Requests spent: see :mod:`fleet.engine.adopt`.
     """
     assert run.client is not None and run.info is not None
     run.fired = True
-    name = engine.dag_name
+    run.answer_lost = run.answer_lost or known_sent
     if dag is not None:
-        await engine._accept_dag(run, DagDetail(id=dag, dag_id=0, name=name, state="RUNNING"), None)
+        stub = DagDetail(id=dag, dag_id=run.known_dag_id, name=engine.dag_name, state="RUNNING")
+        await engine._accept_dag(run, stub, None)
         return
-    wall = engine._wall
-    sent_at = sent_at or wall()
-    wait = sent_at + SETTLE_DELAY_S - wall()
+    name = engine.dag_name
+    sent_at = sent_at or engine._wall()
+    wait = sent_at + SETTLE_DELAY_S - engine._wall()
     if wait > 0:
         await asyncio.sleep(wait)
     offset = run.client.clock_offset or 0.0
@@ -105,6 +129,9 @@ async def recover_prior(engine: Engine, run: HostRun, dag: str | None, sent_at: 
         await engine._accept_dag(run, found.found, None)
         return
     proven = found.complete
+    if proven and refused is not None:
+        await engine._finish(run, Outcome.REJECTED, refused)
+        return
     if proven and (not known_sent or engine.plan.refire_ambiguous) and not run.refired and not engine._stopping:
         log.warning("fire.refire", **run.log_context(), known_sent=known_sent)
         run.refired = True

@@ -12,9 +12,8 @@ from fleet.errors import (
     TransportError,
 )
 from fleet.models import FINISHED_STATES, AgentInfo, ApiError, DagDetail, FailedTask, Outcome
+from fleet.protocol.agentinfo import ODP_ROUTES_SINCE, version_tuple
 from fleet.protocol.bounds import MAX_FAILED_TASKS, first_and_latest
-
-MIN_ODP_VERSION = (4, 2, 6)
 
 
 def note(message: str) -> ApiError:
@@ -22,26 +21,12 @@ def note(message: str) -> ApiError:
     return ApiError(status=None, code=None, err_code=None, message=message)
 
 
-def version_tuple(version: str) -> tuple[int, ...]:
-    """``"4.2.6.0-100000012025"`` → ``(4, 2, 6, 0)``; unparseable parts end the tuple.
-
-    Only ASCII digits count (``"²"`` is a digit to ``str.isdigit`` but not to ``int``), and a
-    component of more than 9 digits ends the tuple too: no obshell version has one.
-    """
-    parts: list[int] = []
-    for piece in version[:128].split("-", 1)[0].split("."):
-        if not (piece.isascii() and piece.isdigit()) or len(piece) > 9:
-            break
-        parts.append(int(piece))
-    return tuple(parts)
-
-
 def precheck_problem(info: AgentInfo) -> str | None:
     """Why an agent must not be fired at, or None when it may be."""
     version = version_tuple(info.version)
     if not version:
         return f"agent version {info.version!r} is not understood; fleet needs obshell >= 4.2.6"
-    if version < MIN_ODP_VERSION:
+    if version < ODP_ROUTES_SINCE:
         return f"obshell {info.version} has no ODP API (needs >= 4.2.6); upgrade the agent"
     if not info.is_obproxy_agent:
         return "agent does not manage an ODP (isObproxyAgent is false)"
@@ -55,21 +40,29 @@ def precheck_problem(info: AgentInfo) -> str | None:
 def outcome_for_error(exc: AgentError, *, fired: bool = False) -> Outcome:
     """Classify a client error. ``fired``: the error answered the start request itself.
 
-    A start whose answer was lost (timeout, broken connection) may have created a DAG: that
-    is ``ambiguous`` until the agent's DAG list settles it.
+    A start whose answer was lost (timeout, broken connection) or was not an obshell answer may
+    have created a DAG: that is ``ambiguous`` until the agent's DAG list settles it.
     """
     if isinstance(exc, ConnectError):
         return Outcome.UNREACHABLE
     if isinstance(exc, TransportError):
         return Outcome.AMBIGUOUS if fired else Outcome.UNREACHABLE
     if isinstance(exc, ProtocolError):
-        return Outcome.AMBIGUOUS if fired and (exc.status is None or exc.status < 400) else Outcome.PROTOCOL_ERROR
+        # Not an obshell answer (a proxy's 502 page, a garbled body): it proves nothing about
+        # whether the start reached the agent and created a DAG.
+        return Outcome.AMBIGUOUS if fired else Outcome.PROTOCOL_ERROR
     if isinstance(exc, AuthRefused):
         return Outcome.AUTH_FAILED
     if isinstance(exc, ApiFailure):
         # The agent refused: the start itself (rejected), or a preflight read (precheck failed).
         return Outcome.REJECTED if fired else Outcome.PRECHECK_FAILED
     return Outcome.PROTOCOL_ERROR
+
+
+def server_error(exc: AgentError) -> bool:
+    """An agent's refusal with a 5xx status: it failed somewhere, which does not prove it did nothing."""
+    return (isinstance(exc, ApiFailure) and not isinstance(exc, (AuthRefused, NotFound))
+            and exc.error.status is not None and exc.error.status >= 500)
 
 
 def is_transient_poll_error(exc: AgentError) -> bool:

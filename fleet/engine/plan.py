@@ -39,6 +39,8 @@ class PriorState:
     fired_at: float | None = None
     #: the generic id of the DAG its request created, when the journal recorded it
     dag: str | None = None
+    #: the integer dag id of that DAG (obshell's ``dag_id``), as journaled with its answer
+    dag_number: int | None = None
     trace_ids: tuple[str, ...] = ()
     #: the request is known to have been sent and its answer lost (not merely journaled before a crash)
     answer_lost: bool = False

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fleet.engine.journal import read_journal
 from fleet.engine.outcome import is_settled
 from fleet.engine.plan import Operation, PriorState
 from fleet.errors import InputError
-from fleet.models import Adoption, ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome
+from fleet.models import HostResult, HostSpec, Outcome
 
 #: Every event kind a journal may hold (an unknown one may hide a send: refused, never skipped).
 EVENTS = frozenset({"run", "fired", "answered", "retry", "finished", "end"})
@@ -27,6 +27,10 @@ _OPERATIONS = frozenset(op.value for op in Operation)
 _OUTCOMES = frozenset(o.value for o in Outcome)
 #: the latest plausible event time (year 5138): bounds arithmetic on times read back
 _LATEST_TIME = 1e11
+
+
+#: the journal's results are checked without their host (the resume passes the inventory's spec)
+_ANY_HOST = HostSpec(name="", address="")
 
 
 class _Bad(Exception):
@@ -179,6 +183,10 @@ def _check_result(result: Any) -> None:
     for name in ("polls", "duration_ms", "clock_offset_ms"):
         _optional(result, name, int, "finished")
     _optional(result, "agent_version", str, "finished")
+    try:  # the summary's own reader: what the resume rebuilds from this entry must build
+        HostResult.from_dict(result, _ANY_HOST)
+    except ValueError as exc:
+        raise _Bad(f"finished: {exc}") from None
 
 
 def _member(value: Any, names: frozenset[str]) -> bool:
@@ -234,7 +242,8 @@ def _state_from_events(path: str, events: Sequence[tuple[int, dict[str, Any]]]) 
             raise InputError(f"{path}:{number}: {kind} for {key!r}, which the run never selected")
         entry = state.setdefault(key, {"trace_ids": [], "fired": False})
         if kind == "fired":
-            entry.update(fired=True, fired_at=ev["at"], finished=None, dag=None, answer_lost=False)
+            entry.update(fired=True, fired_at=ev["at"], finished=None, dag=None, dag_number=None,
+                         answer_lost=False)
             if ev.get("trace_id"):  # the trace id fleet sent with the start comes first
                 entry["trace_ids"].insert(0, ev["trace_id"])
         elif kind == "retry":
@@ -244,6 +253,7 @@ def _state_from_events(path: str, events: Sequence[tuple[int, dict[str, Any]]]) 
                 raise InputError(f"{path}:{number}: answered for {key!r} without a 'fired' before it "
                                  "(the start was sent: refusing to decide anything from this journal)")
             entry["dag"] = ev["dag"]
+            entry["dag_number"] = ev.get("dag_id")
             if ev.get("trace_id"):
                 entry["trace_ids"].append(ev["trace_id"])
         else:
@@ -254,6 +264,7 @@ def _state_from_events(path: str, events: Sequence[tuple[int, dict[str, Any]]]) 
             fired=bool(e.get("fired")),
             fired_at=e.get("fired_at"),
             dag=e.get("dag"),
+            dag_number=e.get("dag_number"),
             trace_ids=tuple(e["trace_ids"]),
             answer_lost=bool(e.get("answer_lost")),
         )
@@ -269,6 +280,7 @@ def _fold_finished(entry: dict[str, Any], result: dict[str, Any], key: str, skip
     entry.pop("skipped_result", None)
     if isinstance(dag, dict):
         entry["dag"] = dag["id"]
+        entry["dag_number"] = dag.get("dag_id")
         entry["fired"] = True
     if is_settled(outcome, dag.get("state") if isinstance(dag, dict) else None):
         entry["finished"] = result
@@ -279,36 +291,5 @@ def _fold_finished(entry: dict[str, Any], result: dict[str, Any], key: str, skip
 
 
 def result_from_journal(host: HostSpec, doc: Mapping[str, Any]) -> HostResult:
-    """Rebuild a finished host's result, as recorded (checked by :func:`load_journal`), marked ``resumed``."""
-    dag_doc = doc.get("dag")
-    dag = None
-    if isinstance(dag_doc, dict):
-        dag = DagDetail(
-            id=str(dag_doc.get("id", "")), dag_id=int(dag_doc.get("dag_id") or 0), name=dag_doc.get("name") or "",
-            state=dag_doc.get("state") or "", operator=dag_doc.get("operator") or "",
-            stage=int(dag_doc.get("stage") or 0), max_stage=int(dag_doc.get("max_stage") or 0),
-            start_time=dag_doc.get("start_time"), end_time=dag_doc.get("end_time"),
-        )
-    err = doc.get("error")
-    error = None
-    if isinstance(err, dict):
-        error = ApiError(err.get("status"), err.get("code"), err.get("errCode"), err.get("message") or "")
-    failed = tuple(
-        FailedTask(t.get("node") or "", t.get("task") or "", t.get("execute_agent"), tuple(t.get("task_logs") or ()))
-        for t in doc.get("failed_tasks") or () if isinstance(t, dict)
-    )
-    adopted = doc.get("adopted")
-    return HostResult(
-        adopted=Adoption(str(adopted.get("reason")), str(adopted.get("how"))) if isinstance(adopted, dict) else None,
-        host=host,
-        outcome=Outcome(doc.get("outcome", "interrupted")),
-        dag=dag,
-        trace_ids=tuple(doc.get("trace_ids") or ()),
-        error=error,
-        failed_tasks=failed,
-        polls=int(doc.get("polls") or 0),
-        duration_ms=int(doc.get("duration_ms") or 0),
-        clock_offset_ms=doc.get("clock_offset_ms"),
-        agent_version=doc.get("agent_version"),
-        resumed=True,
-    )
+    """A finished host's result as recorded (checked by :func:`load_journal`), marked ``resumed``."""
+    return replace(HostResult.from_dict(doc, host), resumed=True)

@@ -10,17 +10,37 @@ Two questions, both answered from DAGs already read (the unfinished list, or ids
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 
 from fleet.models import DagDetail
-from fleet.protocol.clock import parse_timestamp
-from fleet.protocol.ids import is_odp_dag_id
+from fleet.protocol.clock import parse_agent_time
+from fleet.protocol.dags import STOP_OBPROXY
+from fleet.protocol.ids import is_odp_dag_id, parse_odp_generic_id
 
 #: A DAG created this long before fleet's send time still counts (clock measurement error).
 CLOCK_TOLERANCE_S = 5.0
-STOP_DAG = "Stop obproxy"
 #: obshell resets a DAG's times to the 1970 epoch on RETRY/ROLLBACK/CANCEL: such times say nothing.
 _EPOCH_GUARD_S = 86_400.0
+
+
+def foreign_dag(dag: DagDetail, ip: str, port: int) -> str | None:
+    """Why ``dag`` cannot be a DAG of agent ``ip:port`` (its generic id names another agent, or
+    another dag_id), or None when it can. obshell builds an ODP DAG's id from the agent's own
+    address and the DAG's sequence number, so an id that says otherwise is not this agent's DAG."""
+    parsed = parse_odp_generic_id(dag.id)
+    if parsed is None:
+        return f"DAG id {dag.id[:64]!r} is not an ODP DAG id"
+    owner_ip, owner_port, number = parsed
+    try:
+        same = ipaddress.ip_address(owner_ip) == ipaddress.ip_address(ip) and owner_port == port
+    except ValueError:
+        same = False
+    if not same:
+        return f"DAG {dag.id} belongs to another agent ({owner_ip}:{owner_port}), not to {ip}:{port}"
+    if number != dag.dag_id:
+        return f"DAG {dag.id} says its dag_id is {dag.dag_id}, its id says {number}"
+    return None
 
 
 def obshell_unfinished(dag: DagDetail) -> bool:
@@ -28,7 +48,7 @@ def obshell_unfinished(dag: DagDetail) -> bool:
     maintenance DAG (a failed "Stop obproxy" stays unfinished and keeps the lock)."""
     if dag.state == "SUCCEED":
         return False
-    return dag.state != "FAILED" or dag.name == STOP_DAG
+    return dag.state != "FAILED" or dag.name == STOP_OBPROXY
 
 
 def _newest(dags: Iterable[DagDetail]) -> list[DagDetail]:
@@ -45,7 +65,7 @@ def find_running(dags: Iterable[DagDetail], dag_name: str) -> DagDetail | None:
 
 def stop_lock_holder(dags: Iterable[DagDetail]) -> DagDetail | None:
     """The unfinished "Stop obproxy" DAG holding obshell's ODP maintenance lock, if any."""
-    return find_running(dags, STOP_DAG)
+    return find_running(dags, STOP_OBPROXY)
 
 
 def created_not_before(dag: DagDetail) -> float | None:
@@ -55,7 +75,7 @@ def created_not_before(dag: DagDetail) -> float | None:
     until it runs: both are at or after the creation, so the earliest meaningful one is the
     closest bound. None when neither says anything (unparsable, or reset to the epoch).
     """
-    times = [parse_timestamp(t or "") for t in (dag.start_time, dag.end_time)]
+    times = [parse_agent_time(t or "") for t in (dag.start_time, dag.end_time)]
     valid = [t for t in times if t is not None and t > _EPOCH_GUARD_S]
     return min(valid) if valid else None
 
@@ -89,7 +109,7 @@ def before_fire(dags: Iterable[DagDetail], dag_name: str) -> tuple[DagDetail | N
     """
     dags = list(dags)
     running = find_running(dags, dag_name)
-    if running is not None or dag_name == STOP_DAG:
+    if running is not None or dag_name == STOP_OBPROXY:
         return running, None
     return None, stop_lock_holder(dags)
 

@@ -27,14 +27,17 @@ from fleet.engine.journal import Journal, NullJournal, result_record
 from fleet.engine.plan import Operation, RunPlan
 from fleet.engine.polling import PollPlanner, retry_delay
 from fleet.engine.priors import result_from_journal
+from fleet.engine.recovery import foreign_dag
+from fleet.engine.rollout import policy_stop, split_batches
 from fleet.engine.scheduler import DeadlineScheduler
 from fleet.errors import AgentError, AuthRefused, NotFound
 from fleet.models import ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome, Phase, Reporter
+from fleet.protocol.dags import START_OBPROXY, STOP_OBPROXY
 from fleet.protocol.ids import odp_generic_id, parse_odp_generic_id
 
 log = structlog.get_logger("fleet.engine")
 
-DAG_NAMES = {Operation.START: "Start obproxy", Operation.STOP: "Stop obproxy"}
+DAG_NAMES = {Operation.START: START_OBPROXY, Operation.STOP: STOP_OBPROXY}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +71,6 @@ class Engine:
         self._rng = rng or random.Random()
         self._confirm_batch = confirm_batch
         self._journal_meta = journal_meta or {}
-        #: the name of the DAG this run's operation creates ("" for ``fleet dag`` and check)
-        self.dag_name = DAG_NAMES.get(plan.operation, "")
         self._planner = PollPlanner(plan.poll_policy, self._rng)
         self._follower = DagFollower(plan, self._planner, self._finish, clock, self._rng)
         if plan.retry_failed:
@@ -83,6 +84,10 @@ class Engine:
         self._fire_task: asyncio.Task[None] | None = None
         self._batch_left = 0
         self._batch_done = asyncio.Event()
+        #: (address, port, pid, start time) → the host of this run that fires at that agent
+        self.agents: dict[tuple[str, int, int, int], HostRun] = {}
+        #: the name of the DAG this run's operation creates ("" for ``fleet dag`` and check)
+        self.dag_name = DAG_NAMES.get(plan.operation, "")
 
     # -- control (signal handlers call these) -----------------------------------------
 
@@ -128,7 +133,7 @@ class Engine:
                 self._scheduler.close()
             await asyncio.wait({poll_task})
         now = self._clock()
-        for run in self._runs:
+        for run in sorted(self._runs, key=lambda r: r.same_agent_as is not None):
             if run.result is None:
                 await self._conclude_unfinished(run, now)
         await self._journal.record("end", interrupted=self._interrupted, policy_stop=self._policy_stop)
@@ -149,7 +154,7 @@ class Engine:
         return False
 
     async def _fire_batches(self, runs: list[HostRun]) -> None:
-        batches = self._split(runs)
+        batches = split_batches(self.plan, runs)
         for index, batch in enumerate(batches):
             if self._stopping:
                 return
@@ -172,30 +177,11 @@ class Engine:
                 await self._batch_done.wait()
             if self._stopping or index == len(batches) - 1:
                 return
-            self._policy_stop = self._check_policy(index, batch)
+            self._policy_stop = policy_stop(self.plan, index, batch)
             if self._policy_stop:
                 log.error("run.policy_stop", reason=self._policy_stop)
                 self._stopping = True
                 return
-
-    def _split(self, runs: list[HostRun]) -> list[list[HostRun]]:
-        """Canary first (if any), then the ``--serial`` batches; whatever remains is one last batch."""
-        sizes = ([self.plan.canary] if self.plan.canary else []) + list(self.plan.batches)
-        batches, start = [], 0
-        for size in sizes:
-            batches.append(runs[start : start + size])
-            start += size
-        batches.append(runs[start:])
-        return [b for b in batches if b]
-
-    def _check_policy(self, index: int, batch: list[HostRun]) -> str | None:
-        failed = sum(1 for r in batch if r.result is not None and not r.result.outcome.ok)
-        if self.plan.canary and index == 0 and failed:
-            return f"canary batch failed on {failed} of {len(batch)} hosts; nothing more fired"
-        pct = self.plan.max_fail_percentage
-        if pct is not None and batch and failed * 100 / len(batch) > pct:
-            return f"{failed} of {len(batch)} hosts failed in batch {index + 1}, over --max-fail-percentage {pct:g}"
-        return None
 
     async def _worker(self, queue: Iterator[HostRun]) -> None:
         for run in queue:
@@ -232,10 +218,12 @@ class Engine:
         if self.plan.operation.dag_operator:
             await dagsend.operate_existing(self, run)
             return
+        if not lookout.claim_agent(self, run, run.info):
+            return
         prior = self.plan.prior.get(host.key)
         if prior is not None and prior.dag:
             parsed = parse_odp_generic_id(prior.dag)
-            run.known_dag_id = parsed[2] if parsed else 0
+            run.known_dag_id = prior.dag_number or (parsed[2] if parsed else 0)
         if prior is not None and (prior.fired or prior.dag):
             await lookout.recover_prior(self, run, prior.dag, prior.fired_at, known_sent=prior.answer_lost)
             return
@@ -301,9 +289,22 @@ class Engine:
                     log.warning("fire.answer_lost", **run.log_context(), error=exc.message)
                     await lookout.recover_prior(self, run, None, run.fired_at, known_sent=True, cause=exc.message)
                     return
+                if outcome is Outcome.REJECTED and oc.server_error(exc):
+                    # A 5xx says the agent failed, not that it did nothing: settle it from its DAGs.
+                    log.warning("fire.server_error", **run.log_context(), error=exc.message)
+                    await lookout.recover_prior(self, run, None, run.fired_at, known_sent=True, cause=exc.message,
+                                                refused=self._explain(run, exc))
+                    return
                 await self._finish(run, outcome, self._explain(run, exc))
                 return
         run.start_trace_id = reply.trace_id
+        assert run.info is not None
+        wrong = foreign_dag(reply.data, run.info.ip, run.info.port)
+        if wrong is not None:  # not the answer to this start: find the DAG the start created
+            log.warning("fire.answer_inconsistent", **run.log_context(), error=wrong)
+            await lookout.recover_prior(self, run, None, run.fired_at, known_sent=True,
+                                        cause=f"the start's answer does not add up ({wrong})")
+            return
         await self._accept_dag(run, reply.data, reply.trace_id)
 
     async def _accept_dag(self, run: HostRun, dag: DagDetail, trace_id: str | None) -> None:
@@ -331,9 +332,18 @@ class Engine:
     # -- endings --------------------------------------------------------------------------
 
     def _unfinished_outcome(self, run: HostRun) -> tuple[Outcome, ApiError]:
+        owner = run.same_agent_as
+        if owner is not None and owner.result is not None:
+            run.dag = owner.result.dag
+            return owner.result.outcome, oc.note(
+                f"the same agent as host {owner.host.name} (by its /api/v1/info): it gets one start, under "
+                f"{owner.host.name}; this is that host's outcome")
         if run.dag is not None:
             return Outcome.INTERRUPTED, oc.note(
                 f"run interrupted while DAG {run.dag.id} was {run.dag.state}; resume to follow it")
+        if run.fired and run.answer_lost:  # ambiguous, so that a resume still never re-fires it
+            return Outcome.AMBIGUOUS, oc.note(
+                "run interrupted while looking for the DAG of a start whose answer was lost; resume settles it")
         if run.fired:
             return Outcome.INTERRUPTED, oc.note(
                 "run interrupted after the request was sent, before its answer; resume settles it")
@@ -371,6 +381,11 @@ class Engine:
                  err_code=error.err_code if error else None)
         await self._journal.record("finished", host=run.host.key, result=result_record(result, note))
         self._reporter.host_done(result)
+        if run.same_agent_as is None:
+            self._release(run)
+
+    def _release(self, run: HostRun) -> None:
+        """``run`` no longer holds its batch open."""
         if run.began is not None and self._batch_left > 0:
             self._batch_left -= 1
             if self._batch_left == 0:

@@ -1,18 +1,45 @@
-"""Agent clock arithmetic: parse obshell's RFC 3339 timestamps (nanosecond precision)."""
+"""Agent clock arithmetic: obshell's RFC 3339 timestamps (nanosecond precision), read and written.
+
+The client reads them (:func:`parse_agent_time`, :func:`clock_offset`); the simulator writes them
+(:func:`format_agent_time`) as Go's ``time.RFC3339Nano`` does. Both go through :func:`parse_offset`.
+
+An agent's time is untrusted input: :func:`parse_agent_time` answers None for anything it cannot
+read (it only costs the clock-offset measurement). fleet's own summary times are another format
+with another contract (``fleet.report.summary.parse_timestamp`` refuses what is not its own).
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})", re.ASCII
 )
+_OFFSET = re.compile(r"[+-](\d{2}):(\d{2})", re.ASCII)
 #: RFC 3339 offsets run from -23:59 to +23:59.
 _MAX_OFFSET = timedelta(hours=23, minutes=59)
+#: Go's zero ``time.Time`` as obshell writes it (a time never set).
+ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
-def parse_timestamp(text: str) -> float | None:
+@lru_cache(maxsize=64)
+def parse_offset(text: str) -> timezone | None:
+    """The time zone of an RFC 3339 offset (``Z``, ``z`` or ``±HH:MM`` within ±23:59), else None."""
+    if text in ("Z", "z"):
+        return UTC
+    m = _OFFSET.fullmatch(text)
+    if not m:
+        return None
+    hours, minutes = int(m.group(1)), int(m.group(2))
+    offset = timedelta(hours=hours, minutes=minutes)
+    if minutes > 59 or offset > _MAX_OFFSET:
+        return None
+    return timezone(offset if text[0] == "+" else -offset)
+
+
+def parse_agent_time(text: str) -> float | None:
     """Unix seconds of an RFC 3339 timestamp such as ``2025-03-20T15:20:02.190100104+08:00``.
 
     Returns None for anything else (including Go's zero time and offsets beyond ±23:59), so a
@@ -24,14 +51,9 @@ def parse_timestamp(text: str) -> float | None:
     year, month, day, hh, mm, ss, frac, tz = m.groups()
     if int(year) < 1971:
         return None
-    if tz in ("Z", "z"):
-        tzinfo = UTC
-    else:
-        sign = 1 if tz[0] == "+" else -1
-        offset = timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
-        if offset > _MAX_OFFSET or int(tz[4:6]) > 59:
-            return None
-        tzinfo = timezone(sign * offset)
+    tzinfo = parse_offset(tz)
+    if tzinfo is None:
+        return None
     try:
         dt = datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss), tzinfo=tzinfo)
     except (ValueError, OverflowError):
@@ -40,9 +62,26 @@ def parse_timestamp(text: str) -> float | None:
     return dt.timestamp() + fraction
 
 
+def format_agent_time(unix: float, offset: str) -> str:
+    """Go's RFC3339Nano (trailing zeros of the fraction trimmed) in the UTC ``offset`` (``Z``: UTC).
+
+    Raises ``ValueError`` for an offset :func:`parse_offset` does not accept.
+    """
+    tz = parse_offset(offset)
+    if tz is None:
+        raise ValueError(f"not an RFC 3339 UTC offset: {offset!r}")
+    secs, frac = divmod(int(round(unix * 1e9)), 1_000_000_000)
+    moment = datetime.fromtimestamp(secs, tz)
+    digits = f"{frac:09d}".rstrip("0")
+    suffix = "Z" if tz is UTC else moment.strftime("%z")
+    if suffix != "Z":
+        suffix = suffix[:3] + ":" + suffix[3:]
+    return f"{moment.strftime('%Y-%m-%dT%H:%M:%S')}{'.' + digits if digits else ''}{suffix}"
+
+
 def clock_offset(agent_timestamp: str | None, sent_at: float, received_at: float) -> float | None:
     """Agent clock minus local clock, in seconds, taking the request's midpoint as "now"."""
-    agent_now = parse_timestamp(agent_timestamp or "")
+    agent_now = parse_agent_time(agent_timestamp or "")
     if agent_now is None:
         return None
     return agent_now - (sent_at + received_at) / 2

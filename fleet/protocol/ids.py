@@ -3,6 +3,8 @@
 ODP DAGs: ``"4" + IPv4 as integer (10 digits) + port (5 digits) + dag_id`` and, for IPv6
 agents, ``"5" + IPv6 as integer (39 digits) + port (5 digits) + dag_id``
 (obshell ``ConvertObproxyIDToGenericID``). The IP is the agent's own configured address.
+Other local DAGs share the layout with the prefixes ``"2"`` (IPv4) and ``"3"`` (IPv6)
+(``ConvertLocalIDToGenericID``); cluster DAGs are ``"1" + dag_id``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,32 @@ def parse_odp_generic_id(generic_id: str) -> tuple[str, int, int] | None:
     if port > 65535 or len(dag_text) > 19 or int(dag_text) > MAX_DAG_ID:
         return None
     return ip, port, int(dag_text)
+
+
+#: local (non-ODP) prefix ↔ ODP prefix of the same address family
+_LOCAL_TO_ODP = {"2": "4", "3": "5"}
+_ODP_TO_LOCAL = {"4": "2", "5": "3"}
+CLUSTER_PREFIX = "1"
+
+
+def local_generic_id(ip: str, port: int, dag_id: int, *, odp: bool) -> str:
+    """The generic id of local DAG ``dag_id`` of agent ``ip:port``: 4/5 for ODP DAGs, 2/3 for others."""
+    odp_id = odp_generic_id(ip, port, dag_id)
+    return odp_id if odp else _ODP_TO_LOCAL[odp_id[0]] + odp_id[1:]
+
+
+def parse_local_generic_id(generic_id: str) -> tuple[str, int, int, bool] | None:
+    """``(ip, port, dag_id, odp)`` of a 2/3/4/5 generic id, or None when it is not a well-formed one."""
+    first = generic_id[:1]
+    parsed = parse_odp_generic_id(_LOCAL_TO_ODP.get(first, first) + generic_id[1:])
+    if parsed is None:
+        return None
+    return (*parsed, first in _LAYOUT)
+
+
+def is_local_dag_id(generic_id: str) -> bool:
+    """Whether the id has a local DAG's prefix (2, 3, 4 or 5), well-formed or not."""
+    return generic_id[:1] in _LAYOUT or generic_id[:1] in _LOCAL_TO_ODP
 
 
 def is_odp_dag_id(generic_id: str) -> bool:

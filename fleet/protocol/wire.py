@@ -16,14 +16,14 @@ from typing import Any
 from fleet.errors import ApiFailure, AuthRefused, NotFound, ProtocolError
 from fleet.models import AgentInfo, ApiError, DagDetail, NodeDetail, SubTaskDetail
 from fleet.protocol import bounds
-
-DECRYPT_FAILED = "Security.Authentication.Header.DecryptFailed"
-#: obshell < 4.3.1 answers a header it cannot decrypt with numeric code 1 and no errCode.
-LEGACY_DECRYPT_FAILED_CODE = 1
-#: obshell < 4.3.1 answers an unknown route with HTTP 400 and numeric code 1000.
-LEGACY_NOT_FOUND_CODE = 1000
-AUTH_ERR_PREFIXES = ("Security.Authentication.", "Common.Unauthorized")
-NOT_FOUND_ERR_CODES = frozenset({"Common.NotFound", "Task.NotFound"})
+from fleet.protocol.dags import DagState
+from fleet.protocol.errcodes import (
+    AUTH_ERR_PREFIXES,
+    DECRYPT_FAILED_CODE,
+    LEGACY_NOT_FOUND_CODE,
+    NOT_FOUND_ERR_CODES,
+    ErrCode,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +96,7 @@ def failure_for(env: Envelope) -> ApiFailure:
         return AuthRefused(error, env.trace_id)
     if err_code in NOT_FOUND_ERR_CODES or env.status == 404:
         return NotFound(error, env.trace_id)
+    # obshell < 4.3.1 answers an unknown route with HTTP 400 and numeric code 1000.
     if not err_code and error.code == LEGACY_NOT_FOUND_CODE and "not found" in error.message.lower():
         return NotFound(error, env.trace_id)
     return ApiFailure(error, env.trace_id)
@@ -103,11 +104,39 @@ def failure_for(env: Envelope) -> ApiFailure:
 
 def is_decrypt_failure(error: ApiError) -> bool:
     """True when the agent could not decrypt our header: its key changed (refetch it, retry once)."""
-    if error.err_code == DECRYPT_FAILED:
+    if error.err_code == ErrCode.AUTH_HEADER_DECRYPT_FAILED:
         return True
-    if error.err_code is None and error.code == LEGACY_DECRYPT_FAILED_CODE:
+    # obshell < 4.3.1 answers a header it cannot decrypt with numeric code 1 and no errCode.
+    if error.err_code is None and error.code == DECRYPT_FAILED_CODE:
         return True
     return "decrypt" in error.message.lower() and (error.err_code or "").startswith(AUTH_ERR_PREFIXES)
+
+
+# -- building envelopes (the agent's side: fleet's simulator) -------------------------------
+
+
+def envelope_document(status: int, trace_id: str, timestamp: str, data: Any = None,
+                      error: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The frame :func:`parse_envelope` reads, as obshell writes it: ``data`` only when given,
+    ``error`` only on failures."""
+    doc: dict[str, Any] = {"successful": status < 400, "timestamp": timestamp, "duration": 0,
+                           "status": status, "traceId": trace_id}
+    if data is not None:
+        doc["data"] = data
+    if error is not None:
+        doc["error"] = dict(error)
+    return doc
+
+
+def error_document(err_code: str | None, code: int | None, message: str) -> dict[str, Any]:
+    """An envelope's ``error``: ``errCode`` (4.3.1+) and/or the numeric ``code`` (4.2.x has only it)."""
+    doc: dict[str, Any] = {}
+    if code is not None:
+        doc["code"] = code
+    if err_code is not None:
+        doc["errCode"] = err_code
+    doc["message"] = message
+    return doc
 
 
 # -- payloads ---------------------------------------------------------------------------
@@ -227,7 +256,7 @@ def _parse_node(data: Any, budget: _Budget) -> NodeDetail:
         raise ProtocolError("node field 'sub_tasks' is not a list")
     kept, rest = subs[: budget.left], subs[budget.left :]
     budget.left -= len(kept)
-    budget.failed_dropped += sum(1 for s in rest if isinstance(s, dict) and s.get("state") == "FAILED")
+    budget.failed_dropped += sum(1 for s in rest if isinstance(s, dict) and s.get("state") == DagState.FAILED)
     return NodeDetail(
         id=_id(doc, "id", "node", default=""),
         name=_str(doc, "name", "node", default=""),

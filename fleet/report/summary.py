@@ -16,16 +16,12 @@ from importlib import resources
 from typing import Any
 
 from fleet import __version__
-from fleet.models import HostResult, Outcome
+from fleet.models import ExitCode, HostResult, Outcome
 from fleet.report.sanitize import json_text_safe
 
 SCHEMA_ID = "fleet.summary/v1"
 OPERATIONS = ("obproxy.start", "obproxy.stop", "check", "dag.retry", "dag.rollback", "dag.cancel", "dag.pass")
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_HOSTS_FAILED = 2
-EXIT_INTERRUPTED = 130
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
@@ -119,7 +115,7 @@ def summary_document(run: RunInfo, results: Sequence[HostResult]) -> dict[str, A
     }
 
 
-def summary_exit_code(doc: Mapping[str, Any]) -> int:
+def summary_exit_code(doc: Mapping[str, Any]) -> ExitCode:
     """The process exit status a summary stands for.
 
     In order of precedence: 1 when fleet itself hit an unexpected ``error``; 130 when the run
@@ -128,12 +124,12 @@ def summary_exit_code(doc: Mapping[str, Any]) -> int:
     (5) never get as far as a summary; the CLI decides those.
     """
     if doc.get("error"):
-        return EXIT_ERROR
+        return ExitCode.BUG
     if doc.get("interrupted"):
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     if doc.get("partial") or any(host["outcome"] != Outcome.SUCCEEDED.value for host in doc["hosts"]):
-        return EXIT_HOSTS_FAILED
-    return EXIT_OK
+        return ExitCode.HOSTS_FAILED
+    return ExitCode.OK
 
 
 def summary_json(doc: Mapping[str, Any]) -> str:

@@ -16,7 +16,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from fleet.fdlimit import raise_open_files_limit
-from fleet.simulator.config import ConfigError, SimConfig, load_config
+from fleet.simulator.config import load_config
+from fleet.simulator.settings import ConfigError, SimConfig
 
 if TYPE_CHECKING:  # the server (aiohttp) loads only to serve: every `fleet` command builds this parser
     from fleet.simulator.server import Simulator

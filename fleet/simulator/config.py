@@ -31,148 +31,19 @@ Errors are :class:`ConfigError` with ``file:line`` when the YAML position is kno
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+import os
+import random
+from dataclasses import replace
 from typing import Any
 
 import yaml
 
+from fleet.protocol.clock import parse_offset
+from fleet.simulator import yamlcheck as check
 from fleet.simulator.hostile import Hostile, parse_hostile
-
-ROUTES = ("info", "secret", "start", "stop", "dag", "operate", "unfinished", "dags")
-IDENTITIES = ("SINGLE", "MASTER", "FOLLOWER", "CLUSTER AGENT", "UNIDENTIFIED")
-DEFAULT_VERSION = "4.3.2.0-100000012025010112"
-DEFAULT_PASSWORD = "fleet-sim-password"
-ALL_ROUTES = frozenset(ROUTES)
-
-
-class ConfigError(ValueError):
-    """Raised when a simulator configuration is invalid; the message points at file:line."""
-
-
-@dataclass(frozen=True, slots=True)
-class Faults:
-    """What goes wrong on one agent. Route-set faults are empty when off."""
-
-    refuse: bool = False
-    blackhole: bool = False
-    hang: frozenset[str] = frozenset()
-    http500: frozenset[str] = frozenset()
-    garbage: frozenset[str] = frozenset()
-    truncated: frozenset[str] = frozenset()
-    oversize: frozenset[str] = frozenset()
-    bad_types: frozenset[str] = frozenset()
-    slow: float = 0.0
-    dag_fails: int = 0
-    dag_stuck: bool = False
-    rotate_after_requests: int = 0
-    rotate_every: float = 0.0
-    forget_dags_after: float | None = None
-    restart_after: float | None = None
-    flaky_polls: int = 0
-    drop_after_start: bool = False
-    die_after: float | None = None
-    hostile: Hostile = field(default_factory=Hostile)
-
-
-@dataclass(frozen=True, slots=True)
-class AgentSettings:
-    """One agent's behaviour. Shared by every agent with the same overrides (memory)."""
-
-    version: str = DEFAULT_VERSION
-    identity: str = "SINGLE"
-    zone: str = "zone1"
-    is_obproxy_agent: bool = True
-    agent_password_set: bool = True
-    password: str = DEFAULT_PASSWORD
-    ob_password: str = ""
-    dag_duration: tuple[float, float] = (2.0, 4.0)
-    error_style: str = "auto"
-    key_bits: int = 1024
-    clock_skew: float = 0.0
-    utc_offset: str = "+08:00"
-    history: int = 0
-    history_local_every: int = 0
-    faults: Faults = field(default_factory=Faults)
-
-    @property
-    def legacy_errors(self) -> bool:
-        """4.2.x error envelopes: explicit ``legacy``, or ``auto`` with a version below 4.3.1."""
-        if self.error_style == "auto":
-            return version_tuple(self.version) < (4, 3, 1)
-        return self.error_style == "legacy"
-
-
-@dataclass(frozen=True, slots=True)
-class RandomFault:
-    """``random_faults`` entry: apply ``settings`` to ``count`` or ``share`` of the agents."""
-
-    name: str
-    share: float | None
-    count: int | None
-    raw_value: Any
-
-
-@dataclass(frozen=True, slots=True)
-class SimConfig:
-    """A validated configuration. ``settings_for`` resolves one agent's settings."""
-
-    seed: int = 0
-    key_pool: int = 64
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-    agents: tuple[tuple[str, Mapping[str, Any]], ...] = ()
-    random_faults: tuple[RandomFault, ...] = ()
-    source: str = "<config>"
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    """Leading numeric components of an obshell version: "4.2.5.0-1" → (4, 2, 5, 0)."""
-    parts = []
-    for piece in re.split(r"[.\-_]", version):
-        if not piece.isdigit():
-            break
-        parts.append(int(piece))
-    return tuple(parts)
-
-
-# -- reading YAML with line numbers ------------------------------------------------------
-
-
-class _Lines:
-    """Maps a key path to the 1-based line it was written on."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.by_path: dict[tuple[Any, ...], int] = {}
-
-    def error(self, path: tuple[Any, ...], message: str) -> ConfigError:
-        probe = path
-        while probe and probe not in self.by_path:
-            probe = probe[:-1]
-        line = self.by_path.get(probe)
-        where = f"{self.source}:{line}" if line else self.source
-        dotted = ".".join(str(p) for p in path)
-        return ConfigError(f"{where}: {dotted + ': ' if dotted else ''}{message}")
-
-
-def _to_python(node: yaml.Node, path: tuple[Any, ...], lines: _Lines) -> Any:
-    lines.by_path.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            # Keys stay the strings written ("127.30.0.5:2886" must not become a YAML 1.1 number).
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
-            lines.by_path[path + (key,)] = key_node.start_mark.line + 1
-            if key in out:
-                raise lines.error(path + (key,), "duplicate key")
-            out[key] = _to_python(value_node, path + (key,), lines)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, path + (i,), lines) for i, item in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
+from fleet.simulator.settings import IDENTITIES, AgentSettings, ConfigError, Faults, RandomFault, SimConfig
+from fleet.simulator.yamlcheck import Lines
 
 
 def load_config(path: str) -> SimConfig:
@@ -187,10 +58,10 @@ def load_config(path: str) -> SimConfig:
 
 def parse_config(text: str, source: str = "<config>") -> SimConfig:
     """Validate YAML text (or an empty document) into a :class:`SimConfig`."""
-    lines = _Lines(source)
+    lines = Lines(source)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        doc = {} if node is None else _to_python(node, (), lines)
+        doc = {} if node is None else check.to_python(node, (), lines)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -199,14 +70,14 @@ def parse_config(text: str, source: str = "<config>") -> SimConfig:
     return config_from_dict(doc, lines)
 
 
-def config_from_dict(doc: Any, lines: _Lines | None = None) -> SimConfig:
+def config_from_dict(doc: Any, lines: Lines | None = None) -> SimConfig:
     """Validate an already-parsed document (tests may pass a dict directly)."""
-    lines = lines or _Lines("<config>")
+    lines = lines or Lines("<config>")
     if not isinstance(doc, dict):
         raise lines.error((), "the configuration must be a mapping")
-    _check_keys(doc, ("seed", "key_pool", "defaults", "agents", "random_faults"), (), lines)
-    seed = _int(doc.get("seed", 0), ("seed",), lines)
-    key_pool = _int(doc.get("key_pool", 64), ("key_pool",), lines, minimum=1)
+    check.check_keys(doc, ("seed", "key_pool", "defaults", "agents", "random_faults"), (), lines)
+    seed = check.integer(doc.get("seed", 0), ("seed",), lines)
+    key_pool = check.integer(doc.get("key_pool", 64), ("key_pool",), lines, minimum=1)
     defaults = doc.get("defaults") or {}
     build_settings(AgentSettings(), defaults, ("defaults",), lines)  # validate now
     agents_doc = doc.get("agents") or {}
@@ -240,108 +111,106 @@ RANDOM_FAULT_DEFAULTS: dict[str, Any] = {
 }
 
 
-def build_settings(base: AgentSettings, doc: Any, path: tuple[Any, ...], lines: _Lines) -> AgentSettings:
+def build_settings(base: AgentSettings, doc: Any, path: tuple[Any, ...], lines: Lines) -> AgentSettings:
     """``base`` with the overrides of ``doc`` applied (faults merge key by key)."""
     if not isinstance(doc, dict):
         raise lines.error(path, "must be a mapping of settings")
-    _check_keys(doc, _SETTINGS_KEYS, path, lines)
+    check.check_keys(doc, _SETTINGS_KEYS, path, lines)
     changes: dict[str, Any] = {}
     for key, value in doc.items():
         where = path + (key,)
         if key in ("version", "zone", "password", "ob_password"):
-            changes[key] = _str(value, where, lines)
+            changes[key] = check.text(value, where, lines)
         elif key == "password_env":
-            import os
-
-            name = _str(value, where, lines)
+            name = check.text(value, where, lines)
             if name not in os.environ:
                 raise lines.error(where, f"environment variable {name} is not set")
             changes["password"] = os.environ[name]
         elif key == "identity":
-            changes[key] = _choice(value, IDENTITIES, where, lines)
+            changes[key] = check.choice(value, IDENTITIES, where, lines)
         elif key in ("is_obproxy_agent", "agent_password_set"):
-            changes[key] = _bool(value, where, lines)
+            changes[key] = check.flag(value, where, lines)
         elif key == "dag_duration":
             if not isinstance(value, list) or len(value) != 2:
                 raise lines.error(where, "must be [min, max] seconds")
-            low, high = (_num(v, where + (i,), lines) for i, v in enumerate(value))
+            low, high = (check.number(v, where + (i,), lines) for i, v in enumerate(value))
             if high < low:
                 raise lines.error(where, "max is below min")
             changes[key] = (low, high)
         elif key == "error_style":
-            changes[key] = _choice(value, ("auto", "modern", "legacy"), where, lines)
+            changes[key] = check.choice(value, ("auto", "modern", "legacy"), where, lines)
         elif key == "key_bits":
-            changes[key] = _choice(value, (1024, 512), where, lines)
+            changes[key] = check.choice(value, (1024, 512), where, lines)
         elif key == "clock_skew":
-            changes[key] = _num(value, where, lines, minimum=None)
+            changes[key] = check.number(value, where, lines, minimum=None)
         elif key == "utc_offset":
-            text = _str(value, where, lines)
-            if not re.fullmatch(r"[+-]\d{2}:\d{2}|Z", text):
-                raise lines.error(where, "must look like +08:00 or Z")
+            text = check.text(value, where, lines)
+            if parse_offset(text) is None:
+                raise lines.error(where, "must look like +08:00 or Z (an offset within ±23:59)")
             changes[key] = text
         elif key in ("history", "history_local_every"):
-            changes[key] = _int(value, where, lines)
+            changes[key] = check.integer(value, where, lines)
         elif key == "faults":
             changes[key] = _build_faults(base.faults, value, where, lines)
     return replace(base, **changes)
 
 
-def _build_faults(base: Faults, doc: Any, path: tuple[Any, ...], lines: _Lines) -> Faults:
+def _build_faults(base: Faults, doc: Any, path: tuple[Any, ...], lines: Lines) -> Faults:
     if not isinstance(doc, dict):
         raise lines.error(path, "must be a mapping of faults")
-    _check_keys(doc, _FAULT_KEYS, path, lines)
+    check.check_keys(doc, _FAULT_KEYS, path, lines)
     changes: dict[str, Any] = {}
     for key, value in doc.items():
         where = path + (key,)
         if key in _ROUTE_FAULTS:
-            changes[key] = _routes(value, where, lines)
+            changes[key] = check.route_set(value, where, lines)
         elif key in ("refuse", "blackhole", "dag_stuck", "drop_after_start"):
-            changes[key] = _bool(value, where, lines)
+            changes[key] = check.flag(value, where, lines)
         elif key == "slow":
-            changes[key] = _num(value, where, lines)
+            changes[key] = check.number(value, where, lines)
         elif key == "dag_fails":
-            changes[key] = (10**9 if value else 0) if isinstance(value, bool) else _int(value, where, lines)
+            changes[key] = (10**9 if value else 0) if isinstance(value, bool) else check.integer(value, where, lines)
         elif key == "flaky_polls":
-            changes[key] = _int(value, where, lines)
+            changes[key] = check.integer(value, where, lines)
         elif key == "hostile":
             changes[key] = _hostile(base.hostile, value, where, lines)
         elif key in ("forget_dags_after", "restart_after", "die_after"):
-            changes[key] = None if value is None else _num(value, where, lines)
+            changes[key] = None if value is None else check.number(value, where, lines)
         elif key == "key_rotation":
             if value in (None, False):
                 changes.update(rotate_after_requests=0, rotate_every=0.0)
                 continue
             if not isinstance(value, dict) or len(value) != 1:
                 raise lines.error(where, "must be {after_requests: N} or {every_seconds: K}")
-            _check_keys(value, ("after_requests", "every_seconds"), where, lines)
+            check.check_keys(value, ("after_requests", "every_seconds"), where, lines)
             if "after_requests" in value:
-                n = _int(value["after_requests"], where + ("after_requests",), lines, minimum=1)
+                n = check.integer(value["after_requests"], where + ("after_requests",), lines, minimum=1)
                 changes.update(rotate_after_requests=n, rotate_every=0.0)
             else:
-                k = _num(value["every_seconds"], where + ("every_seconds",), lines)
+                k = check.number(value["every_seconds"], where + ("every_seconds",), lines)
                 if k <= 0:
                     raise lines.error(where + ("every_seconds",), "must be > 0")
                 changes.update(rotate_every=k, rotate_after_requests=0)
     return replace(base, **changes)
 
 
-def _hostile(base: Hostile, value: Any, path: tuple[Any, ...], lines: _Lines) -> Hostile:
-    return parse_hostile(base, value, lambda v, k: _routes(v, path + (k,), lines),
+def _hostile(base: Hostile, value: Any, path: tuple[Any, ...], lines: Lines) -> Hostile:
+    return parse_hostile(base, value, lambda v, k: check.route_set(v, path + (k,), lines),
                          lambda k, message: lines.error(path + ((k,) if k else ()), message))
 
 
-def _parse_random_faults(doc: Any, lines: _Lines) -> tuple[RandomFault, ...]:
+def _parse_random_faults(doc: Any, lines: Lines) -> tuple[RandomFault, ...]:
     path: tuple[Any, ...] = ("random_faults",)
     if not isinstance(doc, dict):
         raise lines.error(path, "must be a mapping of fault → share")
-    _check_keys(doc, _FAULT_KEYS, path, lines)
+    check.check_keys(doc, _FAULT_KEYS, path, lines)
     out = []
     total_share = 0.0
     for name, spec in doc.items():
         where = path + (name,)
         value = RANDOM_FAULT_DEFAULTS[name]
         if isinstance(spec, dict):
-            _check_keys(spec, ("share", "value"), where, lines)
+            check.check_keys(spec, ("share", "value"), where, lines)
             if "share" not in spec:
                 raise lines.error(where, "needs a share (a fraction or a count)")
             value = spec.get("value", value)
@@ -364,7 +233,7 @@ def _parse_random_faults(doc: Any, lines: _Lines) -> tuple[RandomFault, ...]:
     return tuple(out)
 
 
-def _parse_selector(key: str, path: tuple[Any, ...], lines: _Lines) -> None:
+def _parse_selector(key: str, path: tuple[Any, ...], lines: Lines) -> None:
     try:
         parse_selector(key)
     except ValueError as exc:
@@ -391,66 +260,6 @@ def parse_selector(key: str) -> tuple[int, int, int | None]:
     return lo, hi, port
 
 
-# -- scalar checks ----------------------------------------------------------------------------
-
-
-def _check_keys(doc: Mapping[Any, Any], allowed: tuple[str, ...], path: tuple[Any, ...], lines: _Lines) -> None:
-    for key in doc:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(allowed)})"
-            raise lines.error(path + (key,), f"unknown key {key!r}{hint}")
-
-
-def _routes(value: Any, path: tuple[Any, ...], lines: _Lines) -> frozenset[str]:
-    if isinstance(value, bool):
-        return ALL_ROUTES if value else frozenset()
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        raise lines.error(path, "must be true/false or a list of routes")
-    for i, name in enumerate(value):
-        if name not in ROUTES:
-            close = difflib.get_close_matches(str(name), ROUTES, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f" (routes: {', '.join(ROUTES)})"
-            raise lines.error(path + (i,), f"unknown route {name!r}{hint}")
-    return frozenset(value)
-
-
-def _str(value: Any, path: tuple[Any, ...], lines: _Lines) -> str:
-    if not isinstance(value, str):
-        raise lines.error(path, "must be a string")
-    return value
-
-
-def _bool(value: Any, path: tuple[Any, ...], lines: _Lines) -> bool:
-    if not isinstance(value, bool):
-        raise lines.error(path, "must be true or false")
-    return value
-
-
-def _num(value: Any, path: tuple[Any, ...], lines: _Lines, minimum: float | None = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise lines.error(path, "must be a number")
-    if minimum is not None and value < minimum:
-        raise lines.error(path, f"must be >= {minimum:g}")
-    return float(value)
-
-
-def _int(value: Any, path: tuple[Any, ...], lines: _Lines, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise lines.error(path, "must be an integer")
-    if value < minimum:
-        raise lines.error(path, f"must be >= {minimum}")
-    return value
-
-
-def _choice(value: Any, allowed: tuple[Any, ...], path: tuple[Any, ...], lines: _Lines) -> Any:
-    if value not in allowed or isinstance(value, bool):
-        raise lines.error(path, f"must be one of {', '.join(map(str, allowed))}")
-    return value
-
-
 # -- resolving the fleet ------------------------------------------------------------------------
 
 
@@ -459,9 +268,7 @@ def resolve_settings(config: SimConfig, addresses: list[tuple[str, int]], seed: 
 
     Agents with the same resolution share one :class:`AgentSettings` object.
     """
-    import random
-
-    lines = _Lines(config.source)
+    lines = Lines(config.source)
     base = build_settings(AgentSettings(), dict(config.defaults), ("defaults",), lines)
     n = len(addresses)
     order = list(range(n))

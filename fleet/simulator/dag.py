@@ -21,11 +21,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleet.simulator.config import AgentSettings
+from fleet.models import FINISHED_STATES
+from fleet.protocol.dags import (
+    CHECK_AGENT,
+    CHECK_OBPROXY_STATUS,
+    START_OBPROXY,
+    STOP_OBPROXY,
+    UPGRADE_AGENT,
+    DagOperator,
+    DagState,
+)
+from fleet.simulator.settings import AgentSettings
 
-DAG_NAMES = {"start": "Start obproxy", "stop": "Stop obproxy", "local": "Upgrade agent"}
 #: The one kind that is not an ODP DAG (its generic id starts with 2/3, not 4/5).
 LOCAL = "local"
+DAG_NAMES = {"start": START_OBPROXY, "stop": STOP_OBPROXY, LOCAL: UPGRADE_AGENT}
+#: The two nodes of each kind of DAG.
+NODE_NAMES = {"start": (CHECK_OBPROXY_STATUS, START_OBPROXY), "stop": (CHECK_OBPROXY_STATUS, STOP_OBPROXY),
+              LOCAL: (CHECK_AGENT, UPGRADE_AGENT)}
 #: Seconds between two old DAGs of the synthesised history (the newest ends before startup).
 HISTORY_SPACING_S = 60.0
 HISTORY_DURATION_S = 3.0
@@ -43,9 +56,9 @@ class Dag:
     duration: float
     fail_stage: int = 0  # 0 = succeeds; 1 = "Check obproxy status" fails; 2 = the second task fails
     stuck: bool = False
-    final_state: str | None = None
+    final_state: DagState | None = None
     final_at: float | None = None
-    operator: str = "RUN"
+    operator: str = DagOperator.RUN
     execute_times: int = 1
     final_stage: int = 2
     #: set by RETRY/CANCEL: READY (times at the epoch) until obshell's scheduler picks it up
@@ -70,38 +83,38 @@ class Dag:
             return self.run_start + self.duration * 0.4
         return None if self.stuck else self.run_start + self.duration
 
-    def view(self, now: float) -> tuple[str, int, int]:
+    def view(self, now: float) -> tuple[DagState, int, int]:
         """``(state, stage, failed/current node index)`` at ``now``."""
         if self.ready_until is not None and now < self.ready_until:
-            return "READY", self.op_stage, 0
+            return DagState.READY, self.op_stage, 0
         if self.final_state is not None:
             return self.final_state, self.final_stage, self.final_stage
         elapsed = now - self.run_start
         if elapsed < min(0.1, self.duration * 0.1):
-            return "READY", 1, 0
+            return DagState.READY, 1, 0
         if elapsed < self.duration * 0.4:
-            return "RUNNING", 1, 1
+            return DagState.RUNNING, 1, 1
         if self.fail_stage == 1:
-            return "FAILED", 1, 1
+            return DagState.FAILED, 1, 1
         if self.stuck or elapsed < self.duration:
-            return "RUNNING", 2, 2
-        return ("FAILED" if self.fail_stage == 2 else "SUCCEED"), 2, 2
+            return DagState.RUNNING, 2, 2
+        return (DagState.FAILED if self.fail_stage == 2 else DagState.SUCCEED), 2, 2
 
     def finished(self, now: float) -> bool:
         """SUCCEED or FAILED (what a client polling the DAG sees as the end)."""
-        return self.view(now)[0] in ("SUCCEED", "FAILED")
+        return self.view(now)[0] in FINISHED_STATES
 
     def is_finished(self, now: float) -> bool:
         """obshell's ``is_finished`` column: what keeps a DAG out of the unfinished list."""
         state = self.view(now)[0]
-        return state == "SUCCEED" or (state == "FAILED" and not self.maintenance)
+        return state == DagState.SUCCEED or (state == DagState.FAILED and not self.maintenance)
 
     def times(self, now: float) -> tuple[float, float]:
         """``(start_time, end_time)`` as the agent shows them (real time, before clock skew);
         operated DAGs (RETRY, CANCEL) are shown by :func:`fleet.simulator.operators.shown_times`."""
         state = self.view(now)[0]
-        start = self.created if state == "READY" else self.run_start
-        if state in ("SUCCEED", "FAILED"):
+        start = self.created if state == DagState.READY else self.run_start
+        if state in FINISHED_STATES:
             end = self.end_time()
             return start, end if end is not None else self.created
         return start, self.created
@@ -115,5 +128,5 @@ def old_dag(dag_id: int, settings: AgentSettings, boot: float) -> Dag:
     else:
         kind = "start" if dag_id % 2 else "stop"
     created = boot - (settings.history - dag_id + 1) * HISTORY_SPACING_S
-    return Dag(dag_id, kind, created, created, HISTORY_DURATION_S, final_state="SUCCEED",
+    return Dag(dag_id, kind, created, created, HISTORY_DURATION_S, final_state=DagState.SUCCEED,
                final_at=created + HISTORY_DURATION_S)

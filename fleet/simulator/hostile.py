@@ -13,6 +13,9 @@ wire are hostile. Configured under ``faults: {hostile: {...}}``::
                                   # message and failed task log echoes the password too
     control_chars: true           # ANSI/OSC escapes, newlines and U+202E in messages, names, logs
     bad_ids: true                 # DAG polls answer a 5,000-digit id and a non-integer dag_id
+    gateway_error: [start]        # these routes act, then answer 502 with an HTML page (a proxy
+                                  # in front of the agent gave up waiting for it)
+    foreign_dag: [start, dag]     # these routes' DAG names another agent (127.0.0.1:2886) as its owner
 """
 
 from __future__ import annotations
@@ -21,8 +24,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fleet.protocol.dags import DagState
+from fleet.protocol.errcodes import ErrCode
+from fleet.protocol.wire import error_document
+
 KEYS = ("bad_offset", "deep_nesting", "info_version", "huge_trace_id", "failed_sub_tasks", "echo_password",
-        "control_chars", "bad_ids")
+        "control_chars", "bad_ids", "gateway_error", "foreign_dag")
+GATEWAY_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>"
+#: The ODP generic id prefix of another agent (127.0.0.1:2886): "4" + IPv4 as 10 digits + port.
+FOREIGN_PREFIX = "4" + f"{0x7F000001:010d}" + "02886"
 BAD_TIMESTAMP = "2025-01-01T00:00:00+99:00"
 NESTING = 200_000
 #: Terminal attacks: clear screen, set the title (OSC), forge a line, reverse the text after it.
@@ -41,6 +51,8 @@ class Hostile:
     echo_password: frozenset[str] = field(default_factory=frozenset)
     control_chars: bool = False
     bad_ids: bool = False
+    gateway_error: frozenset[str] = field(default_factory=frozenset)
+    foreign_dag: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def active(self) -> bool:
@@ -57,7 +69,7 @@ def parse_hostile(base: Hostile, doc: Any, routes: Callable[[Any, str], frozense
     for key, value in doc.items():
         if key not in KEYS:
             raise fail(str(key), f"unknown hostile behaviour {key!r} (known: {', '.join(KEYS)})")
-        if key in ("deep_nesting", "echo_password"):
+        if key in ("deep_nesting", "echo_password", "gateway_error", "foreign_dag"):
             changes[key] = routes(value, key)
         elif key in ("bad_offset", "control_chars", "bad_ids"):
             if not isinstance(value, bool):
@@ -79,13 +91,15 @@ def rewrite(hostile: Hostile, route: str | None, status: int, doc: dict[str, Any
     """``(status, envelope, raw body)`` after the hostile rewrite; a raw body replaces the envelope."""
     if route is not None and route in hostile.deep_nesting:
         return 200, None, b"[" * NESTING
+    if route is not None and route in hostile.gateway_error:
+        return 502, None, GATEWAY_PAGE
     if doc is None:
         return status, doc, None
     if route is not None and route in hostile.echo_password:
         status = 500
         doc.pop("data", None)
         doc.update(successful=False, status=500,
-                   error={"errCode": "Common.Unexpected", "message": f"wrong password {password}"})
+                   error=error_document(ErrCode.COMMON_UNEXPECTED, None, f"wrong password {password}"))
     if hostile.bad_offset and "timestamp" in doc:
         doc["timestamp"] = BAD_TIMESTAMP
     if hostile.huge_trace_id:
@@ -107,19 +121,21 @@ def _rewrite_data(hostile: Hostile, route: str | None, data: dict[str, Any], pas
         return
     if hostile.control_chars:
         data["name"] = f"{data.get('name', '')}{CONTROL_TEXT}"
+    if route in hostile.foreign_dag and isinstance(data.get("dag_id"), int):
+        data["id"] = f"{FOREIGN_PREFIX}{data['dag_id']}"
     if hostile.bad_ids and route == "dag":
         data["id"] = "4" + "9" * 5000
         data["dag_id"] = "not-a-number"
     nodes = data.get("nodes")
-    if data.get("state") != "FAILED" or not isinstance(nodes, list) or not nodes:
+    if data.get("state") != DagState.FAILED or not isinstance(nodes, list) or not nodes:
         return
     for node in nodes:
         for sub in _dicts(node.get("sub_tasks")):
-            if sub.get("state") == "FAILED":
+            if sub.get("state") == DagState.FAILED:
                 sub["task_logs"] = [_taint(hostile, str(line), password) for line in sub.get("task_logs") or []]
     if hostile.failed_sub_tasks:
         line = _taint(hostile, "e", password)
-        nodes[-1]["sub_tasks"] = [{"state": "FAILED", "task_logs": [line]}] * hostile.failed_sub_tasks
+        nodes[-1]["sub_tasks"] = [{"state": DagState.FAILED, "task_logs": [line]}] * hostile.failed_sub_tasks
 
 
 def _taint(hostile: Hostile, text: str, password: str) -> str:

@@ -33,47 +33,51 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fleet.models import FINISHED_STATES
+from fleet.protocol.dags import CHECK_OBPROXY_STATUS, REQUEST_OPERATORS, DagOperator, DagState
+from fleet.protocol.errcodes import ErrCode
+from fleet.simulator.exchange import Refusal
+
 if TYPE_CHECKING:
     from fleet.simulator.agent import SimAgent
     from fleet.simulator.dag import Dag
 
-OPERATORS = ("RETRY", "ROLLBACK", "CANCEL", "PASS")
 #: how long an operated DAG stays READY before obshell's scheduler picks it up again
 PICKUP_S = 0.2
 #: first node of the ODP templates: retry, cancel and pass, but no rollback
-NO_ROLLBACK_NODE = "Check obproxy status"
-
-#: ``(status, errCode, message)`` of a refusal
-Refusal = tuple[int, str, str]
+NO_ROLLBACK_NODE = CHECK_OBPROXY_STATUS
+#: per operator refused on a DAG that is not FAILED: its errCode and obshell's message
+_NOT_FAILED = {
+    DagOperator.RETRY: (ErrCode.DAG_OPERATOR_RETRY_NOT_FAILED_DAG, "Failed to set DAG retry: DAG state is not failed"),
+    DagOperator.ROLLBACK: (ErrCode.DAG_OPERATOR_ROLLBACK_NOT_FAILED_DAG,
+                           "Failed to set DAG rollback: DAG state is not failed"),
+    DagOperator.PASS: (ErrCode.DAG_OPERATOR_PASS_NOT_FAILED_DAG, "Failed to pass DAG: DAG is not failed"),
+}
 
 
 def apply(agent: SimAgent, dag: Dag, operator: str, now: float) -> Refusal | None:
     """Apply ``operator`` to ``dag`` as obshell's handler would; the refusal, or None when done."""
     state, stage, _ = dag.view(now)
-    finished = state in ("SUCCEED", "FAILED")
-    if operator == "CANCEL":
-        if finished:
-            return 400, "Task.Dag.Operator.CancelFinishedDag", "Failed to cancel DAG: DAG is finished"
+    if operator == DagOperator.CANCEL:
+        if state in FINISHED_STATES:
+            return Refusal(400, ErrCode.DAG_OPERATOR_CANCEL_FINISHED_DAG, "Failed to cancel DAG: DAG is finished")
         _cancel(dag, stage, now)
         return None
-    if operator not in OPERATORS:
-        return 400, "Task.Dag.Operator.NotSupport", f"Operator {operator} is not supported"
-    if state != "FAILED":
-        which = {"RETRY": ("Retry", "set DAG retry"), "ROLLBACK": ("Rollback", "set DAG rollback"),
-                 "PASS": ("Pass", "pass DAG")}[operator]
-        detail = "DAG is not failed" if operator == "PASS" else "DAG state is not failed"
-        return 400, f"Task.Dag.Operator.{which[0]}NotFailedDag", f"Failed to {which[1]}: {detail}"
-    if operator == "ROLLBACK":
-        return (400, "Task.Dag.Operator.RollbackNotAllowed",
-                f"Failed to set DAG rollback: node {NO_ROLLBACK_NODE} cannot rollback")
-    if operator == "PASS":
-        dag.final_state, dag.final_at, dag.final_stage, dag.operator = "SUCCEED", now, stage, "PASS"
+    if operator not in REQUEST_OPERATORS:
+        return Refusal(400, ErrCode.DAG_OPERATOR_NOT_SUPPORT, f"Operator {operator} is not supported")
+    if state != DagState.FAILED:
+        return Refusal(400, *_NOT_FAILED[DagOperator(operator)])
+    if operator == DagOperator.ROLLBACK:
+        return Refusal(400, ErrCode.DAG_OPERATOR_ROLLBACK_NOT_ALLOWED,
+                       f"Failed to set DAG rollback: node {NO_ROLLBACK_NODE} cannot rollback")
+    if operator == DagOperator.PASS:
+        dag.final_state, dag.final_at, dag.final_stage = DagState.SUCCEED, now, stage
+        dag.operator = DagOperator.PASS
         return None
     if dag.kind == "stop" and stage == 1:  # the failure released the lock: take it again
         held = agent.dags.get(agent.stop_dag) if agent.stop_dag is not None else None
         if held is not None and held is not dag and holds_stop_lock(held, now):
-            return (500, "Agent.UnderMaintenance",
-                    f"Agent {agent.address} is under maintenance")
+            return Refusal(500, ErrCode.AGENT_UNDER_MAINTENANCE, f"Agent {agent.address} is under maintenance")
         agent.stop_dag = dag.dag_id
     _retry(agent, dag, stage, now)
     return None
@@ -82,14 +86,14 @@ def apply(agent: SimAgent, dag: Dag, operator: str, now: float) -> Refusal | Non
 def _cancel(dag: Dag, stage: int, now: float) -> None:
     dag.ready_until = now + PICKUP_S
     dag.op_stage = dag.final_stage = stage
-    dag.final_state, dag.final_at, dag.operator = "FAILED", dag.ready_until, "CANCEL"
+    dag.final_state, dag.final_at, dag.operator = DagState.FAILED, dag.ready_until, DagOperator.CANCEL
 
 
 def _retry(agent: SimAgent, dag: Dag, stage: int, now: float) -> None:
     dag.ready_until = now + PICKUP_S
     dag.op_stage = stage
     dag.final_state = dag.final_at = None
-    dag.operator = "RUN"
+    dag.operator = DagOperator.RUN
     dag.execute_times += 1
     agent.plan_run(dag)
     # re-run from the failed stage: stage 2 begins 40 % into a DAG's run (see Dag.view)
@@ -105,7 +109,7 @@ def holds_stop_lock(dag: Dag, now: float) -> bool:
     if dag.kind != "stop":
         return False
     state, stage, _ = dag.view(now)
-    return state != "SUCCEED" and not (state == "FAILED" and stage == 1)
+    return state != DagState.SUCCEED and not (state == DagState.FAILED and stage == 1)
 
 
 def shown_times(dag: Dag, now: float) -> tuple[float | None, float | None] | None:

@@ -25,15 +25,16 @@ from typing import Any
 
 from aiohttp import web
 
-from fleet.simulator.agent import Answer, Env, SimAgent, SimRequest
-from fleet.simulator.config import SimConfig, resolve_settings
+from fleet.simulator.agent import SimAgent
+from fleet.simulator.config import resolve_settings
+from fleet.simulator.exchange import Action, Answer, Env, SimRequest
 from fleet.simulator.keys import KeyPool
+from fleet.simulator.settings import SimConfig
 from fleet.simulator.state import build_state, write_state
 
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 OVERSIZE_BYTES = 10 * 1024 * 1024
 _GARBAGE = b"<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>\n"
-_JSON = "application/json; charset=utf-8"
 
 
 def _blackhole(ip: str, port: int) -> list[socket.socket]:
@@ -188,13 +189,13 @@ class Simulator:
         body = await request.read()
         answer = agent.handle(SimRequest(request.method, request.raw_path, request.headers, body),
                              self._clock(), self._env)
-        if answer.action == "dead":
+        if answer.action == Action.DEAD:
             server = self._servers.pop((agent.ip, agent.port), None)
             if server is not None:
                 server.close()
             transport.abort()
             return web.Response()
-        if answer.action == "hang":
+        if answer.action == Action.HANG:
             await self._closing.wait()
             transport.abort()
             return web.Response()
@@ -203,18 +204,18 @@ class Simulator:
                 await asyncio.wait_for(self._closing.wait(), answer.delay)
             except TimeoutError:
                 pass
-        if answer.action == "drop":
+        if answer.action == Action.DROP:
             transport.abort()
             return web.Response()
-        if answer.action == "plain":
+        if answer.action == Action.PLAIN:
             return web.Response(status=404, text="404 page not found")
-        if answer.action == "garbage":
+        if answer.action == Action.GARBAGE:
             return web.Response(status=200, body=_GARBAGE, content_type="text/html")
-        if answer.action == "oversize":
+        if answer.action == Action.OVERSIZE:
             return web.Response(status=200, body=self._oversize_body(), content_type="application/json")
-        if answer.action == "truncated":
+        if answer.action == Action.TRUNCATED:
             return await self._truncated(request, transport)
-        if answer.action == "raw":
+        if answer.action == Action.RAW:
             return web.Response(status=answer.status, body=answer.body, content_type="application/json")
         return web.Response(status=answer.status, body=_render(answer), content_type="application/json",
                             charset="utf-8")

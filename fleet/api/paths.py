@@ -1,7 +1,8 @@
 """Where a run keeps its files: one folder per run, and a stable "latest" retry file.
 
 Each run gets ``.fleet/runs/<run-id>/`` (``<run-id>`` = UTC stamp, pid and operation) holding
-its ``journal.jsonl`` and its ``retry`` file — and whatever else belongs to that one run. A
+its ``journal.jsonl``, ``summary.json``, ``retry`` file and ``report.html`` — its whole record,
+which ``fleet runs`` lists and ``fleet show`` reads back with the agents gone. A
 resume of a journal kept in such a folder works in that same folder. Besides, every run writes
 its retry hosts to ``.fleet/retry/<inventory>.<operation>[.shard-I-of-N].retry``, the latest
 per inventory, operation and shard, so shards and start/stop/check runs never overwrite each
@@ -18,6 +19,8 @@ RUNS_DIR = os.path.join(".fleet", "runs")
 RETRY_DIR = os.path.join(".fleet", "retry")
 JOURNAL_NAME = "journal.jsonl"
 RETRY_NAME = "retry"
+SUMMARY_NAME = "summary.json"
+REPORT_NAME = "report.html"
 
 
 def run_id(started_at: float, pid: int, operation: str) -> str:

@@ -1,0 +1,104 @@
+"""What a simulated agent's answers carry: obshell's DTOs for /info, /secret and DAGs. Pure.
+
+The shapes follow obshell's ``AgentInfo``, ``DagDetailDTO``, ``NodeDetailDTO`` and
+``TaskDetailDTO``; :mod:`fleet.protocol.wire` parses them on the client's side.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fleet.protocol.agentinfo import AUTH_V2
+from fleet.protocol.clock import ZERO_TIME, format_agent_time
+from fleet.protocol.dags import DagOperator, DagState
+from fleet.protocol.ids import local_generic_id
+from fleet.simulator.dag import DAG_NAMES, EPOCH, NODE_NAMES, Dag
+from fleet.simulator.operators import shown_times
+from fleet.simulator.replies import agent_time
+from fleet.simulator.settings import AgentSettings
+
+if TYPE_CHECKING:
+    from fleet.simulator.agent import SimAgent
+
+NOT_ODP_LOG = "This is not an OBProxy agent"
+START_FAIL_LOG = "start obproxy failed: obproxy exited with code 1 before the health check"
+CANCELLED_LOG = "task cancelled"
+#: ``maintenance_type`` of a DAG that holds the ODP maintenance lock, and of one that does not
+_MAINTENANCE, _NO_MAINTENANCE = 4, 1
+
+
+def info(agent: SimAgent) -> dict[str, Any]:
+    """``GET /api/v1/info``'s data."""
+    s = agent.settings
+    return {
+        "pid": agent.pid, "state": 1, "startAt": agent.started_ns, "homePath": "/home/admin/obshell",
+        "obVersion": "", "architecture": "x86_64", "ip": agent.ip, "port": agent.port, "zone": s.zone,
+        "identity": s.identity, "version": s.version, "isObproxyAgent": s.is_obproxy_agent,
+        "security": s.agent_password_set, "supportedAuth": [AUTH_V2],
+    }
+
+
+def secret(agent: SimAgent) -> dict[str, Any]:
+    """``GET /api/v1/secret``'s data."""
+    return {"ip": agent.ip, "port": agent.port, "public_key": agent.key.public_wire}
+
+
+def generic_id(agent: SimAgent, dag: Dag) -> str:
+    """The DAG's generic id: 4/5 for ODP DAGs, 2/3 for other local DAGs."""
+    return local_generic_id(agent.ip, agent.port, dag.dag_id, odp=dag.odp)
+
+
+def dag_detail(agent: SimAgent, dag: Dag, now: float, details: bool) -> dict[str, Any]:
+    """obshell's DagDetailDTO (with ``nodes`` only when details are asked)."""
+    s = agent.settings
+    state, stage, current = dag.view(now)
+    start, end = dag.times(now)  # end_time is the creation time until the DAG finishes
+    reset = shown_times(dag, now)
+    if reset is not None:  # RETRY/CANCEL set both times to time.Unix(0, 0) until it runs again
+        start, end = (t if t is not None else EPOCH for t in reset)
+    dto: dict[str, Any] = {
+        "id": generic_id(agent, dag), "dag_id": dag.dag_id, "name": DAG_NAMES[dag.kind],
+        "stage": stage, "max_stage": 2, "maintenance_type": _MAINTENANCE if dag.maintenance else _NO_MAINTENANCE,
+        "maintenance_key": "", "state": state, "operator": dag.operator,
+        "start_time": _dag_time(s, start), "end_time": _dag_time(s, end),
+        "additional_data": {} if details else None, "nodes": None,
+    }
+    if details:
+        dto["nodes"] = [_node(agent, dag, i, state, current) for i in (1, 2)]
+    return dto
+
+
+def _dag_time(settings: AgentSettings, unix: float) -> str:
+    """A DAG time as the agent shows it; the 1970 epoch of a reset DAG carries no clock skew."""
+    return agent_time(settings, unix) if unix else format_agent_time(EPOCH, settings.utc_offset)
+
+
+def _node(agent: SimAgent, dag: Dag, index: int, state: DagState, current: int) -> dict[str, Any]:
+    name = NODE_NAMES[dag.kind][index - 1]
+    logs: list[str] = []
+    if current > index or state == DagState.SUCCEED:
+        node_state = DagState.SUCCEED
+    elif current < index or state == DagState.READY:
+        node_state = DagState.PENDING
+    elif state == DagState.FAILED:
+        node_state = DagState.FAILED
+    else:
+        node_state = DagState.RUNNING
+    if node_state != DagState.PENDING:
+        logs.append(f"{name.lower()} on {agent.address}")
+    if node_state == DagState.FAILED:
+        if dag.operator == DagOperator.CANCEL:
+            logs.append(CANCELLED_LOG)
+        else:
+            logs.append(NOT_ODP_LOG if index == 1 else START_FAIL_LOG)
+    running = node_state != DagState.PENDING
+    node_id = dag.dag_id * 10 + index
+    start_time = agent_time(agent.settings, dag.run_start) if running else ZERO_TIME
+    sub = {
+        "id": str(node_id), "task_id": node_id, "name": name, "state": node_state, "operator": dag.operator,
+        "start_time": start_time, "end_time": ZERO_TIME, "additional_data": {},
+        "execute_times": dag.execute_times if running else 0,
+        "execute_agent": {"ip": agent.ip, "port": agent.port}, "task_logs": logs,
+    }
+    return {"id": str(node_id), "node_id": node_id, "name": name, "state": node_state, "operator": dag.operator,
+            "start_time": start_time, "end_time": ZERO_TIME, "additional_data": None, "sub_tasks": [sub]}
