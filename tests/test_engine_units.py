@@ -25,8 +25,9 @@ from fleet.models import AgentInfo, ApiError, DagDetail, FailedTask, HostSpec, N
 
 
 def test_planner_looks_early_then_backs_off_to_the_cap() -> None:
-    """The first look is quick; intervals grow with the DAG's age and never exceed the cap."""
-    planner = PollPlanner(PollPolicy(first=0.5, minimum=0.4, cap=2.0, growth=0.25, jitter=0.0))
+    """The first look is quick; intervals grow with the DAG's age and never exceed the cap (no
+    DAG held, so no scout cadence either)."""
+    planner = PollPlanner(PollPolicy(first=0.5, minimum=0.4, cap=2.0, growth=0.25, jitter=0.0, hold=0.0))
     assert planner.first_delay() == 0.5
     assert planner.next_delay(1.0) == 0.4
     assert planner.next_delay(4.0) == 1.0
@@ -64,18 +65,22 @@ def test_planner_jitter_stays_within_bounds() -> None:
 
 
 def test_scouts_look_early_while_the_rest_are_held() -> None:
-    """While no duration is learnt, the first `scouts` DAGs look at `first`; the others are held
-    until `hold` (re-checking every `minimum` without a request); learning releases them."""
-    policy = PollPolicy(first=0.5, minimum=0.85, hold=1.7, scouts=2, learn_after=2, jitter=0.0, floor_quantile=0.0)
+    """While no duration is learnt, the first `scouts` DAGs look at `first` and every `first` until
+    `hold`; the others are held until `hold` (re-checking every `recheck` without a request);
+    learning releases them and ends the scouts' quick cadence."""
+    policy = PollPolicy(first=0.5, minimum=0.85, hold=1.7, recheck=0.3, scouts=2, learn_after=2, jitter=0.0,
+                        floor_quantile=0.0)
     planner = PollPlanner(policy)
     assert [planner.admit() for _ in range(4)] == [False, False, True, True]
     assert planner.defer(0.5, held=False) == 0.0
-    assert planner.defer(0.5, held=True) == pytest.approx(0.85)
-    assert planner.defer(1.35, held=True) == pytest.approx(0.35)
+    assert planner.next_delay(1.0) == pytest.approx(0.5) and planner.next_delay(1.8) == pytest.approx(0.85)
+    assert planner.defer(0.5, held=True) == pytest.approx(0.3)
+    assert planner.defer(1.6, held=True) == pytest.approx(0.1)
     assert planner.defer(1.7, held=True) == 0.0
     planner.observe(0.6)
     planner.observe(0.7)
     assert planner.learned and planner.defer(0.9, held=True) == 0.0
+    assert planner.next_delay(1.0) == pytest.approx(0.85)
     assert planner.admit() is False
 
 
@@ -314,7 +319,7 @@ class _Dags:
 
 
 async def test_the_follower_holds_a_held_dag_without_a_request_and_looks_at_hold() -> None:
-    """A held DAG's steps before `hold` send nothing and come back at most `minimum` later; its
+    """A held DAG's steps before `hold` send nothing and come back at most `recheck` later; its
     first request goes at `hold`; a scout's goes at `first`; both see the DAG end (clock passed in)."""
     policy = PollPolicy(jitter=0.0, scouts=1)
     clock = [0.0]

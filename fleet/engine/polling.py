@@ -8,10 +8,10 @@ floor would only ever see RUNNING, so they are skipped — the first look includ
 fail fast pull the floor down with them, so the first look stays as quick as the run needs.
 
 Before any duration is learnt (every DAG of a wave fired before the first one ends), only the
-first few DAGs of the run — the *scouts* — take the quick first look and the minimum interval.
-The others are *held*: they look first at ``hold`` seconds of age, and re-check every
-``minimum`` seconds (without a request) whether the scouts have taught the planner a floor by
-then. A failure that hits the whole fleet at once reaches the scouts first; once
+first few DAGs of the run — the *scouts* — take the quick first look, and look again every
+``first`` seconds until ``hold``. The others are *held*: they look first at ``hold`` seconds of
+age, and re-check every ``recheck`` seconds (without a request) whether the scouts have taught
+the planner a floor by then. A failure that hits the whole fleet at once reaches the scouts first; once
 ``learn_after`` DAGs have ended the floor is learnt and the held DAGs follow it. A DAG that fails
 fast on a held host alone is seen at ``hold`` at the latest.
 """
@@ -48,12 +48,18 @@ class PollPolicy:
     scouts: int = 8
     #: age of a held DAG's first look while nothing is learnt (0: no DAG is held)
     hold: float = 1.7
+    #: how often a held DAG asks (without a request) whether a floor has been learnt
+    recheck: float = 0.3
 
     def __post_init__(self) -> None:
-        if min(self.first, self.minimum, self.cap, self.growth, self.jitter, self.hold) < 0:
+        if min(self.first, self.minimum, self.cap, self.growth, self.jitter, self.hold, self.recheck) < 0:
             raise ValueError("poll timings must not be negative")
         if self.minimum <= 0 or self.cap <= 0 or self.jitter >= 1:
             raise ValueError("poll minimum and cap must be positive, jitter below 1")
+
+
+#: a wait shorter than this is no wait (clock steps and float error must not spin a DAG's steps)
+_EPSILON_S = 0.01
 
 
 class PollPlanner:
@@ -97,8 +103,13 @@ class PollPlanner:
         return self._jittered(max(self.policy.first, self.floor))
 
     def next_delay(self, age: float) -> float:
-        """Seconds from now until the next look at a DAG that is ``age`` seconds old and unfinished."""
+        """Seconds from now until the next look at a DAG that is ``age`` seconds old and unfinished.
+
+        While nothing is learnt, a DAG younger than ``hold`` (a scout: held ones do not look
+        then) is looked at every ``first`` seconds, so the scouts teach the floor soon."""
         p = self.policy
+        if not self.learned and age < p.hold and p.hold > 0:
+            return self._jittered(p.first)
         interval = min(p.cap, max(p.minimum, age * p.growth))
         delay = self._jittered(interval)
         return max(delay, self.floor - age)
@@ -107,11 +118,11 @@ class PollPlanner:
         """Seconds to put off a look that is due now (0: look now).
 
         A look planned before the floor was learned waits for the floor; a held DAG waits for
-        ``hold`` while nothing is learned, waking every ``minimum`` to see whether it is.
+        ``hold`` while nothing is learned, waking every ``recheck`` to see whether it is.
         """
         p = self.policy
-        if held and not self.learned and age < p.hold:
-            return min(p.hold - age, p.minimum)
+        if held and not self.learned and p.hold - age > _EPSILON_S:
+            return min(p.hold - age, max(p.recheck, _EPSILON_S))
         wait = self.floor - age
         return wait if wait > p.minimum / 4 else 0.0
 
