@@ -38,13 +38,14 @@ class PollPolicy:
     cap: float = 2.0
     growth: float = 0.25
     jitter: float = 0.1
-    #: finished DAGs needed before their durations are trusted to skip early polls
-    learn_after: int = 8
+    #: finished DAGs needed before their durations are trusted to skip early polls (fewer than
+    #: the scouts, so one slow scout does not keep the held DAGs waiting)
+    learn_after: int = 6
     #: the floor is this quantile of observed durations, times ``floor_margin``
     floor_quantile: float = 0.05
     #: a DAG shorter than the floor is still seen at the floor, so no safety margin is needed
     floor_margin: float = 1.0
-    #: DAGs of the run that look quickly while nothing is learnt (at least ``learn_after``)
+    #: DAGs of the run that look quickly while nothing is learnt (more than ``learn_after``)
     scouts: int = 8
     #: age of a held DAG's first look while nothing is learnt (0: no DAG is held)
     hold: float = 1.7
