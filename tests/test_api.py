@@ -86,6 +86,44 @@ def test_a_run_from_python_is_the_run_the_cli_would_write(tmp_path: Path, monkey
     assert [HostResult.from_dict(h, r.host) for h, r in zip(doc["hosts"], result.hosts)] == list(result.hosts)
 
 
+_EMBEDDED = """
+import json, sys
+import structlog
+import fleet
+from fleet.report.sanitize import mask_run_secrets
+
+events = []
+
+def keep(logger, method, event_dict):
+    events.append(dict(event_dict))
+    raise structlog.DropEvent
+
+structlog.configure(processors=[mask_run_secrets, keep])
+result = fleet.start_sync(sys.argv[1], forks=2, poll_cap=0.5, timeout=30)
+print(json.dumps({"outcomes": [r.outcome.value for r in result.hosts], "events": events}, default=str))
+"""
+
+
+def test_an_embedded_run_masks_an_echoed_password_in_the_applications_logs(tmp_path: Path) -> None:
+    """An application whose own structlog chain holds fleet.report.sanitize.mask_run_secrets gets
+    no log event with the password in it from a run where an agent echoes the password in its
+    error messages: the run's secrets come from the run, not from the application."""
+    ips = addresses("127.79.9.1", 2)
+    config = {"defaults": {"dag_duration": [0.1, 0.3]},
+              "agents": {ips[1]: {"faults": {"hostile": {"echo_password": ["start", "dag"]}}}}}
+    script = tmp_path / "embedded.py"
+    script.write_text(_EMBEDDED)
+    with sim_fleet(tmp_path, ips[0], 2, config):
+        proc = subprocess.run([sys.executable, str(script), ",".join(ips) + ","], cwd=tmp_path,
+                              env=fleet_env(PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    logged = json.dumps(doc["events"])
+    assert doc["outcomes"][0] == "succeeded"
+    assert doc["events"] and SIM_PASSWORD not in logged and SIM_PASSWORD not in proc.stderr
+    assert "wrong password ********" in logged  # the echo was logged, masked
+
+
 def test_options_are_one_checked_value_with_one_source_of_defaults() -> None:
     """RunOptions refuses a bad value with one line naming the option; the keyword arguments
     (RunArgs), the CLI's option table and its help text all carry RunOptions' own defaults."""

@@ -29,7 +29,7 @@ from fleet.errors import AgentError, InputError
 from fleet.inventory import load_inventory, resolve_passwords
 from fleet.inventory.credentials import check_maskable
 from fleet.models import HostSpec, Limits, Secret, Timeouts
-from fleet.protocol.clock import parse_timestamp
+from fleet.protocol.clock import parse_agent_time
 from fleet.report.sanitize import Sanitizer, printable
 
 COLUMNS = ("HOST", "OUTCOME", "DAG", "STATE", "OPERATOR", "STAGE", "FIRED (UTC)", "ENDED (UTC)", "NOTE")
@@ -92,7 +92,7 @@ def readable_time(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         unix: float | None = float(value)
     elif isinstance(value, str):
-        unix = parse_timestamp(value)  # None for Go's zero time and anything that is not RFC 3339
+        unix = parse_agent_time(value)  # None for Go's zero time and anything that is not RFC 3339
     else:
         unix = None
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(unix)) if unix is not None and unix > 0 else "-"
