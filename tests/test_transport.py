@@ -321,13 +321,15 @@ async def test_a_stale_connection_retries_a_get_on_a_fresh_one(make: Make) -> No
     assert srv.connections == 2 and [r.connection for r in srv.requests] == [1, 1, 2]
 
 
-async def test_https_with_mutual_tls(make: Make, pki: dict[str, str]) -> None:  # noqa: F811
+async def test_https_with_mutual_tls(make: Make, pki: dict[str, str], request: pytest.FixtureRequest) -> None:  # noqa: F811
     """HTTPS with a private CA and a client certificate works; trusting another CA fails before
     anything is sent; no client certificate fails cleanly; the agent saw only the good requests."""
     ctx = server_tls(pki["server"], pki["server_key"], pki["ca"])
-    async with Simulator(SimConfig(), agents=1, base_ip=TLS_IP, port=28864, ssl_context=ctx) as sim, make() as http:
+    # the certificate names TLS_IP: each transport's run (maybe on two xdist workers at once) gets its own port
+    port = 28864 + sorted(TRANSPORTS).index(request.node.callspec.params["make"])
+    async with Simulator(SimConfig(), agents=1, base_ip=TLS_IP, port=port, ssl_context=ctx) as sim, make() as http:
         def host(tls: TlsSpec) -> AgentClient:
-            return AgentClient(http, HostSpec(name="t", address=TLS_IP, port=28864, scheme="https", tls=tls),
+            return AgentClient(http, HostSpec(name="t", address=TLS_IP, port=port, scheme="https", tls=tls),
                                Secret(PASSWORD))
         good = TlsSpec(ca_file=pki["ca"], client_cert=pki["client"], client_key=pki["client_key"])
         assert (await host(good).info()).data.ip == TLS_IP
@@ -338,15 +340,16 @@ async def test_https_with_mutual_tls(make: Make, pki: dict[str, str]) -> None:  
         assert err.value.never_sent
         with pytest.raises((ConnectError, ConnectionLost)):
             await host(TlsSpec(ca_file=pki["ca"])).info()
-        assert sim.state()["agents"][f"{TLS_IP}:28864"]["requests"] == {
+        assert sim.state()["agents"][f"{TLS_IP}:{port}"]["requests"] == {
             "GET /api/v1/info": 1, "GET /api/v1/secret": 1, "POST /api/v1/obproxy/start": 1}
 
 
 @pytest.mark.skipif(not _ipv6_loopback_works(), reason="this machine has no IPv6 loopback")
-async def test_ipv6_loopback(make: Make) -> None:
+async def test_ipv6_loopback(make: Make, request: pytest.FixtureRequest) -> None:
     """An agent on [::1] is reached, its DAG started and polled."""
-    async with Simulator(SimConfig(), agents=1, base_ip="::1", port=28865), make() as http:
-        client = AgentClient(http, HostSpec(name="v6", address="::1", port=28865), Secret(PASSWORD))
+    port = 28866 + sorted(TRANSPORTS).index(request.node.callspec.params["make"])  # one per transport's run
+    async with Simulator(SimConfig(), agents=1, base_ip="::1", port=port), make() as http:
+        client = AgentClient(http, HostSpec(name="v6", address="::1", port=port), Secret(PASSWORD))
         dag = (await client.start_obproxy()).data
         assert (await client.get_dag(dag.id)).data.id == dag.id
 
