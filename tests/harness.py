@@ -45,7 +45,8 @@ class SimFleet:
         while time.monotonic() < deadline:
             if self.state_file.exists() and self.state_file.stat().st_mtime_ns != before:
                 try:
-                    return json.loads(self.state_file.read_text())
+                    state: dict[str, Any] = json.loads(self.state_file.read_text())
+                    return state
                 except ValueError:
                     pass
             time.sleep(0.05)

@@ -48,7 +48,7 @@ def _sources(name: str, case: dict[str, Any]) -> list[str]:
 
 
 def _ansible(name: str, case: dict[str, Any]) -> tuple[InventoryManager, VariableManager]:
-    load_extra_vars.extra_vars = None  # type: ignore[attr-defined]  # ansible caches -e per process
+    load_extra_vars.extra_vars = None  # ansible caches -e per process
     context.CLIARGS = ImmutableDict(extra_vars=tuple(
         ("@" + str(CORPUS / name / e[1:])) if e.startswith("@") else e for e in case.get("extra_vars", ())))
     loader = DataLoader()

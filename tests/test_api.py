@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import typing
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -145,12 +146,15 @@ def test_options_are_one_checked_value_with_one_source_of_defaults() -> None:
 def test_timeouts_and_limits_validate_themselves() -> None:
     """Timeouts and Limits refuse zero, negative, non-finite and mistyped values when built, naming
     the field; the keepalive rule (at least 6 s, poll cap + 4) lives with Limits."""
-    for build, message in [(lambda: Timeouts(connect=0), "Timeouts.connect must be positive"),
-                           (lambda: Timeouts(grace=-1), "Timeouts.grace must be at least 0"),
-                           (lambda: Timeouts(dag=float("nan")), "Timeouts.dag must be finite"),
-                           (lambda: Timeouts(auth_lifetime=1.5), "Timeouts.auth_lifetime must be an integer"),
-                           (lambda: Limits(forks=0), "Limits.forks must be positive"),
-                           (lambda: Limits(transport="curl"), "Limits.transport must be one of lean, aiohttp")]:
+    cases: list[tuple[Callable[[], object], str]] = [
+        (lambda: Timeouts(connect=0), "Timeouts.connect must be positive"),
+        (lambda: Timeouts(grace=-1), "Timeouts.grace must be at least 0"),
+        (lambda: Timeouts(dag=float("nan")), "Timeouts.dag must be finite"),
+        # a float where an int belongs, on purpose: the runtime check is what is tested
+        (lambda: Timeouts(auth_lifetime=1.5), "Timeouts.auth_lifetime must be an integer"),  # type: ignore[arg-type]
+        (lambda: Limits(forks=0), "Limits.forks must be positive"),
+        (lambda: Limits(transport="curl"), "Limits.transport must be one of lean, aiohttp")]
+    for build, message in cases:
         with pytest.raises(ValueError, match=re.escape(message)):
             build()
     assert Timeouts(grace=0).grace == 0

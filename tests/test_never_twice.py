@@ -29,7 +29,8 @@ def _fired(journal: Path) -> dict[str, str]:
 
 def _look_requests(agent: dict[str, Any], polls: int) -> int:
     """Requests an agent got for looking (unfinished list, id probes): every DAG read but the polls."""
-    return agent["requests"].get(UNFINISHED, 0) + agent["requests"].get(DAG_GET, 0) - polls
+    requests: dict[str, int] = agent["requests"]
+    return requests.get(UNFINISHED, 0) + requests.get(DAG_GET, 0) - polls
 
 
 def _recovery_bound(dags: int) -> int:

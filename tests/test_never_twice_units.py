@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 import pytest
 
@@ -21,18 +22,18 @@ IP = "127.30.0.1"
 _KEY = generate_key_pair(1024)
 
 
-def _agent(**settings: object) -> tuple[SimAgent, Env]:
+def _agent(**settings: Any) -> tuple[SimAgent, Env]:
     env = Env(random.Random(1), lambda bits: generate_key_pair(bits))
-    return SimAgent(IP, 2886, AgentSettings(**settings), _KEY, pid=42, started_ns=int(900.0 * 1e9)), env  # type: ignore[arg-type]
+    return SimAgent(IP, 2886, AgentSettings(**settings), _KEY, pid=42, started_ns=int(900.0 * 1e9)), env
 
 
-def _get(a: SimAgent, env: Env, target: str, now: float) -> tuple[int, dict]:
+def _get(a: SimAgent, env: Env, target: str, now: float) -> tuple[int, dict[str, Any]]:
     ans = a.handle(auth_request(a, "GET", target, now), now, env)
     assert ans.doc is not None
     return ans.status, ans.doc
 
 
-def _post(a: SimAgent, env: Env, route: str, now: float) -> tuple[int, dict]:
+def _post(a: SimAgent, env: Env, route: str, now: float) -> tuple[int, dict[str, Any]]:
     ans = a.handle(auth_request(a, "POST", f"/api/v1/obproxy/{route}", now), now, env)
     assert ans.doc is not None
     return ans.status, ans.doc

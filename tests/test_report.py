@@ -6,6 +6,7 @@ import ast
 import json
 import os
 import pathlib
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema
@@ -135,9 +136,11 @@ def test_null_dag_and_error_validate() -> None:
 def test_schema_is_strict() -> None:
     """Unknown keys, unknown outcomes and unknown operations are rejected by the schema."""
     doc = summary_document(run(), [result("a")])
-    for mutate in (lambda d: d.update(extra=1), lambda d: d["hosts"][0].update(outcome="meh"),
-                   lambda d: d.update(operation="obproxy.restart"), lambda d: d["totals"].pop("skipped"),
-                   lambda d: d["hosts"][0]["dag"].update(extra=1), lambda d: d.update(shard="2")):
+    mutations: list[Callable[[dict[str, Any]], object]] = [
+        lambda d: d.update(extra=1), lambda d: d["hosts"][0].update(outcome="meh"),
+        lambda d: d.update(operation="obproxy.restart"), lambda d: d["totals"].pop("skipped"),
+        lambda d: d["hosts"][0]["dag"].update(extra=1), lambda d: d.update(shard="2")]
+    for mutate in mutations:
         broken = json.loads(json.dumps(doc))
         mutate(broken)
         assert not VALIDATOR.is_valid(broken)

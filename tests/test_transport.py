@@ -12,6 +12,7 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from rawserver import Conn, RawServer, Request, answer, chunked
@@ -32,6 +33,9 @@ from fleet.simulator.cli import server_tls
 from fleet.simulator.server import Simulator
 from fleet.simulator.settings import SimConfig
 from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, write_inventory
+
+if TYPE_CHECKING:
+    from tests.conftest import SimFactory
 
 PASSWORD = "fleet-sim-password"
 CAP = 4096
@@ -64,7 +68,9 @@ async def get(http: HttpClient, url: str, path: str = "/api/v1/info", method: st
     return raw.status, raw.body
 
 
-async def test_simulator_answers_arrive_whole_and_requests_are_sent_as_given(make: Make, sim_factory) -> None:
+async def test_simulator_answers_arrive_whole_and_requests_are_sent_as_given(
+        make: Make, sim_factory: SimFactory,
+) -> None:
     """Against the simulator: info, secret, an authenticated start and a DAG poll all succeed,
     and each reached the agent exactly once."""
     sim = await sim_factory({"defaults": {"dag_duration": [5, 5]}})

@@ -149,8 +149,10 @@ def keep_record(result: RunResult, doc: dict[str, Any] | None = None, *, resumab
     doc = result.to_dict() if doc is None else doc
     retry = retry_text(partition(doc, resumable=resumable and result.journal is not None))
     problems = []
-    for name, render in ((SUMMARY_NAME, lambda: summary_json(doc)), (RETRY_NAME, lambda: retry),
-                         (REPORT_NAME, lambda: html_report(doc))):
+    renderers: tuple[tuple[str, Callable[[], str]], ...] = (
+        (SUMMARY_NAME, lambda: summary_json(doc)), (RETRY_NAME, lambda: retry),
+        (REPORT_NAME, lambda: html_report(doc)))
+    for name, render in renderers:
         path = os.path.join(result.folder, name)
         try:
             os.makedirs(result.folder, exist_ok=True)

@@ -197,7 +197,8 @@ def _small_extra(extra: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def parse_public_key(data: Any) -> str:
     doc = _require_obj(data, "secret")
-    return _str(doc, "public_key", "secret")
+    key: str = _str(doc, "public_key", "secret")
+    return key
 
 
 def parse_dag(data: Any) -> DagDetail:
