@@ -138,6 +138,7 @@ def launch_simulator(tmp_path: Path, config: dict[str, Any] | str | None = None,
     if line.strip() != f"READY {agents}":
         proc.kill()
         proc.wait()
+        proc.stdout.close()
         raise RuntimeError(f"simulator did not become ready: {line!r} {stderr_path.read_text().strip()[-500:]}")
     first = int(ipaddress.IPv4Address(base_ip))
     addresses = [f"{ipaddress.IPv4Address(first + i)}:{SIM_PORT}" for i in range(agents)]

@@ -79,6 +79,9 @@ def sim_fleet(tmp: Path, base_ip: str, count: int, config: dict[str, Any] | None
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def write_inventory(path: Path, hosts: Sequence[str], port: int = 2886, **all_vars: Any) -> Path:

@@ -172,7 +172,7 @@ async def test_bad_input_through_the_api_is_refused_before_anything_is_sent(tmp_
         await fleet.start("127.0.0.9,", step=True, environ=env)
     with pytest.raises(InputError, match="forks: must be at least 1"):
         await fleet.start("127.0.0.9,", forks=0, environ=env)
-    with pytest.raises(InputError, match="missing.yaml"):
+    with pytest.raises(InputError, match=r"missing\.yaml"):
         await fleet.check("missing.yaml", environ=env)
     with pytest.raises(InputError, match="applies to start only"):
         await fleet.stop("127.0.0.9,", retry_failed=1, environ=env)

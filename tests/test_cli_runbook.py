@@ -4,6 +4,7 @@ when each DAG was created and ended."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ def _starts(state: dict[str, Any], ip: str) -> int:
 
 def _assert_batches_in_turn(state: dict[str, Any], batches: list[list[str]]) -> None:
     """Every DAG of a batch was created after every DAG of the batch before it had ended."""
-    for before, after in zip(batches, batches[1:]):
+    for before, after in itertools.pairwise(batches):
         ended = max(_dags(state, ip)[0]["end_at"] for ip in before)
         created = min(_dags(state, ip)[0]["created_at"] for ip in after)
         assert created > ended, (before, after)

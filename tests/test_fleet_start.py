@@ -16,7 +16,7 @@ N = 500
 
 # Which agents misbehave, by index into the fleet, and the outcome each must get.
 FAULTS: dict[str, tuple[range, dict[str, Any], str]] = {
-    "down": (range(0, 20), {"faults": {"refuse": True}}, "unreachable"),
+    "down": (range(20), {"faults": {"refuse": True}}, "unreachable"),
     "wrong_password": (range(20, 40), {"password": "someone-rotated-it"}, "auth_failed"),
     "dag_fails": (range(40, 60), {"faults": {"dag_fails": True}}, "failed"),
     "dag_stuck": (range(60, 75), {"faults": {"dag_stuck": True}}, "timed_out"),

@@ -561,5 +561,5 @@ def test_bad_password_files_are_refused_without_the_password(tmp_path: Path, con
 
 def test_missing_password_file_is_refused(tmp_path: Path) -> None:
     """A missing password file is an InputError naming the file."""
-    with pytest.raises(InputError, match="cannot read password file .*nope"):
+    with pytest.raises(InputError, match=r"cannot read password file .*nope"):
         read_password_file(str(tmp_path / "nope"))

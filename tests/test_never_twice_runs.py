@@ -5,6 +5,7 @@ each agent received from the simulator's own record."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import signal
@@ -64,7 +65,7 @@ def test_a_second_resume_of_a_running_journal_exits_5_naming_the_holder(tmp_path
         holder = _spawn(["start", "--resume", str(journal), "-q"], tmp_path)
         _wait_for(lambda: _count(journal, "fired") >= 1)
         late = run_fleet(["start", "--resume", str(journal)], cwd=tmp_path)
-        holder_out, holder_err = holder.communicate(timeout=60)
+        _holder_out, holder_err = holder.communicate(timeout=60)
 
         racing = _header_only_journal(tmp_path / "b.jsonl", inventory, second)
         pair = [_spawn(["start", "--resume", str(racing), "-q"], tmp_path) for _ in range(2)]
@@ -131,7 +132,7 @@ def test_interrupt_advice_never_leads_to_a_second_start(tmp_path: Path) -> None:
 
 
 def _batches_in_turn(state: dict[str, Any], batches: list[list[str]]) -> None:
-    for before, after in zip(batches, batches[1:]):
+    for before, after in itertools.pairwise(batches):
         ended = max(state["agents"][f"{ip}:2886"]["dags"][-1]["end_at"] for ip in before)
         created = min(state["agents"][f"{ip}:2886"]["dags"][-1]["created_at"] for ip in after)
         assert created > ended, (before, after)

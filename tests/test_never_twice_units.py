@@ -123,7 +123,7 @@ def test_a_failed_stop_keeps_the_lock_and_stays_unfinished_while_start_is_not_re
 def test_a_restart_keeps_history_and_running_dags_and_changes_the_key_and_pid() -> None:
     """restart: new pid, startAt and key pair; DAGs (history and new) and their ids survive."""
     a, env = _agent(history=10, dag_duration=(5.0, 5.0))
-    _, doc = _post(a, env, "start", 1000.0)
+    _post(a, env, "start", 1000.0)
     key, pid = a.key, a.pid
     a.restart(1001.0, env)
     assert a.key is not key and a.pid == pid + 1 and a.started_ns == int(1001.0 * 1e9)
@@ -139,7 +139,7 @@ def test_restart_after_fault_restarts_without_forgetting() -> None:
     a, env = _agent(faults=Faults(restart_after=0.5), dag_duration=(3.0, 3.0))
     _post(a, env, "start", 1000.0)
     a.handle(SimRequest("GET", "/api/v1/info", {}), 1001.0, env)  # time passes: the agent restarts
-    status, doc = _get(a, env, _dag_path(1), 1001.0)  # signed with the new key
+    status, _ = _get(a, env, _dag_path(1), 1001.0)  # signed with the new key
     assert a.restarted and status == 200
 
 

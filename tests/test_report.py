@@ -114,7 +114,7 @@ def test_timestamp_rounding_never_produces_1000_ms() -> None:
                                        {"shard": "1"}, {"shard": "a/b"}])
 def test_run_info_refuses_what_the_schema_would(overrides: dict[str, Any]) -> None:
     """RunInfo rejects an unknown operation or a malformed shard instead of writing an invalid summary."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unknown operation|shard must be"):
         run(**overrides)
 
 

@@ -40,7 +40,8 @@ _KEY = generate_key_pair(1024)
 
 async def call(address: str, method: str, target: str, *, password: str | None = PASSWORD,
                header: str = "X-OCS-Agent-Header", doc: dict[str, Any] | None = None, body: Any = None,
-               trace: str | None = None, ts_offset: int = 60, timeout: float = 5.0) -> tuple[int, Any]:
+               trace: str | None = None, ts_offset: int = 60,
+               timeout: float = 5.0) -> tuple[int, Any]:  # noqa: ASYNC109  becomes aiohttp's ClientTimeout
     """One raw request; with ``password`` set it carries an auth header built like fleet's client."""
     base = f"http://{address}"
     headers: dict[str, str] = {}
@@ -227,7 +228,7 @@ async def test_trace_id_is_echoed(sim_factory: SimFactory) -> None:
     """The X-OBSHELL-Trace-ID sent is the traceId returned, and the state file records it with its route."""
     sim = await sim_factory()
     addr = sim.addresses[0]
-    status, doc = await call(addr, "GET", "/api/v1/info", password=None, trace="fleet-trace-0001")
+    _status, doc = await call(addr, "GET", "/api/v1/info", password=None, trace="fleet-trace-0001")
     assert doc["traceId"] == "fleet-trace-0001"
     assert ["GET /api/v1/info", "fleet-trace-0001"] in sim.state()["agents"][addr]["trace_ids"]
 
@@ -262,7 +263,7 @@ async def test_empty_auth_skips_the_timestamp(sim_factory: SimFactory) -> None:
     """With auth "" the expiry is not checked (Go VerifyAuth): an expired ts gets IncorrectAgentPassword."""
     sim = await sim_factory()
     doc = {"auth": "", "ts": "1", "uri": "/api/v1/obproxy/start", "keys": crypto.SessionKey.generate().to_wire()}
-    status, body = await call(sim.addresses[0], "POST", "/api/v1/obproxy/start", doc=doc)
+    _status, body = await call(sim.addresses[0], "POST", "/api/v1/obproxy/start", doc=doc)
     assert body["error"]["errCode"] == "Security.Authentication.IncorrectAgentPassword"
 
 
@@ -336,16 +337,16 @@ async def test_dag_details_default_on_and_listings(sim_factory: SimFactory) -> N
     """GET dag without show_details returns nodes; the unfinished listing holds running DAGs as {"contents": []}."""
     sim = await sim_factory({"defaults": {"dag_duration": [0.6, 0.6]}})
     addr = sim.addresses[0]
-    status, body = await call(addr, "POST", "/api/v1/obproxy/start")
+    _status, body = await call(addr, "POST", "/api/v1/obproxy/start")
     gid = body["data"]["id"]
-    status, body = await call(addr, "GET", f"/api/v1/task/dag/{gid}")
+    _status, body = await call(addr, "GET", f"/api/v1/task/dag/{gid}")
     assert body["data"]["nodes"] and body["data"]["additional_data"] == {}
-    status, body = await call(addr, "GET", "/api/v1/task/dag/agent/unfinish?show_details=false")
+    _status, body = await call(addr, "GET", "/api/v1/task/dag/agent/unfinish?show_details=false")
     assert [d["id"] for d in body["data"]["contents"]] == [gid]
     await asyncio.sleep(0.7)
-    status, body = await call(addr, "GET", "/api/v1/task/dag/agent/unfinish")
+    _status, body = await call(addr, "GET", "/api/v1/task/dag/agent/unfinish")
     assert body["data"]["contents"] == []
-    status, body = await call(addr, "GET", "/api/v1/task/dags/agent")
+    _status, body = await call(addr, "GET", "/api/v1/task/dags/agent")
     assert body["data"]["contents"][0]["state"] == "SUCCEED"
 
 

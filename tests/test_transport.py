@@ -107,7 +107,7 @@ async def test_a_request_that_cannot_be_written_is_refused_unsent(make: Make) ->
     assert err.value.never_sent and srv.requests == []
 
 
-@pytest.mark.parametrize("status,data", [(204, answer(204, b"", length=False)), (200, answer(200, b""))])
+@pytest.mark.parametrize(("status", "data"), [(204, answer(204, b"", length=False)), (200, answer(200, b""))])
 async def test_empty_answers_are_empty_bodies(make: Make, status: int, data: bytes) -> None:
     """A 204 without a body and a 200 with Content-Length 0 come back as empty bodies."""
     async with RawServer(reply(data)) as srv, make() as http:
@@ -123,9 +123,9 @@ async def test_redirects_are_returned_not_followed(make: Make) -> None:
 
 async def test_an_answer_delimited_by_the_connection_end_is_read_whole(make: Make) -> None:
     """No Content-Length, no chunking, Connection: close: the body is everything until the end."""
-    async with RawServer(reply(answer(body=b"x" * 3000, extra="Connection: close\r\n", length=False), False)) as srv:
-        async with make() as http:
-            assert await get(http, srv.url) == (200, b"x" * 3000)
+    async with RawServer(reply(answer(body=b"x" * 3000, extra="Connection: close\r\n", length=False), False)) as srv, \
+            make() as http:
+        assert await get(http, srv.url) == (200, b"x" * 3000)
 
 
 async def test_chunked_answers_are_joined(make: Make) -> None:
@@ -160,10 +160,10 @@ async def test_an_announced_oversize_body_is_refused_before_it_arrives(make: Mak
 
 async def test_a_body_cut_off_is_connection_lost(make: Make) -> None:
     """Content-Length 100, 10 bytes, then the end: ConnectionLost, the request may have acted."""
-    async with RawServer(reply(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", False)) as srv:
-        async with make() as http:
-            with pytest.raises(ConnectionLost) as err:
-                await get(http, srv.url)
+    async with RawServer(reply(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", False)) as srv, \
+            make() as http:
+        with pytest.raises(ConnectionLost) as err:
+            await get(http, srv.url)
     assert not err.value.never_sent
 
 
@@ -176,7 +176,7 @@ async def test_a_garbage_status_line_is_a_protocol_error(make: Make, data: bytes
     assert not err.value.never_sent and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("lines,width", [(4000, 100), (1, 200_000)], ids=["many-fields", "one-long-field"])
+@pytest.mark.parametrize(("lines", "width"), [(4000, 100), (1, 200_000)], ids=["many-fields", "one-long-field"])
 async def test_a_flood_of_headers_is_refused(make: Make, lines: int, width: int) -> None:
     """Thousands of header fields, or one field of 200 KB, before any body: ProtocolError, read bounded."""
     async def script(conn: Conn, req: Request) -> bool:
@@ -366,7 +366,7 @@ def test_an_unknown_transport_is_refused() -> None:
         HttpClient(Limits(transport="curl"))
     option = next(o for o in OPTIONS if o.name == "transport")
     assert option.default in TRANSPORTS and option.convert(" AIOHTTP ") == "aiohttp"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected lean or aiohttp"):
         option.convert("curl")
 
 

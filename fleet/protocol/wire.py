@@ -243,7 +243,7 @@ def parse_dag_list(data: Any) -> tuple[DagDetail, ...]:
 class _Budget:
     """How many more sub-tasks one DAG may keep; failed ones past the budget are only counted."""
 
-    __slots__ = ("left", "failed_dropped")
+    __slots__ = ("failed_dropped", "left")
 
     def __init__(self, left: int) -> None:
         self.left = left
