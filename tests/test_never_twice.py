@@ -146,7 +146,8 @@ def test_a_second_fleet_run_adopts_what_the_first_is_following(tmp_path: Path) -
             time.sleep(0.05)
         second = run_fleet(["start", "-i", str(inventory), "--journal", str(tmp_path / "second.jsonl")],
                            cwd=tmp_path)
-        assert first.wait(timeout=60) == 0
+        _, first_err = first.communicate(timeout=60)
+        assert first.returncode == 0, first_err[-3000:]
         state = sim.state()
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.summary is not None
