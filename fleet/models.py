@@ -298,8 +298,8 @@ class HostResult:
         adopted = doc.get("adopted")
         tasks = doc.get("failed_tasks")
         attempts = doc.get("attempts")
-        if tasks is not None and not isinstance(tasks, list):
-            raise ValueError("'failed_tasks' must be a list")
+        if tasks is not None and (not isinstance(tasks, list) or not all(isinstance(t, Mapping) for t in tasks)):
+            raise ValueError("'failed_tasks' must be a list of objects")
         if attempts is not None and (not isinstance(attempts, list)
                                      or not all(isinstance(a, Mapping) for a in attempts)):
             raise ValueError("'attempts' must be a list of objects")

@@ -132,11 +132,13 @@ def launch_simulator(tmp_path: Path, config: dict[str, Any] | str | None = None,
     stderr_path = tmp_path / f"sim-stderr-{base_ip}.txt"
     with open(stderr_path, "w") as stderr:  # a file, not a pipe: a chatty child can never block
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=REPO)
+    assert proc.stdout is not None  # stdout=PIPE
     ready, _, _ = select.select([proc.stdout], [], [], ready_timeout)
-    line = proc.stdout.readline() if ready and proc.stdout else ""
+    line = proc.stdout.readline() if ready else ""
     if line.strip() != f"READY {agents}":
         proc.kill()
         proc.wait()
+        proc.stdout.close()
         raise RuntimeError(f"simulator did not become ready: {line!r} {stderr_path.read_text().strip()[-500:]}")
     first = int(ipaddress.IPv4Address(base_ip))
     addresses = [f"{ipaddress.IPv4Address(first + i)}:{SIM_PORT}" for i in range(agents)]

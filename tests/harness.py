@@ -45,7 +45,8 @@ class SimFleet:
         while time.monotonic() < deadline:
             if self.state_file.exists() and self.state_file.stat().st_mtime_ns != before:
                 try:
-                    return json.loads(self.state_file.read_text())
+                    state: dict[str, Any] = json.loads(self.state_file.read_text())
+                    return state
                 except ValueError:
                     pass
             time.sleep(0.05)
@@ -78,6 +79,9 @@ def sim_fleet(tmp: Path, base_ip: str, count: int, config: dict[str, Any] | None
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def write_inventory(path: Path, hosts: Sequence[str], port: int = 2886, **all_vars: Any) -> Path:

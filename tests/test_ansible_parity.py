@@ -21,17 +21,17 @@ os.environ.setdefault("ANSIBLE_LOCAL_TEMP", "/tmp/fleet-test-ansible-home/tmp")
 os.environ.pop("ANSIBLE_CONFIG", None)  # defaults only: no ansible.cfg of the machine applies
 os.environ["ANSIBLE_HOST_PATTERN_MISMATCH"] = "ignore"
 
-from ansible import context  # noqa: E402
-from ansible.inventory.manager import InventoryManager  # noqa: E402
-from ansible.module_utils.common.collections import ImmutableDict  # noqa: E402
-from ansible.module_utils.parsing.convert_bool import boolean  # noqa: E402
-from ansible.parsing.dataloader import DataLoader  # noqa: E402
-from ansible.utils.vars import load_extra_vars  # noqa: E402
-from ansible.vars.manager import VariableManager  # noqa: E402
+from ansible import context
+from ansible.inventory.manager import InventoryManager
+from ansible.module_utils.common.collections import ImmutableDict
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.parsing.dataloader import DataLoader
+from ansible.utils.vars import load_extra_vars
+from ansible.vars.manager import VariableManager
 
-from fleet.cli.inventory import host_variables  # noqa: E402
-from fleet.inventory import Inventory, load_inventory, select  # noqa: E402
-from fleet.inventory.variables import DEFAULTS  # noqa: E402
+from fleet.cli.inventory import host_variables
+from fleet.inventory import Inventory, load_inventory, select
+from fleet.inventory.variables import DEFAULTS
 
 CORPUS = Path(__file__).resolve().parent / "inventories"
 CASES = sorted(p.parent.name for p in CORPUS.glob("*/case.yml"))
@@ -48,7 +48,7 @@ def _sources(name: str, case: dict[str, Any]) -> list[str]:
 
 
 def _ansible(name: str, case: dict[str, Any]) -> tuple[InventoryManager, VariableManager]:
-    load_extra_vars.extra_vars = None  # type: ignore[attr-defined]  # ansible caches -e per process
+    load_extra_vars.extra_vars = None  # ansible caches -e per process
     context.CLIARGS = ImmutableDict(extra_vars=tuple(
         ("@" + str(CORPUS / name / e[1:])) if e.startswith("@") else e for e in case.get("extra_vars", ())))
     loader = DataLoader()

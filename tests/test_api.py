@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import typing
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,44 @@ def test_a_run_from_python_is_the_run_the_cli_would_write(tmp_path: Path, monkey
     assert [HostResult.from_dict(h, r.host) for h, r in zip(doc["hosts"], result.hosts)] == list(result.hosts)
 
 
+_EMBEDDED = """
+import json, sys
+import structlog
+import fleet
+from fleet.report.sanitize import mask_run_secrets
+
+events = []
+
+def keep(logger, method, event_dict):
+    events.append(dict(event_dict))
+    raise structlog.DropEvent
+
+structlog.configure(processors=[mask_run_secrets, keep])
+result = fleet.start_sync(sys.argv[1], forks=2, poll_cap=0.5, timeout=30)
+print(json.dumps({"outcomes": [r.outcome.value for r in result.hosts], "events": events}, default=str))
+"""
+
+
+def test_an_embedded_run_masks_an_echoed_password_in_the_applications_logs(tmp_path: Path) -> None:
+    """An application whose own structlog chain holds fleet.report.sanitize.mask_run_secrets gets
+    no log event with the password in it from a run where an agent echoes the password in its
+    error messages: the run's secrets come from the run, not from the application."""
+    ips = addresses("127.79.9.1", 2)
+    config = {"defaults": {"dag_duration": [0.1, 0.3]},
+              "agents": {ips[1]: {"faults": {"hostile": {"echo_password": ["start", "dag"]}}}}}
+    script = tmp_path / "embedded.py"
+    script.write_text(_EMBEDDED)
+    with sim_fleet(tmp_path, ips[0], 2, config):
+        proc = subprocess.run([sys.executable, str(script), ",".join(ips) + ","], cwd=tmp_path,
+                              env=fleet_env(PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    logged = json.dumps(doc["events"])
+    assert doc["outcomes"][0] == "succeeded"
+    assert doc["events"] and SIM_PASSWORD not in logged and SIM_PASSWORD not in proc.stderr
+    assert "wrong password ********" in logged  # the echo was logged, masked
+
+
 def test_options_are_one_checked_value_with_one_source_of_defaults() -> None:
     """RunOptions refuses a bad value with one line naming the option; the keyword arguments
     (RunArgs), the CLI's option table and its help text all carry RunOptions' own defaults."""
@@ -107,12 +146,15 @@ def test_options_are_one_checked_value_with_one_source_of_defaults() -> None:
 def test_timeouts_and_limits_validate_themselves() -> None:
     """Timeouts and Limits refuse zero, negative, non-finite and mistyped values when built, naming
     the field; the keepalive rule (at least 6 s, poll cap + 4) lives with Limits."""
-    for build, message in [(lambda: Timeouts(connect=0), "Timeouts.connect must be positive"),
-                           (lambda: Timeouts(grace=-1), "Timeouts.grace must be at least 0"),
-                           (lambda: Timeouts(dag=float("nan")), "Timeouts.dag must be finite"),
-                           (lambda: Timeouts(auth_lifetime=1.5), "Timeouts.auth_lifetime must be an integer"),
-                           (lambda: Limits(forks=0), "Limits.forks must be positive"),
-                           (lambda: Limits(transport="curl"), "Limits.transport must be one of lean, aiohttp")]:
+    cases: list[tuple[Callable[[], object], str]] = [
+        (lambda: Timeouts(connect=0), "Timeouts.connect must be positive"),
+        (lambda: Timeouts(grace=-1), "Timeouts.grace must be at least 0"),
+        (lambda: Timeouts(dag=float("nan")), "Timeouts.dag must be finite"),
+        # a float where an int belongs, on purpose: the runtime check is what is tested
+        (lambda: Timeouts(auth_lifetime=1.5), "Timeouts.auth_lifetime must be an integer"),  # type: ignore[arg-type]
+        (lambda: Limits(forks=0), "Limits.forks must be positive"),
+        (lambda: Limits(transport="curl"), "Limits.transport must be one of lean, aiohttp")]
+    for build, message in cases:
         with pytest.raises(ValueError, match=re.escape(message)):
             build()
     assert Timeouts(grace=0).grace == 0
@@ -130,7 +172,7 @@ async def test_bad_input_through_the_api_is_refused_before_anything_is_sent(tmp_
         await fleet.start("127.0.0.9,", step=True, environ=env)
     with pytest.raises(InputError, match="forks: must be at least 1"):
         await fleet.start("127.0.0.9,", forks=0, environ=env)
-    with pytest.raises(InputError, match="missing.yaml"):
+    with pytest.raises(InputError, match=r"missing\.yaml"):
         await fleet.check("missing.yaml", environ=env)
     with pytest.raises(InputError, match="applies to start only"):
         await fleet.stop("127.0.0.9,", retry_failed=1, environ=env)

@@ -156,7 +156,7 @@ def test_every_test_states_its_behaviour_in_a_docstring() -> None:
     missing = []
     for path in sorted((ROOT.parent / "tests").glob("test_*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
-                if not ast.get_docstring(node):
-                    missing.append(f"{path.name}:{node.lineno} {node.name}")
+            if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")
+                    and not ast.get_docstring(node)):
+                missing.append(f"{path.name}:{node.lineno} {node.name}")
     assert not missing, missing

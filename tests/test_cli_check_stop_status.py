@@ -53,6 +53,7 @@ def test_stop_reports_the_stop_operation(tmp_path: Path) -> None:
         run = run_fleet(["stop", "-i", str(inventory), "--journal", "stop.jsonl", *FAST], cwd=tmp_path)
         state = sim.state()
     assert run.returncode == 2, run.stderr[-2000:]
+    assert run.summary is not None
     assert run.summary["operation"] == "obproxy.stop"
     assert run.outcomes() == {ip: ("failed" if ip == ips[3] else "succeeded") for ip in ips}
     assert all(h["dag"]["name"] == "Stop obproxy" for h in run.summary["hosts"])
@@ -76,6 +77,7 @@ def test_status_repolls_the_dags_of_a_past_run(tmp_path: Path) -> None:
         status = run_fleet(["status", "--journal", "run.jsonl", "--poll"], cwd=tmp_path)
         missing = run_fleet(["status", "--journal", "nope.jsonl"], cwd=tmp_path)
     assert start.returncode == 2
+    assert start.summary is not None
     dags = {h["host"]: h["dag"]["id"] for h in start.summary["hosts"] if h["dag"]}
     assert status.returncode == 2, status.stderr
     doc = json.loads(status.stdout)

@@ -18,7 +18,8 @@ START = "POST /api/v1/obproxy/start"
 
 
 def _agent(state: dict[str, Any], ip: str) -> dict[str, Any]:
-    return state["agents"][f"{ip}:2886"]
+    agent: dict[str, Any] = state["agents"][f"{ip}:2886"]
+    return agent
 
 
 def _by_host(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -103,6 +103,7 @@ def test_junit_one_testcase_per_host_with_failures_and_trace_ids(tmp_path: Path)
 
     failed = cases[f"{ips[1]}:2886"].find("failure")
     assert failed is not None and failed.get("type") == "failed"
+    assert run.summary is not None
     host = next(h for h in run.summary["hosts"] if h["host"] == ips[1])
     for line in host["failed_tasks"][0]["task_logs"]:
         assert line in (failed.text or "")

@@ -4,6 +4,7 @@ when each DAG was created and ended."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +17,18 @@ START = "POST /api/v1/obproxy/start"
 
 
 def _dags(state: dict[str, Any], ip: str) -> list[dict[str, Any]]:
-    return state["agents"][f"{ip}:2886"]["dags"]
+    dags: list[dict[str, Any]] = state["agents"][f"{ip}:2886"]["dags"]
+    return dags
 
 
 def _starts(state: dict[str, Any], ip: str) -> int:
-    return state["agents"][f"{ip}:2886"]["requests"].get(START, 0)
+    requests: dict[str, int] = state["agents"][f"{ip}:2886"]["requests"]
+    return requests.get(START, 0)
 
 
 def _assert_batches_in_turn(state: dict[str, Any], batches: list[list[str]]) -> None:
     """Every DAG of a batch was created after every DAG of the batch before it had ended."""
-    for before, after in zip(batches, batches[1:]):
+    for before, after in itertools.pairwise(batches):
         ended = max(_dags(state, ip)[0]["end_at"] for ip in before)
         created = min(_dags(state, ip)[0]["created_at"] for ip in after)
         assert created > ended, (before, after)
@@ -85,6 +88,7 @@ def test_max_fail_percentage_stops_only_when_exceeded(tmp_path: Path) -> None:
     assert over.returncode == 3, over.stderr[-2000:]
     outcomes = over.outcomes()
     assert [outcomes[ip] for ip in run_b] == ["succeeded", "succeeded", "failed", "auth_failed", "skipped", "skipped"]
+    assert over.summary is not None
     skipped = next(h for h in over.summary["hosts"] if h["host"] == run_b[4])
     assert "max-fail-percentage" in skipped["error"]["message"]
     assert all(_starts(state, ip) == 0 for ip in run_b[4:])
@@ -108,6 +112,7 @@ def test_canary_failure_aborts_everything(tmp_path: Path) -> None:
     assert aborted.returncode == 3, aborted.stderr[-2000:]
     assert [aborted.outcomes()[ip] for ip in bad] == ["succeeded", "failed"] + ["skipped"] * 4
     assert all(_starts(state, ip) == 0 for ip in bad[2:])
+    assert aborted.summary is not None
     assert "canary" in next(h for h in aborted.summary["hosts"] if h["host"] == bad[5])["error"]["message"]
     assert passed.returncode == 0, passed.stderr[-2000:]
     _assert_batches_in_turn(state, [good[:2], good[2:]])
@@ -170,6 +175,7 @@ def test_order_inventory_sorted_shuffle(tmp_path: Path) -> None:
 
     assert all(run.returncode == 0 for run in runs.values()), [r.stderr[-500:] for r in runs.values()]
     assert fired_order(groups["inventory"]) == groups["inventory"]
+    assert runs["inventory"].summary is not None
     assert [h["host"] for h in runs["inventory"].summary["hosts"]] == groups["inventory"]
     assert fired_order(groups["sorted"]) == sorted(groups["sorted"])
     assert sorted(fired_order(groups["shuffle"])) == sorted(groups["shuffle"])
@@ -198,6 +204,7 @@ def test_retry_file_round_trip(tmp_path: Path) -> None:
                           cwd=tmp_path)
         state = sim.state()
     assert first.returncode == 2 and again.returncode == 2
+    assert again.summary is not None
     assert [h["host"] for h in again.summary["hosts"]] == [ips[1], ips[4], ips[6]]
     assert (tmp_path / "second.retry").read_text().split() == [ips[1], ips[4], ips[6]]
     assert clean.returncode == 0 and (tmp_path / "clean.retry").read_text() == ""

@@ -40,8 +40,8 @@ def test_shards_are_disjoint_covering_balanced_and_deterministic(tmp_path: Path)
     inventory = _inventory(tmp_path / "inv.yaml", addresses(BASE, N))
     every = _list(["-i", str(inventory)], tmp_path)
     shards = [_list(["-i", str(inventory), "--shard", f"{i}/3"], tmp_path) for i in (1, 2, 3)]
-    assert sorted(sum(shards, [])) == sorted(every)
-    assert len(set(sum(shards, []))) == N
+    assert sorted(h for s in shards for h in s) == sorted(every)
+    assert len({h for s in shards for h in s}) == N
     assert {len(s) for s in shards} == {100}
     assert _list(["-i", str(inventory), "--shard", "2/3"], tmp_path) == shards[1]
     seven = [_list(["-i", str(inventory), "--shard", f"{i}/7"], tmp_path) for i in (1, 7)]

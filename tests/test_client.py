@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
@@ -22,6 +23,9 @@ from fleet.errors import (
 from fleet.models import HostSpec, Limits, Secret, Timeouts
 from fleet.simulator.server import Simulator
 
+if TYPE_CHECKING:
+    from tests.conftest import SimFactory
+
 PASSWORD = "fleet-sim-password"
 
 
@@ -38,10 +42,11 @@ def client_for(http: HttpClient, address: str, password: str | None = PASSWORD) 
 
 
 def counts(sim: Simulator, address: str) -> dict[str, int]:
-    return sim.state()["agents"][address]["requests"]
+    requests: dict[str, int] = sim.state()["agents"][address]["requests"]
+    return requests
 
 
-async def test_info_and_secret_is_cached(sim_factory, http) -> None:
+async def test_info_and_secret_is_cached(sim_factory: SimFactory, http: HttpClient) -> None:
     """info() parses /info; the public key is fetched once and cached."""
     sim = await sim_factory()
     addr = sim.addresses[0]
@@ -54,7 +59,7 @@ async def test_info_and_secret_is_cached(sim_factory, http) -> None:
     assert counts(sim, addr)["GET /api/v1/secret"] == 1
 
 
-async def test_start_poll_details_and_unfinished(sim_factory, http) -> None:
+async def test_start_poll_details_and_unfinished(sim_factory: SimFactory, http: HttpClient) -> None:
     """start → READY DagDetail; unfinished_dags lists it; get_dag with details ends SUCCEED with task logs."""
     sim = await sim_factory({"defaults": {"dag_duration": [0.3, 0.3]}})
     c = client_for(http, sim.addresses[0])
@@ -71,7 +76,7 @@ async def test_start_poll_details_and_unfinished(sim_factory, http) -> None:
     assert [d.id for d in (await c.agent_dags()).data] == [dag.id]
 
 
-async def test_failed_dag_logs_and_operate(sim_factory, http) -> None:
+async def test_failed_dag_logs_and_operate(sim_factory: SimFactory, http: HttpClient) -> None:
     """A failing DAG shows the failed sub-task's log; RETRY re-runs it (the DAG's operator reads RUN
     again, as obshell sets it); CANCEL cancels."""
     sim = await sim_factory({"defaults": {"dag_duration": [0.2, 0.2], "faults": {"dag_fails": 1}}})
@@ -89,7 +94,7 @@ async def test_failed_dag_logs_and_operate(sim_factory, http) -> None:
     assert (cancelled.state, cancelled.operator) == ("FAILED", "CANCEL")
 
 
-async def test_trace_ids_are_sent_echoed_and_recorded(sim_factory, http) -> None:
+async def test_trace_ids_are_sent_echoed_and_recorded(sim_factory: SimFactory, http: HttpClient) -> None:
     """The client's X-OBSHELL-Trace-ID comes back as traceId, lands in returned_trace_ids and the state file."""
     sim = await sim_factory()
     addr = sim.addresses[0]
@@ -101,7 +106,7 @@ async def test_trace_ids_are_sent_echoed_and_recorded(sim_factory, http) -> None
 
 
 @pytest.mark.parametrize("bits", [512, 1024])
-async def test_key_sizes(sim_factory, http, bits: int) -> None:
+async def test_key_sizes(sim_factory: SimFactory, http: HttpClient, bits: int) -> None:
     """The client authenticates against agents with 512- and 1024-bit keys."""
     sim = await sim_factory({"defaults": {"key_bits": bits}})
     c = client_for(http, sim.addresses[0])
@@ -112,7 +117,7 @@ async def test_key_sizes(sim_factory, http, bits: int) -> None:
 # -- every auth errCode ------------------------------------------------------------------------
 
 
-async def test_decrypt_failed_refetches_secret_and_retries_once(sim_factory, http) -> None:
+async def test_decrypt_failed_refetches_secret_and_retries_once(sim_factory: SimFactory, http: HttpClient) -> None:
     """After a key rotation, the client gets Header.DecryptFailed, refetches /secret and retries exactly once."""
     sim = await sim_factory({"defaults": {"faults": {"key_rotation": {"after_requests": 1}}}})
     addr = sim.addresses[0]
@@ -126,7 +131,7 @@ async def test_decrypt_failed_refetches_secret_and_retries_once(sim_factory, htt
     assert state["starts_accepted"] == 1
 
 
-async def test_decrypt_failed_twice_gives_up(sim_factory, http) -> None:
+async def test_decrypt_failed_twice_gives_up(sim_factory: SimFactory, http: HttpClient) -> None:
     """If the retry fails to decrypt too (key rotates every request), the client raises instead of looping."""
     sim = await sim_factory({"defaults": {"faults": {"key_rotation": {"every_seconds": 0.001}}}})
     addr = sim.addresses[0]
@@ -139,7 +144,7 @@ async def test_decrypt_failed_twice_gives_up(sim_factory, http) -> None:
     assert counts(sim, addr)["GET /api/v1/task/dag/agent/unfinish"] == 2
 
 
-async def test_uri_mismatch(sim_factory, http) -> None:
+async def test_uri_mismatch(sim_factory: SimFactory, http: HttpClient) -> None:
     """A header whose uri is not the request-target it travels with is refused: UriMismatch, 10008."""
     import json
 
@@ -159,7 +164,9 @@ async def test_uri_mismatch(sim_factory, http) -> None:
     assert json.loads(raw.body)["traceId"]
 
 
-async def test_odd_dag_ids_are_percent_encoded_and_still_authenticate(sim_factory, http) -> None:
+async def test_odd_dag_ids_are_percent_encoded_and_still_authenticate(
+        sim_factory: SimFactory, http: HttpClient,
+) -> None:
     """A DAG id with characters a URL must escape is sent encoded, and the header's uri matches
     the encoded request-target, so the agent judges the id (Task.GenericID.Invalid), not the auth."""
     sim = await sim_factory()
@@ -169,7 +176,7 @@ async def test_odd_dag_ids_are_percent_encoded_and_still_authenticate(sim_factor
     assert info.value.error.err_code == "Task.GenericID.Invalid"
 
 
-async def test_expired_without_clock_offset_then_ok_with_it(sim_factory, http) -> None:
+async def test_expired_without_clock_offset_then_ok_with_it(sim_factory: SimFactory, http: HttpClient) -> None:
     """An agent 120 s ahead: with the clock offset zeroed the header is Expired; applied, it is accepted."""
     sim = await sim_factory({"defaults": {"clock_skew": 120}})
     addr = sim.addresses[0]
@@ -184,7 +191,7 @@ async def test_expired_without_clock_offset_then_ok_with_it(sim_factory, http) -
     assert sim.state()["agents"][addr]["starts_accepted"] == 1
 
 
-async def test_incorrect_password(sim_factory, http) -> None:
+async def test_incorrect_password(sim_factory: SimFactory, http: HttpClient) -> None:
     """A wrong agent password → AuthRefused carrying IncorrectAgentPassword; nothing is started."""
     sim = await sim_factory()
     c = client_for(http, sim.addresses[0], password="not-it")
@@ -195,7 +202,7 @@ async def test_incorrect_password(sim_factory, http) -> None:
     assert sim.state()["totals"]["starts_accepted"] == 0
 
 
-async def test_password_not_initialised(sim_factory, http) -> None:
+async def test_password_not_initialised(sim_factory: SimFactory, http: HttpClient) -> None:
     """An agent whose password was never set → AuthRefused with AgentPasswordNotInitialized."""
     sim = await sim_factory({"defaults": {"agent_password_set": False}})
     with pytest.raises(AuthRefused) as info:
@@ -203,7 +210,7 @@ async def test_password_not_initialised(sim_factory, http) -> None:
     assert info.value.error.err_code == "Security.Authentication.AgentPasswordNotInitialized"
 
 
-async def test_header_not_found_on_agent_ignoring_agent_header(sim_factory, http) -> None:
+async def test_header_not_found_on_agent_ignoring_agent_header(sim_factory: SimFactory, http: HttpClient) -> None:
     """Agents < 4.2.6 ignore X-OCS-Agent-Header: the request arrives without a header → Request.Header.NotFound."""
     sim = await sim_factory({"defaults": {"version": "4.2.5.0", "error_style": "modern"}})
     with pytest.raises(ApiFailure) as info:
@@ -211,7 +218,7 @@ async def test_header_not_found_on_agent_ignoring_agent_header(sim_factory, http
     assert info.value.error.err_code == "Request.Header.NotFound" and info.value.error.status == 400
 
 
-async def test_start_on_old_agent_is_not_found(sim_factory, http) -> None:
+async def test_start_on_old_agent_is_not_found(sim_factory: SimFactory, http: HttpClient) -> None:
     """Start on a 4.2.5 agent (no /obproxy routes, legacy errors: 400 code 1000) is classified NotFound."""
     sim = await sim_factory({"defaults": {"version": "4.2.5.0"}})
     with pytest.raises(NotFound) as info:
@@ -219,7 +226,7 @@ async def test_start_on_old_agent_is_not_found(sim_factory, http) -> None:
     assert info.value.error.code == 1000 and info.value.error.err_code is None
 
 
-async def test_legacy_errors_classify_the_same(sim_factory, http) -> None:
+async def test_legacy_errors_classify_the_same(sim_factory: SimFactory, http: HttpClient) -> None:
     """4.2.x envelopes (no errCode): wrong password → AuthRefused code 10008; decrypt code 1 → one refetch+retry."""
     sim = await sim_factory({"defaults": {"version": "4.2.6.0", "faults": {"key_rotation": {"after_requests": 1}}}})
     addr = sim.addresses[0]
@@ -235,7 +242,7 @@ async def test_legacy_errors_classify_the_same(sim_factory, http) -> None:
         await c.get_dag(dag.id[:-1] + "9")
 
 
-async def test_unknown_dag_and_forgotten_dags(sim_factory, http) -> None:
+async def test_unknown_dag_and_forgotten_dags(sim_factory: SimFactory, http: HttpClient) -> None:
     """Polling a DAG the agent no longer knows (restart) → NotFound (after the key refetch)."""
     sim = await sim_factory({"defaults": {"faults": {"forget_dags_after": 0.1}}})
     c = client_for(http, sim.addresses[0])
@@ -251,14 +258,14 @@ async def test_unknown_dag_and_forgotten_dags(sim_factory, http) -> None:
 
 @pytest.mark.parametrize(("fault", "error"), [("garbage", ProtocolError), ("bad_types", ProtocolError),
                                               ("oversize", BodyTooLarge), ("truncated", ConnectionLost)])
-async def test_broken_answers(sim_factory, http, fault: str, error: type[Exception]) -> None:
+async def test_broken_answers(sim_factory: SimFactory, http: HttpClient, fault: str, error: type[Exception]) -> None:
     """garbage/bad types → ProtocolError, oversize → BodyTooLarge, truncated → ConnectionLost."""
     sim = await sim_factory({"defaults": {"faults": {fault: ["info"]}}})
     with pytest.raises(error):
         await client_for(http, sim.addresses[0]).info()
 
 
-async def test_http500_is_an_api_failure(sim_factory, http) -> None:
+async def test_http500_is_an_api_failure(sim_factory: SimFactory, http: HttpClient) -> None:
     """An http500 envelope is an ApiFailure (not auth, not not-found)."""
     sim = await sim_factory({"defaults": {"faults": {"http500": ["start"]}}})
     with pytest.raises(ApiFailure) as info:
@@ -266,7 +273,7 @@ async def test_http500_is_an_api_failure(sim_factory, http) -> None:
     assert type(info.value) is ApiFailure and info.value.error.err_code == "Common.Unexpected"
 
 
-async def test_refuse_is_connect_error(sim_factory, http) -> None:
+async def test_refuse_is_connect_error(sim_factory: SimFactory, http: HttpClient) -> None:
     """A refusing agent → ConnectError with never_sent True."""
     sim = await sim_factory({"defaults": {"faults": {"refuse": True}}})
     with pytest.raises(ConnectError) as info:
@@ -274,7 +281,7 @@ async def test_refuse_is_connect_error(sim_factory, http) -> None:
     assert info.value.never_sent is True
 
 
-async def test_hang_is_request_timeout(sim_factory) -> None:
+async def test_hang_is_request_timeout(sim_factory: SimFactory) -> None:
     """A hanging agent → RequestTimeout after the (short) request timeout; never_sent stays False."""
     sim = await sim_factory({"defaults": {"faults": {"hang": ["start"]}}})
     async with HttpClient(Limits(), Timeouts(connect=1.0, request=0.5)) as http:
@@ -285,7 +292,7 @@ async def test_hang_is_request_timeout(sim_factory) -> None:
     assert info.value.never_sent is False
 
 
-async def test_drop_after_start_is_connection_lost(sim_factory, http) -> None:
+async def test_drop_after_start_is_connection_lost(sim_factory: SimFactory, http: HttpClient) -> None:
     """drop_after_start → ConnectionLost, yet the DAG exists: unfinished_dags reveals it."""
     sim = await sim_factory({"defaults": {"faults": {"drop_after_start": True}}})
     c = client_for(http, sim.addresses[0])
@@ -294,7 +301,7 @@ async def test_drop_after_start_is_connection_lost(sim_factory, http) -> None:
     assert len((await c.unfinished_dags()).data) == 1
 
 
-async def test_dead_agent_mid_run(sim_factory, http) -> None:
+async def test_dead_agent_mid_run(sim_factory: SimFactory, http: HttpClient) -> None:
     """die_after: polling after the agent died fails with a transport error."""
     sim = await sim_factory({"defaults": {"faults": {"die_after": 0.1}}})
     c = client_for(http, sim.addresses[0])

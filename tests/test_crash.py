@@ -4,6 +4,7 @@ a bug inside one host's work ends only that host."""
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from structlog.testing import capture_logs
 
@@ -12,6 +13,9 @@ from fleet.engine.plan import Operation, RunPlan
 from fleet.inventory import Inventory
 from fleet.models import HostResult, HostSpec, Phase, Secret
 from fleet.report import ProgressView, junit_xml, summary_exit_code
+
+if TYPE_CHECKING:
+    from tests.conftest import SimFactory
 
 
 class ExplodingView(ProgressView):
@@ -53,7 +57,7 @@ async def _execute(plan: RunPlan, view: ProgressView) -> RunResult:
     return await execute(run, reporter=view)
 
 
-async def test_a_bug_mid_run_still_yields_a_whole_summary_with_the_error(sim_factory) -> None:
+async def test_a_bug_mid_run_still_yields_a_whole_summary_with_the_error(sim_factory: SimFactory) -> None:
     """A bug raised outside any host's work: the summary still lists every host (unfinished ones
     interrupted or skipped), carries the error, and the exit code is 1."""
     sim = await sim_factory({"defaults": {"dag_duration": [0.2, 0.4]}}, agents=6)
@@ -67,7 +71,7 @@ async def test_a_bug_mid_run_still_yields_a_whole_summary_with_the_error(sim_fac
     assert summary_exit_code(doc) == 1 and result.exit_code == 1
 
 
-async def test_a_bug_in_one_hosts_work_ends_that_host_only(sim_factory) -> None:
+async def test_a_bug_in_one_hosts_work_ends_that_host_only(sim_factory: SimFactory) -> None:
     """A bug triggered while one host's DAG is accepted ends that host as internal_error with a
     one-line cause (a JUnit <error>, exit 2); the others succeed and the traceback goes to the debug log."""
     sim = await sim_factory({"defaults": {"dag_duration": [0.2, 0.4]}}, agents=4)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.harness import addresses, run_fleet, sim_fleet, write_inventory
 
 BASE = "127.43.0.1"
 
 # fault name → (agent settings, expected outcome, a phrase the host's error message must carry)
-MATRIX: list[tuple[str, dict, str, str | None]] = [
+MATRIX: list[tuple[str, dict[str, Any], str, str | None]] = [
     ("healthy", {}, "succeeded", None),
     ("refused", {"faults": {"refuse": True}}, "unreachable", "cannot connect"),
     ("connect_timeout", {"faults": {"blackhole": True}}, "unreachable", "connect timed out"),

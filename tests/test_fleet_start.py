@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 
@@ -14,8 +15,8 @@ BASE = "127.41.0.1"
 N = 500
 
 # Which agents misbehave, by index into the fleet, and the outcome each must get.
-FAULTS: dict[str, tuple[range, dict, str]] = {
-    "down": (range(0, 20), {"faults": {"refuse": True}}, "unreachable"),
+FAULTS: dict[str, tuple[range, dict[str, Any], str]] = {
+    "down": (range(20), {"faults": {"refuse": True}}, "unreachable"),
     "wrong_password": (range(20, 40), {"password": "someone-rotated-it"}, "auth_failed"),
     "dag_fails": (range(40, 60), {"faults": {"dag_fails": True}}, "failed"),
     "dag_stuck": (range(60, 75), {"faults": {"dag_stuck": True}}, "timed_out"),
@@ -33,8 +34,8 @@ FAULTS: dict[str, tuple[range, dict, str]] = {
 }
 
 
-def _config(ips: list[str]) -> dict:
-    agents = {}
+def _config(ips: list[str]) -> dict[str, Any]:
+    agents: dict[str, Any] = {}
     for _, (indexes, settings, _) in FAULTS.items():
         for i in indexes:
             agents[f"{ips[i]}:2886"] = settings

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.harness import addresses, fleet_env, sim_fleet, write_inventory
 
@@ -18,7 +19,7 @@ RSS_LIMIT_MB = 250
 FILE_LIMIT_BYTES = 2 * 1024 * 1024
 
 # behaviour → (agent settings, expected outcome)
-HOSTILE: list[tuple[str, dict, str]] = [
+HOSTILE: list[tuple[str, dict[str, Any], str]] = [
     ("bad_offset", {"faults": {"hostile": {"bad_offset": True}}}, "succeeded"),
     ("deep_nesting", {"faults": {"hostile": {"deep_nesting": ["info"]}}}, "protocol_error"),
     ("superscript_version", {"faults": {"hostile": {"info_version": "4.3.²"}}}, "protocol_error"),

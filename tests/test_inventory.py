@@ -519,9 +519,14 @@ def test_each_source_is_looked_up_once() -> None:
             return super().get(key, default)
 
     reads: list[str] = []
+
+    def read_file(path: str) -> str:
+        reads.append(path)
+        return "filepw"
+
     hosts = [_host(f"h{i}") for i in range(10_000)] + [_host(f"f{i}", password_file="/p") for i in range(10_000)]
     result = resolve_passwords(hosts, CountingEnv(OBSHELL_AGENT_PASSWORD="pw"),
-                               read_file=lambda path: reads.append(path) or "filepw")
+                               read_file=read_file)
     assert CountingEnv.lookups == 1 and reads == ["/p"]
     assert len(result) == 20_000 and result["f5:2886"].reveal() == "filepw"
 
@@ -556,5 +561,5 @@ def test_bad_password_files_are_refused_without_the_password(tmp_path: Path, con
 
 def test_missing_password_file_is_refused(tmp_path: Path) -> None:
     """A missing password file is an InputError naming the file."""
-    with pytest.raises(InputError, match="cannot read password file .*nope"):
+    with pytest.raises(InputError, match=r"cannot read password file .*nope"):
         read_password_file(str(tmp_path / "nope"))

@@ -203,7 +203,7 @@ def test_host_ranges_match_ansible(key: str) -> None:
     except RangeError:
         ours = None
     try:
-        theirs: list[str] | None = BaseInventoryPlugin._expand_hostpattern(None, key)[0]  # type: ignore[arg-type]
+        theirs: list[str] | None = BaseInventoryPlugin._expand_hostpattern(None, key)[0]
     except Exception:
         theirs = None
     if ours is not None:

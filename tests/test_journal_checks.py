@@ -201,7 +201,7 @@ def test_lock_is_taken_on_the_journal_itself(tmp_path: Path) -> None:
         busy = run_fleet(["start", "--resume", "link.jsonl", "--list-hosts"], cwd=tmp_path)
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()
     time.sleep(0.05)
     free = run_fleet(["start", "--resume", "link.jsonl", "--list-hosts"], cwd=tmp_path)
     assert busy.returncode == 5 and f"in use by pid {holder.pid}" in busy.stderr, busy.stderr

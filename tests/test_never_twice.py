@@ -29,7 +29,8 @@ def _fired(journal: Path) -> dict[str, str]:
 
 def _look_requests(agent: dict[str, Any], polls: int) -> int:
     """Requests an agent got for looking (unfinished list, id probes): every DAG read but the polls."""
-    return agent["requests"].get(UNFINISHED, 0) + agent["requests"].get(DAG_GET, 0) - polls
+    requests: dict[str, int] = agent["requests"]
+    return requests.get(UNFINISHED, 0) + requests.get(DAG_GET, 0) - polls
 
 
 def _recovery_bound(dags: int) -> int:
@@ -145,7 +146,8 @@ def test_a_second_fleet_run_adopts_what_the_first_is_following(tmp_path: Path) -
             time.sleep(0.05)
         second = run_fleet(["start", "-i", str(inventory), "--journal", str(tmp_path / "second.jsonl")],
                            cwd=tmp_path)
-        assert first.wait(timeout=60) == 0
+        _, first_err = first.communicate(timeout=60)
+        assert first.returncode == 0, first_err[-3000:]
         state = sim.state()
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.summary is not None

@@ -5,12 +5,14 @@ each agent received from the simulator's own record."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ def _count(journal: Path, ev: str) -> int:
     return sum(1 for line in journal.read_text().splitlines() if f'"ev":"{ev}"' in line)
 
 
-def _wait_for(predicate, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -64,7 +66,7 @@ def test_a_second_resume_of_a_running_journal_exits_5_naming_the_holder(tmp_path
         holder = _spawn(["start", "--resume", str(journal), "-q"], tmp_path)
         _wait_for(lambda: _count(journal, "fired") >= 1)
         late = run_fleet(["start", "--resume", str(journal)], cwd=tmp_path)
-        holder_out, holder_err = holder.communicate(timeout=60)
+        _holder_out, holder_err = holder.communicate(timeout=60)
 
         racing = _header_only_journal(tmp_path / "b.jsonl", inventory, second)
         pair = [_spawn(["start", "--resume", str(racing), "-q"], tmp_path) for _ in range(2)]
@@ -131,7 +133,7 @@ def test_interrupt_advice_never_leads_to_a_second_start(tmp_path: Path) -> None:
 
 
 def _batches_in_turn(state: dict[str, Any], batches: list[list[str]]) -> None:
-    for before, after in zip(batches, batches[1:]):
+    for before, after in itertools.pairwise(batches):
         ended = max(state["agents"][f"{ip}:2886"]["dags"][-1]["end_at"] for ip in before)
         created = min(state["agents"][f"{ip}:2886"]["dags"][-1]["created_at"] for ip in after)
         assert created > ended, (before, after)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 import pytest
 
@@ -21,18 +22,18 @@ IP = "127.30.0.1"
 _KEY = generate_key_pair(1024)
 
 
-def _agent(**settings: object) -> tuple[SimAgent, Env]:
+def _agent(**settings: Any) -> tuple[SimAgent, Env]:
     env = Env(random.Random(1), lambda bits: generate_key_pair(bits))
-    return SimAgent(IP, 2886, AgentSettings(**settings), _KEY, pid=42, started_ns=int(900.0 * 1e9)), env  # type: ignore[arg-type]
+    return SimAgent(IP, 2886, AgentSettings(**settings), _KEY, pid=42, started_ns=int(900.0 * 1e9)), env
 
 
-def _get(a: SimAgent, env: Env, target: str, now: float) -> tuple[int, dict]:
+def _get(a: SimAgent, env: Env, target: str, now: float) -> tuple[int, dict[str, Any]]:
     ans = a.handle(auth_request(a, "GET", target, now), now, env)
     assert ans.doc is not None
     return ans.status, ans.doc
 
 
-def _post(a: SimAgent, env: Env, route: str, now: float) -> tuple[int, dict]:
+def _post(a: SimAgent, env: Env, route: str, now: float) -> tuple[int, dict[str, Any]]:
     ans = a.handle(auth_request(a, "POST", f"/api/v1/obproxy/{route}", now), now, env)
     assert ans.doc is not None
     return ans.status, ans.doc
@@ -122,7 +123,7 @@ def test_a_failed_stop_keeps_the_lock_and_stays_unfinished_while_start_is_not_re
 def test_a_restart_keeps_history_and_running_dags_and_changes_the_key_and_pid() -> None:
     """restart: new pid, startAt and key pair; DAGs (history and new) and their ids survive."""
     a, env = _agent(history=10, dag_duration=(5.0, 5.0))
-    _, doc = _post(a, env, "start", 1000.0)
+    _post(a, env, "start", 1000.0)
     key, pid = a.key, a.pid
     a.restart(1001.0, env)
     assert a.key is not key and a.pid == pid + 1 and a.started_ns == int(1001.0 * 1e9)
@@ -138,7 +139,7 @@ def test_restart_after_fault_restarts_without_forgetting() -> None:
     a, env = _agent(faults=Faults(restart_after=0.5), dag_duration=(3.0, 3.0))
     _post(a, env, "start", 1000.0)
     a.handle(SimRequest("GET", "/api/v1/info", {}), 1001.0, env)  # time passes: the agent restarts
-    status, doc = _get(a, env, _dag_path(1), 1001.0)  # signed with the new key
+    status, _ = _get(a, env, _dag_path(1), 1001.0)  # signed with the new key
     assert a.restarted and status == 200
 
 

@@ -112,7 +112,7 @@ def test_an_interrupt_while_recovering_a_lost_answer_keeps_it_lost_for_the_resum
     keeps that the start left, so ``--resume`` (and a second one) searches and never sends the
     start again without --refire-ambiguous. The agent receives exactly one start request."""
     ips = addresses("127.47.2.1", 2)
-    hung, honest = ips
+    hung, _honest = ips
     config = {"defaults": {"dag_duration": [0.3, 0.5]}, "agents": {f"{hung}:2886": {"faults": {"hang": ["start"]}}}}
     inventory = write_inventory(tmp_path / "prod.yaml", ips)
     journal = tmp_path / "run.jsonl"

@@ -6,6 +6,7 @@ import ast
 import json
 import os
 import pathlib
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema
@@ -113,7 +114,7 @@ def test_timestamp_rounding_never_produces_1000_ms() -> None:
                                        {"shard": "1"}, {"shard": "a/b"}])
 def test_run_info_refuses_what_the_schema_would(overrides: dict[str, Any]) -> None:
     """RunInfo rejects an unknown operation or a malformed shard instead of writing an invalid summary."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unknown operation|shard must be"):
         run(**overrides)
 
 
@@ -135,9 +136,11 @@ def test_null_dag_and_error_validate() -> None:
 def test_schema_is_strict() -> None:
     """Unknown keys, unknown outcomes and unknown operations are rejected by the schema."""
     doc = summary_document(run(), [result("a")])
-    for mutate in (lambda d: d.update(extra=1), lambda d: d["hosts"][0].update(outcome="meh"),
-                   lambda d: d.update(operation="obproxy.restart"), lambda d: d["totals"].pop("skipped"),
-                   lambda d: d["hosts"][0]["dag"].update(extra=1), lambda d: d.update(shard="2")):
+    mutations: list[Callable[[dict[str, Any]], object]] = [
+        lambda d: d.update(extra=1), lambda d: d["hosts"][0].update(outcome="meh"),
+        lambda d: d.update(operation="obproxy.restart"), lambda d: d["totals"].pop("skipped"),
+        lambda d: d["hosts"][0]["dag"].update(extra=1), lambda d: d.update(shard="2")]
+    for mutate in mutations:
         broken = json.loads(json.dumps(doc))
         mutate(broken)
         assert not VALIDATOR.is_valid(broken)

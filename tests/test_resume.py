@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, write_inventory
@@ -23,7 +24,7 @@ def _spawn(args: list[str], cwd: Path) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
 
 
-def _wait_for(predicate, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -47,7 +48,7 @@ def test_sigkill_midway_then_resume_fires_each_host_exactly_once(tmp_path: Path)
         # Kill once the slow hosts' starts are on the wire (journaled as fired, answer pending).
         _wait_for(lambda: _count(journal, "fired") >= 38 and _count(journal, "finished") >= 5)
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
         fired_before = _count(journal, "fired")
         answered_before = _count(journal, "answered")
         assert answered_before < fired_before, "the kill should leave starts without a recorded answer"

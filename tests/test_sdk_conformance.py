@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import ipaddress
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import pytest
 from conftest import allocate_base_ip
 from obshell import ClientSet
 from obshell.auth.password import PasswordAuth
 from obshell.service.client_v1 import OBShellHandleError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.conftest import SimProcess
 
 PASSWORD = "fleet-sim-password"
 
@@ -24,7 +30,7 @@ def sdk_client(address: str, password: str = PASSWORD) -> ClientSet:
     return ClientSet(ip, int(port), PasswordAuth(agent_password=password), timeout=10)
 
 
-def test_sdk_starts_odp_and_waits_for_success(sim_process) -> None:
+def test_sdk_starts_odp_and_waits_for_success(sim_process: Callable[..., SimProcess]) -> None:
     """start_obproxy then wait_dag_succeed works on simulated agents of both key sizes; the state file agrees."""
     base_ip = allocate_base_ip(2)
     second = str(ipaddress.IPv4Address(base_ip) + 1)
@@ -48,7 +54,7 @@ def test_sdk_starts_odp_and_waits_for_success(sim_process) -> None:
         assert mine["requests"]["GET /api/v1/task/dag/{id}"] >= 1
 
 
-def test_sdk_fails_on_a_clock_skewed_agent(sim_process) -> None:
+def test_sdk_fails_on_a_clock_skewed_agent(sim_process: Callable[..., SimProcess]) -> None:
     """With the agent's clock 90 s ahead, the SDK's 60 s header is Expired (and its blind re-send is too).
 
     This is why fleet measures each agent's clock offset and sets ``ts`` on the agent's clock.

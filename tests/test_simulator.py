@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
@@ -24,6 +24,12 @@ from fleet.simulator.keys import generate_key_pair
 from fleet.simulator.settings import AgentSettings, ConfigError, Faults
 from fleet.simulator.state import read_state
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from tests.conftest import SimFactory, SimProcess
+
 PASSWORD = "fleet-sim-password"
 FAST = {"defaults": {"dag_duration": [0.2, 0.3]}}
 _KEY = generate_key_pair(1024)
@@ -34,7 +40,8 @@ _KEY = generate_key_pair(1024)
 
 async def call(address: str, method: str, target: str, *, password: str | None = PASSWORD,
                header: str = "X-OCS-Agent-Header", doc: dict[str, Any] | None = None, body: Any = None,
-               trace: str | None = None, ts_offset: int = 60, timeout: float = 5.0) -> tuple[int, Any]:
+               trace: str | None = None, ts_offset: int = 60,
+               timeout: float = 5.0) -> tuple[int, Any]:  # noqa: ASYNC109  becomes aiohttp's ClientTimeout
     """One raw request; with ``password`` set it carries an auth header built like fleet's client."""
     base = f"http://{address}"
     headers: dict[str, str] = {}
@@ -83,6 +90,7 @@ def test_dag_lifecycle_is_computed_from_time() -> None:
     t0 = 1000.0
     ans = a.handle(auth_request(a, "POST", "/api/v1/obproxy/start", t0), t0, env)
     assert ans.status == 200
+    assert ans.doc is not None
     dto = ans.doc["data"]
     assert dto["id"] == odp_generic_id("127.30.0.1", 2886, 1) and dto["dag_id"] == 1
     assert (dto["name"], dto["stage"], dto["max_stage"], dto["state"], dto["operator"]) == \
@@ -124,6 +132,7 @@ def test_old_non_odp_agent_refuses_start() -> None:
     """Before 4.3.1 a non-ODP agent refuses start with 400, code 1000, and creates no DAG."""
     a, env = agent(AgentSettings(is_obproxy_agent=False, version="4.2.6.0"))
     ans = a.handle(auth_request(a, "POST", "/api/v1/obproxy/start", 0), 0, env)
+    assert ans.doc is not None
     assert ans.status == 400 and ans.doc["error"]["code"] == 1000 and "errCode" not in ans.doc["error"]
     assert not a.dags and a.starts_refused == 1
 
@@ -138,6 +147,7 @@ def test_operators_on_failed_dag(operator: str, status: int, state: str, op: str
     gid = odp_generic_id(a.ip, a.port, 1)
     assert a.dags[1].view(2)[0] == "FAILED"
     ans = a.handle(auth_request(a, "POST", f"/api/v1/task/dag/{gid}", 2, {"operator": operator}), 2, env)
+    assert ans.doc is not None
     assert ans.status == status and "data" not in ans.doc
     assert a.dags[1].view(3)[0] == state and a.dags[1].operator == op
 
@@ -173,11 +183,13 @@ def test_stop_takes_the_maintenance_lock() -> None:
     a, env = agent(AgentSettings(dag_duration=(5.0, 5.0)))
     assert a.handle(auth_request(a, "POST", "/api/v1/obproxy/stop", 0), 0, env).status == 200
     ans = a.handle(auth_request(a, "POST", "/api/v1/obproxy/stop", 1), 1, env)
+    assert ans.doc is not None
     assert ans.status == 500 and ans.doc["error"]["errCode"] == "Agent.UnderMaintenance"
     assert "code" not in ans.doc["error"] and "is under maintenance" in ans.doc["error"]["message"]
     assert a.handle(auth_request(a, "POST", "/api/v1/obproxy/stop", 6), 6, env).status == 200
     b, env = agent(AgentSettings(is_obproxy_agent=False))
     ans = b.handle(auth_request(b, "POST", "/api/v1/obproxy/stop", 0), 0, env)
+    assert ans.doc is not None
     assert ans.status == 400 and ans.doc["error"]["errCode"] == "OBProxy.NotBeManaged"
 
 
@@ -187,15 +199,17 @@ def test_timestamp_has_nanoseconds_offset_and_skew() -> None:
 
     a, env = agent(AgentSettings(clock_skew=120.0, utc_offset="+08:00"))
     ans = a.handle(SimRequest("GET", "/api/v1/info", {}), 1_700_000_000.123456789, env)
+    assert ans.doc is not None
     stamp = ans.doc["timestamp"]
     assert stamp.endswith("+08:00") and "." in stamp
-    assert abs(parse_agent_time(stamp) - 1_700_000_120.123456789) < 1e-3
+    when = parse_agent_time(stamp)
+    assert when is not None and abs(when - 1_700_000_120.123456789) < 1e-3
 
 
 # -- verification over real sockets ----------------------------------------------------------------
 
 
-async def test_info_and_secret(sim_factory) -> None:
+async def test_info_and_secret(sim_factory: SimFactory) -> None:
     """/info carries the documented fields (startAt in ns, security, supportedAuth); /secret a PKCS#1 key."""
     sim = await sim_factory()
     addr = sim.addresses[0]
@@ -210,11 +224,11 @@ async def test_info_and_secret(sim_factory) -> None:
     assert key.key_size == 1024 and doc["data"]["ip"] == addr.split(":")[0]
 
 
-async def test_trace_id_is_echoed(sim_factory) -> None:
+async def test_trace_id_is_echoed(sim_factory: SimFactory) -> None:
     """The X-OBSHELL-Trace-ID sent is the traceId returned, and the state file records it with its route."""
     sim = await sim_factory()
     addr = sim.addresses[0]
-    status, doc = await call(addr, "GET", "/api/v1/info", password=None, trace="fleet-trace-0001")
+    _status, doc = await call(addr, "GET", "/api/v1/info", password=None, trace="fleet-trace-0001")
     assert doc["traceId"] == "fleet-trace-0001"
     assert ["GET /api/v1/info", "fleet-trace-0001"] in sim.state()["agents"][addr]["trace_ids"]
 
@@ -227,7 +241,9 @@ async def test_trace_id_is_echoed(sim_factory) -> None:
     ({"ts": "1"}, "Security.Authentication.Expired", 10008),
     ({"auth": "wrong"}, "Security.Authentication.IncorrectAgentPassword", 10008),
 ])
-async def test_header_verification(sim_factory, doc_change: dict[str, Any], err_code: str, code: int) -> None:
+async def test_header_verification(
+        sim_factory: SimFactory, doc_change: dict[str, Any], err_code: str, code: int,
+) -> None:
     """Each header defect gets the Go agent's errCode and code; a decrypt failure has traceId ""."""
     sim = await sim_factory()
     addr = sim.addresses[0]
@@ -243,15 +259,15 @@ async def test_header_verification(sim_factory, doc_change: dict[str, Any], err_
     assert sim.state()["agents"][addr]["auth_failures"] == {err_code: 1}
 
 
-async def test_empty_auth_skips_the_timestamp(sim_factory) -> None:
+async def test_empty_auth_skips_the_timestamp(sim_factory: SimFactory) -> None:
     """With auth "" the expiry is not checked (Go VerifyAuth): an expired ts gets IncorrectAgentPassword."""
     sim = await sim_factory()
     doc = {"auth": "", "ts": "1", "uri": "/api/v1/obproxy/start", "keys": crypto.SessionKey.generate().to_wire()}
-    status, body = await call(sim.addresses[0], "POST", "/api/v1/obproxy/start", doc=doc)
+    _status, body = await call(sim.addresses[0], "POST", "/api/v1/obproxy/start", doc=doc)
     assert body["error"]["errCode"] == "Security.Authentication.IncorrectAgentPassword"
 
 
-async def test_missing_and_wrong_headers(sim_factory) -> None:
+async def test_missing_and_wrong_headers(sim_factory: SimFactory) -> None:
     """No header → 400 Request.Header.NotFound; X-OCS-Header on /obproxy → the same;
     on an ODP DAG → WithAgentPassword."""
     sim = await sim_factory()
@@ -265,14 +281,14 @@ async def test_missing_and_wrong_headers(sim_factory) -> None:
     assert status == 401 and body["error"]["errCode"] == "Security.Authentication.WithAgentPassword"
 
 
-async def test_password_not_initialised(sim_factory) -> None:
+async def test_password_not_initialised(sim_factory: SimFactory) -> None:
     """An agent without an agent password refuses ODP routes with AgentPasswordNotInitialized."""
     sim = await sim_factory({"defaults": {"agent_password_set": False}})
     status, body = await call(sim.addresses[0], "POST", "/api/v1/obproxy/start")
     assert status == 401 and body["error"]["errCode"] == "Security.Authentication.AgentPasswordNotInitialized"
 
 
-async def test_clock_skew_expires_headers(sim_factory) -> None:
+async def test_clock_skew_expires_headers(sim_factory: SimFactory) -> None:
     """An agent whose clock runs 120 s ahead finds a 60 s header expired."""
     sim = await sim_factory({"defaults": {"clock_skew": 120}})
     status, body = await call(sim.addresses[0], "POST", "/api/v1/obproxy/start")
@@ -281,7 +297,7 @@ async def test_clock_skew_expires_headers(sim_factory) -> None:
     assert status == 200
 
 
-async def test_not_found_answers(sim_factory) -> None:
+async def test_not_found_answers(sim_factory: SimFactory) -> None:
     """Unknown route → 404 Common.NotFound; unknown DAG → 404 Task.NotFound; malformed id → 400 GenericID.Invalid."""
     sim = await sim_factory()
     addr = sim.addresses[0]
@@ -296,7 +312,7 @@ async def test_not_found_answers(sim_factory) -> None:
     assert status == 404 and body["error"]["errCode"] == "Task.NotFound"
 
 
-async def test_legacy_error_style(sim_factory) -> None:
+async def test_legacy_error_style(sim_factory: SimFactory) -> None:
     """4.2.x agents answer {code, message} without errCode: unknown route 400/1000, auth 401/10008,
     unknown task 404/2300."""
     sim = await sim_factory({"defaults": {"version": "4.2.6.0-1"}})
@@ -310,31 +326,31 @@ async def test_legacy_error_style(sim_factory) -> None:
     assert status == 404 and body["error"]["code"] == 2300
 
 
-async def test_old_version_has_no_obproxy_routes(sim_factory) -> None:
+async def test_old_version_has_no_obproxy_routes(sim_factory: SimFactory) -> None:
     """Agents below 4.2.6 have no /obproxy routes: start gets the not-found answer."""
     sim = await sim_factory({"defaults": {"version": "4.2.5.0"}})
     status, body = await call(sim.addresses[0], "POST", "/api/v1/obproxy/start")
     assert status == 400 and body["error"]["code"] == 1000
 
 
-async def test_dag_details_default_on_and_listings(sim_factory) -> None:
+async def test_dag_details_default_on_and_listings(sim_factory: SimFactory) -> None:
     """GET dag without show_details returns nodes; the unfinished listing holds running DAGs as {"contents": []}."""
     sim = await sim_factory({"defaults": {"dag_duration": [0.6, 0.6]}})
     addr = sim.addresses[0]
-    status, body = await call(addr, "POST", "/api/v1/obproxy/start")
+    _status, body = await call(addr, "POST", "/api/v1/obproxy/start")
     gid = body["data"]["id"]
-    status, body = await call(addr, "GET", f"/api/v1/task/dag/{gid}")
+    _status, body = await call(addr, "GET", f"/api/v1/task/dag/{gid}")
     assert body["data"]["nodes"] and body["data"]["additional_data"] == {}
-    status, body = await call(addr, "GET", "/api/v1/task/dag/agent/unfinish?show_details=false")
+    _status, body = await call(addr, "GET", "/api/v1/task/dag/agent/unfinish?show_details=false")
     assert [d["id"] for d in body["data"]["contents"]] == [gid]
     await asyncio.sleep(0.7)
-    status, body = await call(addr, "GET", "/api/v1/task/dag/agent/unfinish")
+    _status, body = await call(addr, "GET", "/api/v1/task/dag/agent/unfinish")
     assert body["data"]["contents"] == []
-    status, body = await call(addr, "GET", "/api/v1/task/dags/agent")
+    _status, body = await call(addr, "GET", "/api/v1/task/dags/agent")
     assert body["data"]["contents"][0]["state"] == "SUCCEED"
 
 
-async def test_operate_body_is_decrypted(sim_factory) -> None:
+async def test_operate_body_is_decrypted(sim_factory: SimFactory) -> None:
     """POST /task/dag/{id} carries an AES-encrypted body; CANCEL on a running DAG answers 200 without data."""
     sim = await sim_factory({"defaults": {"dag_duration": [5, 5]}})
     addr = sim.addresses[0]
@@ -349,14 +365,14 @@ async def test_operate_body_is_decrypted(sim_factory) -> None:
 # -- faults ------------------------------------------------------------------------------------------
 
 
-async def test_fault_refuse(sim_factory) -> None:
+async def test_fault_refuse(sim_factory: SimFactory) -> None:
     """A refusing agent does not listen: the connection is refused."""
     sim = await sim_factory({"defaults": {"faults": {"refuse": True}}})
     with pytest.raises(aiohttp.ClientConnectorError):
         await call(sim.addresses[0], "GET", "/api/v1/info", password=None)
 
 
-async def test_fault_hang_on_one_route(sim_factory) -> None:
+async def test_fault_hang_on_one_route(sim_factory: SimFactory) -> None:
     """hang: [start] answers /info but never answers start."""
     sim = await sim_factory({"defaults": {"faults": {"hang": ["start"]}}})
     assert (await call(sim.addresses[0], "GET", "/api/v1/info", password=None))[0] == 200
@@ -366,7 +382,7 @@ async def test_fault_hang_on_one_route(sim_factory) -> None:
 
 
 @pytest.mark.parametrize("fault", ["http500", "garbage", "bad_types", "truncated", "oversize"])
-async def test_fault_broken_answers(sim_factory, fault: str) -> None:
+async def test_fault_broken_answers(sim_factory: SimFactory, fault: str) -> None:
     """http500, garbage, bad_types, truncated and oversize answers are what they say."""
     sim = await sim_factory({"defaults": {"faults": {fault: ["info"]}}})
     addr = sim.addresses[0]
@@ -386,7 +402,7 @@ async def test_fault_broken_answers(sim_factory, fault: str) -> None:
     assert (await call(addr, "GET", "/api/v1/secret", password=None))[0] == 200
 
 
-async def test_fault_slow(sim_factory) -> None:
+async def test_fault_slow(sim_factory: SimFactory) -> None:
     """slow delays every answer by the configured seconds."""
     sim = await sim_factory({"defaults": {"faults": {"slow": 0.3}}})
     started = time.monotonic()
@@ -394,7 +410,7 @@ async def test_fault_slow(sim_factory) -> None:
     assert time.monotonic() - started >= 0.3
 
 
-async def test_fault_dag_fails_and_stuck(sim_factory) -> None:
+async def test_fault_dag_fails_and_stuck(sim_factory: SimFactory) -> None:
     """dag_fails ends the DAG FAILED with a task log; dag_stuck never finishes."""
     sim = await sim_factory({"defaults": {"dag_duration": [0.2, 0.2]},
                              "agents": {}, "random_faults": {"dag_fails": 1, "dag_stuck": 1}}, agents=2)
@@ -408,7 +424,7 @@ async def test_fault_dag_fails_and_stuck(sim_factory) -> None:
     assert states["FAILED"]["nodes"][1]["sub_tasks"][0]["task_logs"][-1].startswith("start obproxy failed")
 
 
-async def test_fault_key_rotation(sim_factory) -> None:
+async def test_fault_key_rotation(sim_factory: SimFactory) -> None:
     """key_rotation after 1 request: the next header made with the old key is a DecryptFailed."""
     sim = await sim_factory({"defaults": {"faults": {"key_rotation": {"after_requests": 1}}}})
     addr = sim.addresses[0]
@@ -417,7 +433,7 @@ async def test_fault_key_rotation(sim_factory) -> None:
     assert sim.agent(addr).key.public_wire != before and sim.agent(addr).key_rotations == 1
 
 
-async def test_fault_forget_dags(sim_factory) -> None:
+async def test_fault_forget_dags(sim_factory: SimFactory) -> None:
     """forget_dags_after: the agent 'restarts' — its DAGs answer 404 Task.NotFound and its key changes."""
     sim = await sim_factory({"defaults": {"faults": {"forget_dags_after": 0.2}}})
     addr = sim.addresses[0]
@@ -429,7 +445,7 @@ async def test_fault_forget_dags(sim_factory) -> None:
     assert sim.agent(addr).key.public_wire != before
 
 
-async def test_fault_flaky_polls(sim_factory) -> None:
+async def test_fault_flaky_polls(sim_factory: SimFactory) -> None:
     """flaky_polls: 2 → the first two DAG GETs answer 500, the third works."""
     sim = await sim_factory({"defaults": {"faults": {"flaky_polls": 2}}})
     addr = sim.addresses[0]
@@ -438,7 +454,7 @@ async def test_fault_flaky_polls(sim_factory) -> None:
     assert statuses == [500, 500, 200]
 
 
-async def test_fault_drop_after_start(sim_factory) -> None:
+async def test_fault_drop_after_start(sim_factory: SimFactory) -> None:
     """drop_after_start creates the DAG, then closes the connection without an answer (the ambiguous case)."""
     sim = await sim_factory({"defaults": {"faults": {"drop_after_start": True}}})
     addr = sim.addresses[0]
@@ -449,7 +465,7 @@ async def test_fault_drop_after_start(sim_factory) -> None:
     assert len(body["data"]["contents"]) == 1
 
 
-async def test_fault_die_after(sim_factory) -> None:
+async def test_fault_die_after(sim_factory: SimFactory) -> None:
     """die_after: some seconds after the first start the agent stops answering and listening."""
     sim = await sim_factory({"defaults": {"faults": {"die_after": 0.2}}})
     addr = sim.addresses[0]
@@ -508,7 +524,7 @@ def test_example_config_is_valid() -> None:
 # -- state file and CLI (subprocess) ------------------------------------------------------------------
 
 
-def test_sigterm_writes_state_and_exits_zero(sim_process) -> None:
+def test_sigterm_writes_state_and_exits_zero(sim_process: Callable[..., SimProcess]) -> None:
     """SIGTERM writes the state file (requests, trace ids, DAGs, totals) and exits 0."""
     proc = sim_process(FAST, agents=2)
     addr = proc.addresses[0]
@@ -526,7 +542,7 @@ def test_sigterm_writes_state_and_exits_zero(sim_process) -> None:
     assert state["totals"]["agents"] == 2 and state["totals"]["starts_accepted"] == 1 and state["written_at"]
 
 
-def test_sigusr1_and_interval_rewrite_state(sim_process) -> None:
+def test_sigusr1_and_interval_rewrite_state(sim_process: Callable[..., SimProcess]) -> None:
     """SIGUSR1 rewrites the state file while serving; --state-interval does it periodically."""
     proc = sim_process(agents=1, extra_args=("--state-interval", "0.2"))
     asyncio.run(call(proc.addresses[0], "GET", "/api/v1/info", password=None))
@@ -550,7 +566,7 @@ def test_base_ip_outside_loopback_is_refused(base_ip: str) -> None:
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
-def test_bad_config_is_one_line_exit_5(tmp_path) -> None:
+def test_bad_config_is_one_line_exit_5(tmp_path: Path) -> None:
     """A bad config file → 'file:line: …' on one line, exit 5, no traceback."""
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("defaults:\n  dag_duraton: [1, 2]\n")
@@ -560,7 +576,7 @@ def test_bad_config_is_one_line_exit_5(tmp_path) -> None:
                                      "'dag_duraton' (did you mean 'dag_duration'?)")
 
 
-def test_thousand_agents_start_quickly(sim_process) -> None:
+def test_thousand_agents_start_quickly(sim_process: Callable[..., SimProcess]) -> None:
     """--agents 1000 is READY within seconds and every address answers, including the last (octets roll over)."""
     proc = sim_process(agents=1000)
     assert proc.ready_after < 20
@@ -571,7 +587,7 @@ def test_thousand_agents_start_quickly(sim_process) -> None:
     assert len(read_state(str(proc.state_file))["agents"]) == 1000
 
 
-def test_signal_interrupt_also_exits_zero(sim_process) -> None:
+def test_signal_interrupt_also_exits_zero(sim_process: Callable[..., SimProcess]) -> None:
     """SIGINT is handled like SIGTERM: state written, exit 0."""
     proc = sim_process(agents=1)
     proc.proc.send_signal(signal.SIGINT)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
 
 from fleet.client import AgentClient, HttpClient
 from fleet.errors import ApiFailure
-from fleet.models import HostSpec, Limits, Secret, Timeouts
+from fleet.models import DagDetail, HostSpec, Limits, Secret, Timeouts
 from fleet.simulator import operators
+
+if TYPE_CHECKING:
+    from tests.conftest import SimFactory
 
 PASSWORD = "fleet-sim-password"
 EPOCH = "1970-01-01T08:00:00+08:00"
@@ -35,7 +39,7 @@ async def refused(c: AgentClient, dag_id: str, operator: str) -> tuple[int | Non
     return info.value.error.status, info.value.error.err_code
 
 
-async def wait_state(c: AgentClient, dag_id: str, *states: str, limit: float = 5.0):
+async def wait_state(c: AgentClient, dag_id: str, *states: str, limit: float = 5.0) -> DagDetail:
     deadline = time.monotonic() + limit
     while True:
         dag = (await c.get_dag(dag_id, details=True)).data
@@ -44,7 +48,7 @@ async def wait_state(c: AgentClient, dag_id: str, *states: str, limit: float = 5
         await asyncio.sleep(0.05)
 
 
-async def test_retry_reruns_a_failed_dag_from_its_failed_stage(sim_factory, http) -> None:
+async def test_retry_reruns_a_failed_dag_from_its_failed_stage(sim_factory: SimFactory, http: HttpClient) -> None:
     """RETRY on a FAILED start DAG: at once READY, operator RUN, both times at the 1970 epoch;
     then it runs again from stage 2 (stage 1 stays done) and, the cause gone, ends SUCCEED with a
     start time after the reset and the sub-task's execute_times at 2."""
@@ -63,7 +67,7 @@ async def test_retry_reruns_a_failed_dag_from_its_failed_stage(sim_factory, http
     assert done.nodes[1].sub_tasks[0].execute_times == 2
 
 
-async def test_operator_refusals_follow_the_state(sim_factory, http) -> None:
+async def test_operator_refusals_follow_the_state(sim_factory: SimFactory, http: HttpClient) -> None:
     """Which operator obshell accepts in which state: on a running DAG RETRY, PASS and ROLLBACK
     are refused (400 ...NotFailedDag); on a FAILED ODP DAG ROLLBACK is never allowed ("Check
     obproxy status" cannot roll back) and CANCEL is refused as finished; an unknown operator is
@@ -77,7 +81,8 @@ async def test_operator_refusals_follow_the_state(sim_factory, http) -> None:
     assert await refused(running, dag.id, "PASS") == (400, "Task.Dag.Operator.PassNotFailedDag")
     assert await refused(running, dag.id, "ROLLBACK") == (400, "Task.Dag.Operator.RollbackNotFailedDag")
     sim_dag = agent.dags[dag.dag_id]
-    assert operators.apply(agent, sim_dag, "JUMP", time.time())[1] == "Task.Dag.Operator.NotSupport"
+    refusal = operators.apply(agent, sim_dag, "JUMP", time.time())
+    assert refusal is not None and refusal[1] == "Task.Dag.Operator.NotSupport"
     assert (await running.get_dag(dag.id)).data.operator == "RUN"
     c = client_for(http, sim.addresses[1])
     dag = (await c.start_obproxy()).data
@@ -87,7 +92,7 @@ async def test_operator_refusals_follow_the_state(sim_factory, http) -> None:
     assert (await c.get_dag(dag.id)).data.end_time == failed.end_time
 
 
-async def test_cancel_ends_a_stuck_dag_failed_and_cancelled(sim_factory, http) -> None:
+async def test_cancel_ends_a_stuck_dag_failed_and_cancelled(sim_factory: SimFactory, http: HttpClient) -> None:
     """CANCEL on a stuck (RUNNING) DAG: READY with epoch times until the scheduler picks it up,
     then FAILED + CANCEL at the stage it had reached, its sub-task failed as cancelled."""
     sim = await sim_factory({"defaults": {"dag_duration": [0.2, 0.2], "faults": {"dag_stuck": True}}})
@@ -104,7 +109,7 @@ async def test_cancel_ends_a_stuck_dag_failed_and_cancelled(sim_factory, http) -
     assert await refused(c, dag.id, "CANCEL") == (400, "Task.Dag.Operator.CancelFinishedDag")
 
 
-async def test_pass_marks_a_failed_dag_succeeded_keeping_its_start(sim_factory, http) -> None:
+async def test_pass_marks_a_failed_dag_succeeded_keeping_its_start(sim_factory: SimFactory, http: HttpClient) -> None:
     """PASS on a FAILED DAG: SUCCEED + PASS at once, start time kept, end time the moment of PASS."""
     sim = await sim_factory({"defaults": {"dag_duration": [0.2, 0.2], "faults": {"dag_fails": 1}}})
     c = client_for(http, sim.addresses[0])
@@ -114,11 +119,14 @@ async def test_pass_marks_a_failed_dag_succeeded_keeping_its_start(sim_factory, 
     await c.operate_dag(dag.id, "PASS")
     passed = (await c.get_dag(dag.id, details=True)).data
     assert (passed.state, passed.operator) == ("SUCCEED", "PASS")
+    assert passed.end_time is not None and failed.end_time is not None
     assert passed.start_time == failed.start_time and passed.end_time > failed.end_time
     assert all(n.state == "SUCCEED" for n in passed.nodes)
 
 
-async def test_stop_lock_survives_cancel_in_stop_obproxy_and_pass_releases_it(sim_factory, http) -> None:
+async def test_stop_lock_survives_cancel_in_stop_obproxy_and_pass_releases_it(
+        sim_factory: SimFactory, http: HttpClient,
+) -> None:
     """A stuck stop DAG holds the maintenance lock (another stop: 500 Agent.UnderMaintenance).
     Cancelled in "Stop obproxy" it ends FAILED + CANCEL and still holds it (only the first node
     releases the lock on failure); PASS releases it and a new stop is accepted."""

@@ -12,6 +12,7 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from rawserver import Conn, RawServer, Request, answer, chunked
@@ -32,6 +33,9 @@ from fleet.simulator.cli import server_tls
 from fleet.simulator.server import Simulator
 from fleet.simulator.settings import SimConfig
 from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, write_inventory
+
+if TYPE_CHECKING:
+    from tests.conftest import SimFactory
 
 PASSWORD = "fleet-sim-password"
 CAP = 4096
@@ -64,7 +68,9 @@ async def get(http: HttpClient, url: str, path: str = "/api/v1/info", method: st
     return raw.status, raw.body
 
 
-async def test_simulator_answers_arrive_whole_and_requests_are_sent_as_given(make: Make, sim_factory) -> None:
+async def test_simulator_answers_arrive_whole_and_requests_are_sent_as_given(
+        make: Make, sim_factory: SimFactory,
+) -> None:
     """Against the simulator: info, secret, an authenticated start and a DAG poll all succeed,
     and each reached the agent exactly once."""
     sim = await sim_factory({"defaults": {"dag_duration": [5, 5]}})
@@ -101,7 +107,7 @@ async def test_a_request_that_cannot_be_written_is_refused_unsent(make: Make) ->
     assert err.value.never_sent and srv.requests == []
 
 
-@pytest.mark.parametrize("status,data", [(204, answer(204, b"", length=False)), (200, answer(200, b""))])
+@pytest.mark.parametrize(("status", "data"), [(204, answer(204, b"", length=False)), (200, answer(200, b""))])
 async def test_empty_answers_are_empty_bodies(make: Make, status: int, data: bytes) -> None:
     """A 204 without a body and a 200 with Content-Length 0 come back as empty bodies."""
     async with RawServer(reply(data)) as srv, make() as http:
@@ -117,9 +123,9 @@ async def test_redirects_are_returned_not_followed(make: Make) -> None:
 
 async def test_an_answer_delimited_by_the_connection_end_is_read_whole(make: Make) -> None:
     """No Content-Length, no chunking, Connection: close: the body is everything until the end."""
-    async with RawServer(reply(answer(body=b"x" * 3000, extra="Connection: close\r\n", length=False), False)) as srv:
-        async with make() as http:
-            assert await get(http, srv.url) == (200, b"x" * 3000)
+    async with RawServer(reply(answer(body=b"x" * 3000, extra="Connection: close\r\n", length=False), False)) as srv, \
+            make() as http:
+        assert await get(http, srv.url) == (200, b"x" * 3000)
 
 
 async def test_chunked_answers_are_joined(make: Make) -> None:
@@ -154,10 +160,10 @@ async def test_an_announced_oversize_body_is_refused_before_it_arrives(make: Mak
 
 async def test_a_body_cut_off_is_connection_lost(make: Make) -> None:
     """Content-Length 100, 10 bytes, then the end: ConnectionLost, the request may have acted."""
-    async with RawServer(reply(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", False)) as srv:
-        async with make() as http:
-            with pytest.raises(ConnectionLost) as err:
-                await get(http, srv.url)
+    async with RawServer(reply(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", False)) as srv, \
+            make() as http:
+        with pytest.raises(ConnectionLost) as err:
+            await get(http, srv.url)
     assert not err.value.never_sent
 
 
@@ -170,7 +176,7 @@ async def test_a_garbage_status_line_is_a_protocol_error(make: Make, data: bytes
     assert not err.value.never_sent and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("lines,width", [(4000, 100), (1, 200_000)], ids=["many-fields", "one-long-field"])
+@pytest.mark.parametrize(("lines", "width"), [(4000, 100), (1, 200_000)], ids=["many-fields", "one-long-field"])
 async def test_a_flood_of_headers_is_refused(make: Make, lines: int, width: int) -> None:
     """Thousands of header fields, or one field of 200 KB, before any body: ProtocolError, read bounded."""
     async def script(conn: Conn, req: Request) -> bool:
@@ -321,13 +327,15 @@ async def test_a_stale_connection_retries_a_get_on_a_fresh_one(make: Make) -> No
     assert srv.connections == 2 and [r.connection for r in srv.requests] == [1, 1, 2]
 
 
-async def test_https_with_mutual_tls(make: Make, pki: dict[str, str]) -> None:  # noqa: F811
+async def test_https_with_mutual_tls(make: Make, pki: dict[str, str], request: pytest.FixtureRequest) -> None:  # noqa: F811
     """HTTPS with a private CA and a client certificate works; trusting another CA fails before
     anything is sent; no client certificate fails cleanly; the agent saw only the good requests."""
     ctx = server_tls(pki["server"], pki["server_key"], pki["ca"])
-    async with Simulator(SimConfig(), agents=1, base_ip=TLS_IP, port=28864, ssl_context=ctx) as sim, make() as http:
+    # the certificate names TLS_IP: each transport's run (maybe on two xdist workers at once) gets its own port
+    port = 28864 + sorted(TRANSPORTS).index(request.node.callspec.params["make"])
+    async with Simulator(SimConfig(), agents=1, base_ip=TLS_IP, port=port, ssl_context=ctx) as sim, make() as http:
         def host(tls: TlsSpec) -> AgentClient:
-            return AgentClient(http, HostSpec(name="t", address=TLS_IP, port=28864, scheme="https", tls=tls),
+            return AgentClient(http, HostSpec(name="t", address=TLS_IP, port=port, scheme="https", tls=tls),
                                Secret(PASSWORD))
         good = TlsSpec(ca_file=pki["ca"], client_cert=pki["client"], client_key=pki["client_key"])
         assert (await host(good).info()).data.ip == TLS_IP
@@ -338,15 +346,16 @@ async def test_https_with_mutual_tls(make: Make, pki: dict[str, str]) -> None:  
         assert err.value.never_sent
         with pytest.raises((ConnectError, ConnectionLost)):
             await host(TlsSpec(ca_file=pki["ca"])).info()
-        assert sim.state()["agents"][f"{TLS_IP}:28864"]["requests"] == {
+        assert sim.state()["agents"][f"{TLS_IP}:{port}"]["requests"] == {
             "GET /api/v1/info": 1, "GET /api/v1/secret": 1, "POST /api/v1/obproxy/start": 1}
 
 
 @pytest.mark.skipif(not _ipv6_loopback_works(), reason="this machine has no IPv6 loopback")
-async def test_ipv6_loopback(make: Make) -> None:
+async def test_ipv6_loopback(make: Make, request: pytest.FixtureRequest) -> None:
     """An agent on [::1] is reached, its DAG started and polled."""
-    async with Simulator(SimConfig(), agents=1, base_ip="::1", port=28865), make() as http:
-        client = AgentClient(http, HostSpec(name="v6", address="::1", port=28865), Secret(PASSWORD))
+    port = 28866 + sorted(TRANSPORTS).index(request.node.callspec.params["make"])  # one per transport's run
+    async with Simulator(SimConfig(), agents=1, base_ip="::1", port=port), make() as http:
+        client = AgentClient(http, HostSpec(name="v6", address="::1", port=port), Secret(PASSWORD))
         dag = (await client.start_obproxy()).data
         assert (await client.get_dag(dag.id)).data.id == dag.id
 
@@ -357,7 +366,7 @@ def test_an_unknown_transport_is_refused() -> None:
         HttpClient(Limits(transport="curl"))
     option = next(o for o in OPTIONS if o.name == "transport")
     assert option.default in TRANSPORTS and option.convert(" AIOHTTP ") == "aiohttp"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected lean or aiohttp"):
         option.convert("curl")
 
 

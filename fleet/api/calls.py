@@ -22,6 +22,7 @@ from fleet.api.result import RunResult
 from fleet.engine.plan import Operation
 from fleet.errors import InputError
 from fleet.models import HostSpec, Reporter
+from fleet.report.sanitize import mask_run_secrets
 
 Target = str | Sequence[str] | Sequence[HostSpec]
 
@@ -82,7 +83,7 @@ def _route_logs_to_logging() -> None:
     if structlog.is_configured():
         return
     structlog.configure(
-        processors=[structlog.stdlib.filter_by_level, structlog.processors.format_exc_info,
+        processors=[structlog.stdlib.filter_by_level, mask_run_secrets, structlog.processors.format_exc_info,
                     structlog.processors.KeyValueRenderer(key_order=["event"], drop_missing=True)],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,

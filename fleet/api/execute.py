@@ -27,7 +27,7 @@ from fleet.engine.run import Engine, RunReport
 from fleet.models import HostResult, HostSpec, Phase, Reporter
 from fleet.report.files import write_atomic
 from fleet.report.html import html_report
-from fleet.report.sanitize import Sanitizer
+from fleet.report.sanitize import RUN_SANITIZER, Sanitizer
 from fleet.report.summary import summary_json
 
 log = structlog.get_logger("fleet.api")
@@ -78,6 +78,17 @@ async def execute(run: PreparedRun, *, reporter: Reporter | None = None, on_host
     follows in-flight DAGs for the grace period, the second stops at once (``notice`` is told).
     """
     sanitizer = Sanitizer(secret.reveal() for secret in run.plan.passwords.values())
+    token = RUN_SANITIZER.set(sanitizer)  # log lines of this run mask its passwords (mask_run_secrets)
+    try:
+        return await _execute(run, sanitizer, reporter=reporter, on_host=on_host, confirm_batch=confirm_batch,
+                              handle_signals=handle_signals, notice=notice, source=source)
+    finally:
+        RUN_SANITIZER.reset(token)
+
+
+async def _execute(run: PreparedRun, sanitizer: Sanitizer, *, reporter: Reporter | None, on_host: HostCallback | None,
+                   confirm_batch: ConfirmBatch | None, handle_signals: bool, notice: Notice | None,
+                   source: str | None) -> RunResult:
     say = notice or (lambda text: log.warning("run.signal", notice=text))
     journal: Journal = Journal(run.journal, clean=sanitizer.clean) if run.journal else NullJournal()
     meta = dict(run.meta, **({"source": source} if source else {}))
@@ -138,8 +149,10 @@ def keep_record(result: RunResult, doc: dict[str, Any] | None = None, *, resumab
     doc = result.to_dict() if doc is None else doc
     retry = retry_text(partition(doc, resumable=resumable and result.journal is not None))
     problems = []
-    for name, render in ((SUMMARY_NAME, lambda: summary_json(doc)), (RETRY_NAME, lambda: retry),
-                         (REPORT_NAME, lambda: html_report(doc))):
+    renderers: tuple[tuple[str, Callable[[], str]], ...] = (
+        (SUMMARY_NAME, lambda: summary_json(doc)), (RETRY_NAME, lambda: retry),
+        (REPORT_NAME, lambda: html_report(doc)))
+    for name, render in renderers:
         path = os.path.join(result.folder, name)
         try:
             os.makedirs(result.folder, exist_ok=True)

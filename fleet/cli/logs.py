@@ -19,7 +19,7 @@ import structlog
 
 from fleet.models import Secret
 from fleet.protocol.api import SECRET_HEADERS
-from fleet.report.sanitize import Sanitizer, terminal_safe
+from fleet.report.sanitize import Sanitizer, mask_run_secrets, terminal_safe
 
 #: Log keys whose values are masked whole: secret-looking words and obshell's auth headers.
 SECRET_KEYS = frozenset({"password", "passwd", "auth", "secret", "token", *(h.lower() for h in SECRET_HEADERS)})
@@ -45,6 +45,7 @@ class Redactor:
         return self.sanitizer.mask(text)
 
     def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event_dict = mask_run_secrets(logger, method, event_dict)  # the run in progress's passwords
         for key, value in list(event_dict.items()):
             if key.lower() in SECRET_KEYS:
                 event_dict[key] = MASK

@@ -26,7 +26,7 @@ def add_report_parser(sub: Any) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    docs = [_load(path) for path in args.summaries]
+    docs = [load_summary(path) for path in args.summaries]
     if len(docs) == 1:
         doc = docs[0]
     else:
@@ -40,7 +40,8 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(path: str) -> dict[str, Any]:
+def load_summary(path: str) -> dict[str, Any]:
+    """The ``fleet.summary/v1`` document at ``path`` (its hosts objects); :class:`InputError` otherwise."""
     try:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)

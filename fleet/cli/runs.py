@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet.api.paths import JOURNAL_NAME, REPORT_NAME, RUNS_DIR, SUMMARY_NAME
+from fleet.cli.report import load_summary
 from fleet.engine.journal import read_journal
 from fleet.errors import InputError
 from fleet.models import Outcome
@@ -147,15 +148,8 @@ def _folder_document(folder: str) -> tuple[dict[str, Any], str]:
 
 
 def _read_summary(path: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    except ValueError as exc:
-        raise InputError(f"{path}: not a JSON summary: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_ID or not isinstance(doc.get("hosts"), list) \
-            or not all(isinstance(h, dict) and isinstance(h.get("outcome"), str) for h in doc["hosts"]):
+    doc = load_summary(path)
+    if not all(isinstance(h.get("outcome"), str) for h in doc["hosts"]):
         raise InputError(f"{path}: not a {SCHEMA_ID} summary")
     return doc
 

@@ -150,7 +150,7 @@ def _polled(rows: list[dict[str, Any]], journal: JournalState, args: argparse.Na
     for secret in {p.reveal() for p in passwords.values()}:
         sanitizer.add(secret)
     updated: list[dict[str, Any]] = sanitizer.clean(asyncio.run(_poll_all(watched, passwords)))
-    return updated and _merge(rows, updated) or rows
+    return (updated and _merge(rows, updated)) or rows
 
 
 def _merge(rows: list[dict[str, Any]], polled: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -25,9 +25,9 @@ MAX_HEADERS = 100
 class Connection(asyncio.Protocol):
     """A kept-alive connection to one agent, one request at a time."""
 
-    __slots__ = ("transport", "_parser", "_cap", "answer", "_status", "_chunks", "_size", "_length",
-                 "_chunked", "_head_bytes", "_headers", "_head_done", "_done", "_eof", "received_any",
-                 "reusable", "idle_since")
+    __slots__ = ("_cap", "_chunked", "_chunks", "_done", "_eof", "_head_bytes", "_head_done", "_headers",
+                 "_length", "_parser", "_size", "_status", "answer", "idle_since", "received_any", "reusable",
+                 "transport")
 
     def __init__(self, cap: int) -> None:
         self.transport: asyncio.Transport | None = None

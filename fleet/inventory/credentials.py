@@ -67,10 +67,7 @@ def resolve_passwords(
     cache: dict[tuple[str, str], Secret] = {}
     passwords: dict[str, Secret] = {}
     for host in hosts:
-        if host.password_file is not None:
-            source = ("file", host.password_file)
-        else:
-            source = ("env", host.password_env)
+        source = ("file", host.password_file) if host.password_file is not None else ("env", host.password_env)
         secret = cache.get(source)
         if secret is None:
             try:

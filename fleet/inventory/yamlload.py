@@ -89,7 +89,7 @@ def compose_text(text: str, path: str) -> yaml.Node | None:
     try:
         loader = _Loader(text.encode("utf-8") if _Loader is not yaml.SafeLoader else text)
         try:
-            node = loader.get_single_node()
+            node: yaml.Node | None = loader.get_single_node()
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:

@@ -48,7 +48,7 @@ def first_and_latest(items: Sequence[T], limit: int) -> tuple[list[T], int]:
 class KeptTraceIds:
     """The traceIds one agent returned, bounded: the first ones and the latest, the rest counted."""
 
-    __slots__ = ("_head", "_first", "_latest", "dropped")
+    __slots__ = ("_first", "_head", "_latest", "dropped")
 
     def __init__(self, limit: int = MAX_TRACE_IDS) -> None:
         self._head = max(1, limit // 2)

@@ -70,7 +70,7 @@ def format_agent_time(unix: float, offset: str) -> str:
     tz = parse_offset(offset)
     if tz is None:
         raise ValueError(f"not an RFC 3339 UTC offset: {offset!r}")
-    secs, frac = divmod(int(round(unix * 1e9)), 1_000_000_000)
+    secs, frac = divmod(round(unix * 1e9), 1_000_000_000)
     moment = datetime.fromtimestamp(secs, tz)
     digits = f"{frac:09d}".rstrip("0")
     suffix = "Z" if tz is UTC else moment.strftime("%z")

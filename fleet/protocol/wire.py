@@ -197,7 +197,8 @@ def _small_extra(extra: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def parse_public_key(data: Any) -> str:
     doc = _require_obj(data, "secret")
-    return _str(doc, "public_key", "secret")
+    key: str = _str(doc, "public_key", "secret")
+    return key
 
 
 def parse_dag(data: Any) -> DagDetail:
@@ -242,7 +243,7 @@ def parse_dag_list(data: Any) -> tuple[DagDetail, ...]:
 class _Budget:
     """How many more sub-tasks one DAG may keep; failed ones past the budget are only counted."""
 
-    __slots__ = ("left", "failed_dropped")
+    __slots__ = ("failed_dropped", "left")
 
     def __init__(self, left: int) -> None:
         self.left = left

@@ -70,7 +70,8 @@ def _message(host: Mapping[str, Any]) -> str:
     """``"errCode: message"`` when the agent said why, else whatever is known."""
     error = host["error"]
     if error is None:
-        return host["outcome"]
+        outcome: str = host["outcome"]
+        return outcome
     if error.get("errCode"):
         return f"{error['errCode']}: {error['message']}"
     return str(error["message"]) or host["outcome"]

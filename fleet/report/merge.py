@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from fleet.models import Outcome
+from fleet.models import HostResult, Outcome
 from fleet.report.summary import OPERATIONS, SCHEMA_ID, count_outcomes, duration_ms, parse_timestamp
 
 
@@ -114,6 +114,10 @@ def check_summary(doc: Any, name: str) -> None:
         bad = _bad_host_field(host)
         if bad:
             raise ValueError(f"{name}: host #{number} ({host['host']}): {bad!r} is missing or of the wrong type")
+        try:
+            HostResult.from_dict(host)
+        except ValueError as exc:
+            raise ValueError(f"{name}: host #{number} ({host['host']}): {exc}") from None
 
 
 _STR, _INT, _NONE = (str,), (int,), (type(None),)
@@ -140,7 +144,7 @@ def _bad_host_field(host: Mapping[str, Any]) -> str | None:
         return "groups" if not all(isinstance(x, str) for x in host["groups"]) else "trace_ids"
     parts = [("error", host["error"]), ("dag", host["dag"])] + [("failed_tasks", t) for t in host["failed_tasks"]]
     for field, part in parts:
-        if part is None:
+        if part is None and field != "failed_tasks":
             continue
         if not isinstance(part, Mapping):
             return field

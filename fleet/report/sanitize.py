@@ -24,7 +24,8 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 MASK = "********"
@@ -134,3 +135,25 @@ class Sanitizer:
         if isinstance(doc, (list, tuple)):
             return [self._clean(v) for v in doc]
         return doc
+
+
+#: The sanitiser of the run in progress (set by :func:`fleet.api.execute` for its task tree), so
+#: whatever renders log lines masks that run's secrets without being handed them.
+RUN_SANITIZER: ContextVar[Sanitizer | None] = ContextVar("fleet_run_sanitizer", default=None)
+
+
+def mask_run_secrets(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: mask the current run's secrets in every value of the event.
+
+    Add it to an application's own structlog chain (before the renderer) when embedding fleet:
+    an agent that echoes the password in an error message must not get it into the logs.
+    """
+    sanitizer = RUN_SANITIZER.get()
+    if sanitizer is None:
+        return event_dict
+    for key, value in list(event_dict.items()):
+        if isinstance(value, str | list | tuple | dict):
+            event_dict[key] = sanitizer.clean(value)
+        elif isinstance(value, BaseException):
+            event_dict[key] = sanitizer.mask(f"{type(value).__name__}: {value}")
+    return event_dict

@@ -118,7 +118,7 @@ def build_settings(base: AgentSettings, doc: Any, path: tuple[Any, ...], lines: 
     check.check_keys(doc, _SETTINGS_KEYS, path, lines)
     changes: dict[str, Any] = {}
     for key, value in doc.items():
-        where = path + (key,)
+        where = (*path, key)
         if key in ("version", "zone", "password", "ob_password"):
             changes[key] = check.text(value, where, lines)
         elif key == "password_env":
@@ -133,7 +133,7 @@ def build_settings(base: AgentSettings, doc: Any, path: tuple[Any, ...], lines: 
         elif key == "dag_duration":
             if not isinstance(value, list) or len(value) != 2:
                 raise lines.error(where, "must be [min, max] seconds")
-            low, high = (check.number(v, where + (i,), lines) for i, v in enumerate(value))
+            low, high = (check.number(v, (*where, i), lines) for i, v in enumerate(value))
             if high < low:
                 raise lines.error(where, "max is below min")
             changes[key] = (low, high)
@@ -161,7 +161,7 @@ def _build_faults(base: Faults, doc: Any, path: tuple[Any, ...], lines: Lines) -
     check.check_keys(doc, _FAULT_KEYS, path, lines)
     changes: dict[str, Any] = {}
     for key, value in doc.items():
-        where = path + (key,)
+        where = (*path, key)
         if key in _ROUTE_FAULTS:
             changes[key] = check.route_set(value, where, lines)
         elif key in ("refuse", "blackhole", "dag_stuck", "drop_after_start"):
@@ -184,18 +184,18 @@ def _build_faults(base: Faults, doc: Any, path: tuple[Any, ...], lines: Lines) -
                 raise lines.error(where, "must be {after_requests: N} or {every_seconds: K}")
             check.check_keys(value, ("after_requests", "every_seconds"), where, lines)
             if "after_requests" in value:
-                n = check.integer(value["after_requests"], where + ("after_requests",), lines, minimum=1)
+                n = check.integer(value["after_requests"], (*where, "after_requests"), lines, minimum=1)
                 changes.update(rotate_after_requests=n, rotate_every=0.0)
             else:
-                k = check.number(value["every_seconds"], where + ("every_seconds",), lines)
+                k = check.number(value["every_seconds"], (*where, "every_seconds"), lines)
                 if k <= 0:
-                    raise lines.error(where + ("every_seconds",), "must be > 0")
+                    raise lines.error((*where, "every_seconds"), "must be > 0")
                 changes.update(rotate_every=k, rotate_after_requests=0)
     return replace(base, **changes)
 
 
 def _hostile(base: Hostile, value: Any, path: tuple[Any, ...], lines: Lines) -> Hostile:
-    return parse_hostile(base, value, lambda v, k: check.route_set(v, path + (k,), lines),
+    return parse_hostile(base, value, lambda v, k: check.route_set(v, (*path, k), lines),
                          lambda k, message: lines.error(path + ((k,) if k else ()), message))
 
 
@@ -207,7 +207,7 @@ def _parse_random_faults(doc: Any, lines: Lines) -> tuple[RandomFault, ...]:
     out = []
     total_share = 0.0
     for name, spec in doc.items():
-        where = path + (name,)
+        where = (*path, name)
         value = RANDOM_FAULT_DEFAULTS[name]
         if isinstance(spec, dict):
             check.check_keys(spec, ("share", "value"), where, lines)
@@ -215,8 +215,8 @@ def _parse_random_faults(doc: Any, lines: Lines) -> tuple[RandomFault, ...]:
                 raise lines.error(where, "needs a share (a fraction or a count)")
             value = spec.get("value", value)
             spec = spec["share"]
-            where = where + ("share",)
-        _build_faults(Faults(), {name: value}, path + (name,), lines)  # validate the value
+            where = (*where, "share")
+        _build_faults(Faults(), {name: value}, (*path, name), lines)  # validate the value
         if isinstance(spec, bool) or not isinstance(spec, (int, float)):
             raise lines.error(where, "must be a fraction in (0, 1] or a count >= 1")
         if isinstance(spec, int):

@@ -88,7 +88,7 @@ class Refusal(NamedTuple):
 class Env:
     """What agents share: the seeded RNG and fresh keys for rotation. Passed in, so tests control it."""
 
-    __slots__ = ("rng", "fresh_key")
+    __slots__ = ("fresh_key", "rng")
 
     def __init__(self, rng: random.Random, fresh_key: Callable[[int], KeyPair]) -> None:
         self.rng = rng

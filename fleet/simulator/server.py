@@ -14,6 +14,7 @@ Usage (in-process)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import random
@@ -49,10 +50,8 @@ def _blackhole(ip: str, port: int) -> list[socket.socket]:
     for _ in range(2):
         filler = socket.socket(family, socket.SOCK_STREAM)
         filler.setblocking(False)
-        try:
+        with contextlib.suppress(BlockingIOError):
             filler.connect((ip, port))
-        except BlockingIOError:
-            pass
         fillers.append(filler)
     return [listener, *fillers]
 
@@ -200,10 +199,8 @@ class Simulator:
             transport.abort()
             return web.Response()
         if answer.delay:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), answer.delay)
-            except TimeoutError:
-                pass
         if answer.action == Action.DROP:
             transport.abort()
             return web.Response()

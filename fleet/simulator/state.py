@@ -17,6 +17,7 @@ ends or ended, computed; null while it never will, e.g. ``dag_stuck``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -63,10 +64,8 @@ def write_state(path: str, doc: dict[str, Any]) -> None:
             json.dump(doc, fh, separators=(",", ":"))
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 

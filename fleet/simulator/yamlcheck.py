@@ -39,13 +39,13 @@ def to_python(node: yaml.Node, path: tuple[Any, ...], lines: Lines) -> Any:
         for key_node, value_node in node.value:
             # Keys stay the strings written ("127.30.0.5:2886" must not become a YAML 1.1 number).
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
-            lines.by_path[path + (key,)] = key_node.start_mark.line + 1
+            lines.by_path[(*path, key)] = key_node.start_mark.line + 1
             if key in out:
-                raise lines.error(path + (key,), "duplicate key")
-            out[key] = to_python(value_node, path + (key,), lines)
+                raise lines.error((*path, key), "duplicate key")
+            out[key] = to_python(value_node, (*path, key), lines)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [to_python(item, path + (i,), lines) for i, item in enumerate(node.value)]
+        return [to_python(item, (*path, i), lines) for i, item in enumerate(node.value)]
     return yaml.safe_load(yaml.serialize(node))
 
 
@@ -54,7 +54,7 @@ def check_keys(doc: Mapping[Any, Any], allowed: tuple[str, ...], path: tuple[Any
         if key not in allowed:
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(allowed)})"
-            raise lines.error(path + (key,), f"unknown key {key!r}{hint}")
+            raise lines.error((*path, key), f"unknown key {key!r}{hint}")
 
 
 def route_set(value: Any, path: tuple[Any, ...], lines: Lines) -> frozenset[str]:
@@ -68,7 +68,7 @@ def route_set(value: Any, path: tuple[Any, ...], lines: Lines) -> frozenset[str]
         if name not in ROUTES:
             close = difflib.get_close_matches(str(name), ROUTES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (routes: {', '.join(ROUTES)})"
-            raise lines.error(path + (i,), f"unknown route {name!r}{hint}")
+            raise lines.error((*path, i), f"unknown route {name!r}{hint}")
     return frozenset(value)
 
 
