@@ -312,7 +312,7 @@ class _Dags:
         self.clock, self.ends = clock, ends
         self.looks: list[float] = []
 
-    async def get_dag(self, dag_id: str, details: bool = False) -> Reply:
+    async def get_dag(self, dag_id: str, details: bool = False) -> Reply[DagDetail]:
         self.looks.append(self.clock[0])
         state = "SUCCEED" if self.clock[0] >= self.ends else "RUNNING"
         return Reply(DagDetail(id=dag_id, dag_id=1, name="Start obproxy", state=state), "t")
@@ -323,7 +323,7 @@ async def test_the_follower_holds_a_held_dag_without_a_request_and_looks_at_hold
     first request goes at `hold`; a scout's goes at `first`; both see the DAG end (clock passed in)."""
     policy = PollPolicy(jitter=0.0, scouts=1)
     clock = [0.0]
-    plan = RunPlan(Operation.START, (HostSpec("a", 1), HostSpec("b", 1)), poll_policy=policy)
+    plan = RunPlan(Operation.START, (HostSpec("a", "a", 1), HostSpec("b", "b", 1)), poll_policy=policy)
     planner = PollPlanner(policy)
     finished: list[tuple[str, Outcome]] = []
 

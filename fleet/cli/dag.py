@@ -93,7 +93,7 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
     options = run_options(args)
     passwords = resolve_passwords(hosts, os.environ) if hosts else {}
     check_maskable(hosts, passwords)
-    progress = _progress(args, passwords.values())
+    progress = _progress(args)
     try:
         batches = batch_sizes(list(options.serial), len(hosts) - options.canary) if options.serial else ()
     except ValueError as exc:

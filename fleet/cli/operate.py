@@ -16,7 +16,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import Any
 
@@ -31,7 +31,7 @@ from fleet.cli.resume import open_resume
 from fleet.engine.plan import Operation
 from fleet.errors import InputError
 from fleet.fdlimit import raise_open_files_limit
-from fleet.models import ExitCode, HostSpec, Secret
+from fleet.models import ExitCode, HostSpec
 from fleet.report import ProgressView, junit_xml, summary_json
 from fleet.report.progress import AboveProgress
 from fleet.report.recap import recap
@@ -75,7 +75,7 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
         return 0
     run = plan_run(operation, selection, options, state=state, option_report=option_report(args),
                    overrides=overrides, started_at=started_at)
-    progress = _progress(args, run.plan.passwords.values())
+    progress = _progress(args)
     if options.step and not sys.stdin.isatty():
         raise InputError("--step asks before each batch and needs a terminal on stdin"
                          + (" (the journal recorded --step; pass --no-step to resume without it)"
@@ -92,18 +92,16 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
     return finish(args, result, retry_path, run_retry)
 
 
-def _progress(args: argparse.Namespace, secrets: Iterable[Secret] = ()) -> ProgressView:
-    """The terminal's progress view and the logging beneath it (warnings only while it draws);
-    ``secrets`` (the run's passwords) are masked in every log line, as in the journal and reports."""
+def _progress(args: argparse.Namespace) -> ProgressView:
+    """The terminal's progress view and the logging beneath it (warnings only while it draws)."""
     progress_on = not args.quiet and sys.stderr.isatty()
     level = args.log_level or ("warning" if progress_on or args.quiet else "info")
     fmt = {"json": True, "console": False}.get(args.log_format or "auto")
     host_lines = 1 + (getattr(args, "verbose", 0) or 0) if progress_on else 0
     progress = ProgressView(sys.stderr, enabled=progress_on, lines=host_lines)
     # On a TTY, log lines are printed above the live status line instead of through it.
-    redactor = configure_logging(level=level, json_lines=fmt, stream=AboveProgress(progress, sys.stderr)
-                                 if progress_on else sys.stderr)
-    redactor.add_secrets(secrets)
+    configure_logging(level=level, json_lines=fmt, stream=AboveProgress(progress, sys.stderr) if progress_on
+                      else sys.stderr)
     return progress
 
 
