@@ -89,6 +89,28 @@ def test_answer_lost_and_unsettled_is_ambiguous_and_not_refired(tmp_path: Path) 
         assert state["agents"][f"{ip}:2886"]["requests"]["POST /api/v1/obproxy/start"] == 1
 
 
+def test_sigkill_while_searching_for_a_lost_answers_dag_never_refires_on_resume(tmp_path: Path) -> None:
+    """fleet killed (SIGKILL) while it searches for the DAG of a start whose answer was lost: the
+    journal already says the start left ("lost"), so the resume searches again and, finding no DAG,
+    reports the host ambiguous — it never sends that agent a second start."""
+    base = "127.44.9.1"
+    ips = addresses(base, 2)
+    config = {"agents": {f"{ips[0]}:2886": {"faults": {"hang": ["start"]}}},
+              "defaults": {"dag_duration": [0.2, 0.4]}}
+    inventory = write_inventory(tmp_path / "inv.yaml", ips)
+    journal = tmp_path / "run.jsonl"
+    with sim_fleet(tmp_path, base, len(ips), config) as sim:
+        proc = _spawn(["start", "-i", str(inventory), "--request-timeout", "1", "--journal", str(journal)], tmp_path)
+        _wait_for(lambda: _count(journal, "lost") >= 1)  # the start timed out: now in its settle delay
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        assert _count(journal, "finished") < 2
+        again = run_fleet(["start", "--resume", str(journal), "--request-timeout", "1"], cwd=tmp_path)
+        state = sim.state()
+    assert again.outcomes()[ips[0]] == "ambiguous", again.stderr[-2000:]
+    assert state["agents"][f"{ips[0]}:2886"]["requests"]["POST /api/v1/obproxy/start"] == 1
+
+
 def test_first_signal_stops_firing_and_follows_in_flight_dags_for_the_grace_period(tmp_path: Path) -> None:
     """SIGINT stops firing, keeps polling for --grace, then writes the summary: in-flight DAGs
     interrupted with their ids, unfired hosts skipped, exit 130, the journal named for resume."""

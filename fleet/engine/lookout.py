@@ -100,6 +100,10 @@ async def recover_prior(engine: Engine, run: HostRun, dag: str | None, sent_at: 
     """
     assert run.client is not None and run.info is not None
     run.fired = True
+    if known_sent and not run.answer_lost:
+        # Durable before the search: a fleet killed mid-search resumes knowing the start left
+        # (so it never re-fires it on finding no DAG), not merely that it was about to.
+        await engine._journal.record("lost", host=run.host.key)
     run.answer_lost = run.answer_lost or known_sent
     if dag is not None:
         stub = DagDetail(id=dag, dag_id=run.known_dag_id, name=engine.dag_name, state="RUNNING")

@@ -22,7 +22,7 @@ from fleet.errors import InputError
 from fleet.models import HostResult, HostSpec, Outcome
 
 #: Every event kind a journal may hold (an unknown one may hide a send: refused, never skipped).
-EVENTS = frozenset({"run", "fired", "answered", "retry", "finished", "end"})
+EVENTS = frozenset({"run", "fired", "answered", "lost", "retry", "finished", "end"})
 _OPERATIONS = frozenset(op.value for op in Operation)
 _OUTCOMES = frozenset(o.value for o in Outcome)
 #: the latest plausible event time (year 5138): bounds arithmetic on times read back
@@ -111,6 +111,8 @@ def _check_event(doc: dict[str, Any]) -> dict[str, Any]:
             _optional(doc, "trace_id", str, kind)
             _optional(doc, "dag", str, kind)  # fleet dag …: the DAG the operator is sent to
             _optional(doc, "operator", str, kind)
+        elif kind == "lost":  # the start left and its answer was lost: never re-fired on resume
+            pass
         elif kind == "retry":  # --retry-failed: an in-place RETRY, journaled before it is sent
             if not isinstance(doc.get("dag"), str) or not doc["dag"]:
                 raise _Bad(f"retry: 'dag' is not a DAG id: {doc.get('dag')!r}")
@@ -248,6 +250,10 @@ def _state_from_events(path: str, events: Sequence[tuple[int, dict[str, Any]]]) 
                 entry["trace_ids"].insert(0, ev["trace_id"])
         elif kind == "retry":
             retries[key] = retries.get(key, 0) + 1
+        elif kind == "lost":
+            if not entry["fired"]:
+                raise InputError(f"{path}:{number}: lost for {key!r} without a 'fired' before it")
+            entry["answer_lost"] = True
         elif kind == "answered":
             if not entry["fired"] and not ev.get("adopted"):
                 raise InputError(f"{path}:{number}: answered for {key!r} without a 'fired' before it "
@@ -287,7 +293,7 @@ def _fold_finished(entry: dict[str, Any], result: dict[str, Any], key: str, skip
     elif outcome == Outcome.SKIPPED.value and not entry["fired"]:
         entry["skipped_result"] = result
         skipped_here.append(key)
-    entry["answer_lost"] = outcome == Outcome.AMBIGUOUS.value
+    entry["answer_lost"] = bool(entry.get("answer_lost")) or outcome == Outcome.AMBIGUOUS.value
 
 
 def result_from_journal(host: HostSpec, doc: Mapping[str, Any]) -> HostResult:
