@@ -4,7 +4,8 @@ Events (``ev``): ``run`` (header), ``fired`` (before a start/stop is sent: host,
 ``answered`` (its DAG id and the agent's trace id), ``lost`` (the start left but its answer was
 lost: a resume searches for its DAG and never re-fires it), ``retry`` (before an in-place RETRY),
 ``finished`` (the host's outcome), and ``end``. Lines that must survive a crash are fsynced
-before the caller proceeds; concurrent writers share one fsync (group commit), so durability does not serialise the fleet.
+before the caller proceeds; concurrent writers share one fsync (group commit), so durability
+does not serialise the fleet.
 The file is created 0600 and never holds a secret: the CLI passes its sanitiser as ``clean``,
 which every record goes through, and lines are written ASCII-only (non-ASCII as JSON escapes), so no
 agent text reaches a terminal raw through ``cat``. It is opened without following a symbolic
