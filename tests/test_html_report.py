@@ -179,6 +179,16 @@ def test_model_places_dag_times_on_fleets_clock_and_drops_zero_times() -> None:
     assert report_model(doc)["data"]["hosts"][0][5:8] == [500, None, None]
 
 
+def test_an_unfinished_dags_end_time_is_not_its_end() -> None:
+    """obshell shows an unfinished DAG's creation time as its end_time: a DAG still RUNNING (a
+    timed_out host) has no known end on the timeline, so its bar runs on instead of stopping."""
+    doc = json.loads(summary_json(hostile_doc(1)))
+    dag = doc["hosts"][0]["dag"]
+    dag["state"], dag["end_time"] = "RUNNING", dag["start_time"]
+    row = report_model(doc)["data"]["hosts"][0]
+    assert row[6] is not None and row[7] is None
+
+
 def test_report_command_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     """A missing file, non-JSON, a non-summary, or two summaries of the same host: exit 5, one line."""
     (tmp_path / "bad.json").write_text("{")

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import jinja2
 
-from fleet.models import Outcome
+from fleet.models import FINISHED_STATES, Outcome
 
 MAX_LOG_CHARS = 4000
 """Task-log text kept per failed task (the tail: the last lines say why)."""
@@ -140,6 +140,8 @@ def _host_times(host: Mapping[str, Any]) -> tuple[int | None, int | None, int | 
     offset = host.get("clock_offset_ms")
     shift = offset if isinstance(offset, int) and not isinstance(offset, bool) else 0
     start, end = _rfc3339_ms(dag.get("start_time")), _rfc3339_ms(dag.get("end_time"))
+    if dag.get("state") not in FINISHED_STATES:
+        end = None  # obshell shows the creation time as end_time until the DAG finishes
     return (_iso_ms(host.get("fired_at")),
             start - shift if start is not None else None, end - shift if end is not None else None)
 
