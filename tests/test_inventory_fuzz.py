@@ -149,8 +149,8 @@ def test_mutated_example_loads_or_fails_cleanly(data: st.DataObject) -> None:
 @FUZZ
 @given(fanout=st.integers(2, 12), depth=st.integers(1, 12))
 def test_alias_fanout_is_bounded(fanout: int, depth: int) -> None:
-    """Nested aliases load while small and are refused once large, in bounded time."""
     """Nested aliases load while small and are refused once they would expand past the alias budget."""
+    lines = ["all:", "  hosts: {h: }", "  vars:", "    l0: &l0 [x]"]
     for level in range(1, depth + 1):
         lines.append(f"    l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * fanout)}]")
     inventory = check_outcome("\n".join(lines) + "\n")
