@@ -215,3 +215,18 @@ def test_one_line_per_finished_host_above_the_status_line() -> None:
     quiet.run_started("obproxy.start", 1)
     quiet.host_done(HostResult(HOSTS[0], Outcome.SUCCEEDED))
     assert "ok:" not in quiet_stream.getvalue()
+
+
+def test_hosts_in_flight_are_counted_once_when_a_rollout_widens() -> None:
+    """A canary host that finished does not lower the in-flight count the ETA divides by: after a
+    batch of 1, twenty hosts in flight count as twenty."""
+    stream, clock = FakeTty(), FakeClock()
+    progress = ProgressView(stream, clock=clock, columns=120, color=False, environ={}, lines=0)
+    progress.run_started("obproxy.start", 21)
+    hosts = [HostSpec(name=f"proxy-{i:02d}", address="10.0.0.1") for i in range(21)]
+    progress.host_phase(hosts[0], Phase.POLLING)
+    clock.now += 2
+    progress.host_done(HostResult(hosts[0], Outcome.SUCCEEDED, dag=DagDetail("41", 1, "Start obproxy", "SUCCEED")))
+    for host in hosts[1:]:
+        progress.host_phase(host, Phase.POLLING)
+    assert progress._peak_active == 20

@@ -111,7 +111,7 @@ class ProgressView(Reporter):
         self._phases[host.key] = phase
         if phase is not Phase.QUEUED:
             self._began.setdefault(host.key, self._clock())
-        self._peak_active = max(self._peak_active, len(self._began) - len(self._durations))
+        self._peak_active = max(self._peak_active, len(self._began))  # finished hosts leave _began
         self._changed()
 
     def host_done(self, result: HostResult) -> None:
