@@ -8,7 +8,6 @@ resumed or repeated run follows the DAG instead of sending the operator a second
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import structlog
@@ -16,7 +15,6 @@ import structlog
 from fleet.client.agent import new_trace_id
 from fleet.engine import outcome as oc
 from fleet.engine.hostrun import HostRun, attempt_record
-from fleet.engine.polling import retry_delay
 from fleet.errors import AgentError
 from fleet.models import DagDetail, Outcome, Phase
 from fleet.protocol.ids import parse_odp_generic_id
@@ -55,28 +53,19 @@ async def operate_existing(engine: Engine, run: HostRun) -> None:
     await engine._journal.record("fired", host=key, trace_id=trace_id, dag=dag_id, operator=operator)
     run.fired, run.fired_at = True, engine._wall()
     engine._reporter.host_phase(run.host, Phase.FIRING)
-    attempt = 0
-    while True:
-        try:
-            reply = await run.client.operate_dag(dag_id, operator, trace_id=trace_id)
-            break
-        except AgentError as exc:
-            if exc.never_sent and attempt < plan.connect_retries:
-                attempt += 1
-                await asyncio.sleep(retry_delay(attempt, rng=engine._rng))
-                continue
-            if exc.never_sent:
-                run.fired = False
-                await engine._finish(run, Outcome.UNREACHABLE, exc.as_api_error(), note="never sent")
-                return
-            outcome = oc.outcome_for_error(exc, fired=True)
-            if outcome is Outcome.AMBIGUOUS:
-                # The agent acts before it answers: the DAG itself shows whether the operator took.
-                log.warning("dag.operator_answer_lost", **run.log_context(), operator=operator, error=exc.message)
-                await engine._accept_dag(run, stub, None)
-                return
-            await engine._finish(run, outcome, engine._explain(run, exc))
+    client = run.client
+    answer = await engine._send(run, lambda: client.operate_dag(dag_id, operator, trace_id=trace_id))
+    if answer is None:
+        return
+    if isinstance(answer, AgentError):
+        if oc.outcome_for_error(answer, fired=True) is Outcome.AMBIGUOUS:
+            # The agent acts before it answers: the DAG itself shows whether the operator took.
+            log.warning("dag.operator_answer_lost", **run.log_context(), operator=operator, error=answer.message)
+            await engine._accept_dag(run, stub, None)
             return
+        await engine._finish(run, oc.outcome_for_error(answer, fired=True), engine._explain(run, answer))
+        return
+    reply = answer
     run.start_trace_id = reply.trace_id
     await engine._accept_dag(run, stub, reply.trace_id)
 

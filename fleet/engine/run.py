@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -31,10 +31,11 @@ from fleet.engine.recovery import foreign_dag
 from fleet.engine.rollout import policy_stop, split_batches
 from fleet.engine.scheduler import DeadlineScheduler
 from fleet.errors import AgentError, AuthRefused, NotFound
-from fleet.models import ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome, Phase, Reporter
+from fleet.models import ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome, Phase, Reply, Reporter
 from fleet.protocol.dags import START_OBPROXY, STOP_OBPROXY
 from fleet.protocol.ids import odp_generic_id, parse_odp_generic_id
 
+T = TypeVar("T")
 log = structlog.get_logger("fleet.engine")
 
 DAG_NAMES = {Operation.START: START_OBPROXY, Operation.STOP: STOP_OBPROXY}
@@ -270,33 +271,24 @@ class Engine:
         run.fired, run.fired_at = True, self._wall()
         self._reporter.host_phase(run.host, Phase.FIRING)
         send = client.start_obproxy if self.plan.operation is Operation.START else client.stop_obproxy
-        attempt = 0
-        while True:
-            try:
-                reply = await send(trace_id=trace_id)
-                break
-            except AgentError as exc:
-                if exc.never_sent:  # nothing reached the agent: the one case where sending again is safe
-                    attempt += 1
-                    if attempt > self.plan.connect_retries:
-                        run.fired = False
-                        await self._finish(run, Outcome.UNREACHABLE, exc.as_api_error(), note="never sent")
-                        return
-                    await asyncio.sleep(retry_delay(attempt, rng=self._rng))
-                    continue
-                outcome = oc.outcome_for_error(exc, fired=True)
-                if outcome is Outcome.AMBIGUOUS:
-                    log.warning("fire.answer_lost", **run.log_context(), error=exc.message)
-                    await lookout.recover_prior(self, run, None, run.fired_at, known_sent=True, cause=exc.message)
-                    return
-                if outcome is Outcome.REJECTED and oc.server_error(exc):
-                    # A 5xx says the agent failed, not that it did nothing: settle it from its DAGs.
-                    log.warning("fire.server_error", **run.log_context(), error=exc.message)
-                    await lookout.recover_prior(self, run, None, run.fired_at, known_sent=True, cause=exc.message,
-                                                refused=self._explain(run, exc))
-                    return
-                await self._finish(run, outcome, self._explain(run, exc))
+        answer = await self._send(run, lambda: send(trace_id=trace_id))
+        if answer is None:
+            return
+        if isinstance(answer, AgentError):
+            outcome = oc.outcome_for_error(answer, fired=True)
+            if outcome is Outcome.AMBIGUOUS:
+                log.warning("fire.answer_lost", **run.log_context(), error=answer.message)
+                await lookout.recover_prior(self, run, None, run.fired_at, known_sent=True, cause=answer.message)
                 return
+            if outcome is Outcome.REJECTED and oc.server_error(answer):
+                # A 5xx says the agent failed, not that it did nothing: settle it from its DAGs.
+                log.warning("fire.server_error", **run.log_context(), error=answer.message)
+                await lookout.recover_prior(self, run, None, run.fired_at, known_sent=True, cause=answer.message,
+                                            refused=self._explain(run, answer))
+                return
+            await self._finish(run, outcome, self._explain(run, answer))
+            return
+        reply = answer
         run.start_trace_id = reply.trace_id
         assert run.info is not None
         wrong = foreign_dag(reply.data, run.info.ip, run.info.port)
@@ -306,6 +298,27 @@ class Engine:
                                         cause=f"the start's answer does not add up ({wrong})")
             return
         await self._accept_dag(run, reply.data, reply.trace_id)
+
+    async def _send(self, run: HostRun, send: Callable[[], Awaitable[Reply[T]]]) -> Reply[T] | AgentError | None:
+        """Send a request that acts (a start, stop or DAG operator) at most once.
+
+        It is sent again only while the client's error says it never left (``never_sent``), up
+        to ``connect_retries`` times; after that the host is ``unreachable`` and None comes back.
+        Any other failure is returned for the caller to settle: it may have reached the agent.
+        """
+        attempt = 0
+        while True:
+            try:
+                return await send()
+            except AgentError as exc:
+                if not exc.never_sent:
+                    return exc
+                attempt += 1
+                if attempt > self.plan.connect_retries:
+                    run.fired = False
+                    await self._finish(run, Outcome.UNREACHABLE, exc.as_api_error(), note="never sent")
+                    return None
+                await asyncio.sleep(retry_delay(attempt, rng=self._rng))
 
     async def _accept_dag(self, run: HostRun, dag: DagDetail, trace_id: str | None) -> None:
         """Follow ``dag`` from now on: journal its id, then hand it to the poll scheduler."""
