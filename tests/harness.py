@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,3 +120,13 @@ def run_fleet(args: Sequence[str], cwd: Path, env: dict[str, str] | None = None,
     if proc.stdout.strip().startswith("{"):
         summary = json.loads(proc.stdout)
     return FleetRun(proc.returncode, proc.stdout, proc.stderr, summary)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
+    """Return once ``predicate()`` holds (checked every 20 ms); AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached")

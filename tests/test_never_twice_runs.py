@@ -12,11 +12,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, write_inventory
+from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, wait_for, write_inventory
 
 START = "POST /api/v1/obproxy/start"
 
@@ -30,15 +29,6 @@ def _count(journal: Path, ev: str) -> int:
     if not journal.exists():
         return 0
     return sum(1 for line in journal.read_text().splitlines() if f'"ev":"{ev}"' in line)
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 def _starts(state: dict[str, Any], ip: str) -> int:
@@ -64,7 +54,7 @@ def test_a_second_resume_of_a_running_journal_exits_5_naming_the_holder(tmp_path
     with sim_fleet(tmp_path, base, len(ips), {"defaults": {"dag_duration": [2.0, 2.5]}}) as sim:
         journal = _header_only_journal(tmp_path / "a.jsonl", inventory, first)
         holder = _spawn(["start", "--resume", str(journal), "-q"], tmp_path)
-        _wait_for(lambda: _count(journal, "fired") >= 1)
+        wait_for(lambda: _count(journal, "fired") >= 1)
         late = run_fleet(["start", "--resume", str(journal)], cwd=tmp_path)
         _holder_out, holder_err = holder.communicate(timeout=60)
 
@@ -103,7 +93,7 @@ def test_interrupt_advice_never_leads_to_a_second_start(tmp_path: Path) -> None:
     with sim_fleet(tmp_path, base, len(ips), config) as sim:
         proc = _spawn(["start", "-i", str(inventory), "--serial", "5", "--grace", "0.5", "--journal", str(journal),
                        "--poll-cap", "0.5"], tmp_path)
-        _wait_for(lambda: _count(journal, "finished") >= 2 and _count(journal, "answered") >= 5)
+        wait_for(lambda: _count(journal, "finished") >= 2 and _count(journal, "answered") >= 5)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
         retry = tmp_path / ".fleet" / "retry" / "prod.start.retry"
@@ -160,7 +150,7 @@ def test_resume_replays_serial_and_policy_and_an_explicit_option_wins(tmp_path: 
     with sim_fleet(tmp_path / "a", base, 15, config) as sim:
         proc = _spawn(["start", "-i", str(inventory), "--serial", "5", "--max-fail-percentage", "20",
                        "--grace", "30", "--journal", str(journal), *args], tmp_path)
-        _wait_for(lambda: _count(journal, "answered") >= 5)
+        wait_for(lambda: _count(journal, "answered") >= 5)
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
         shutil.copyfile(journal, copy)

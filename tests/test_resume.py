@@ -7,10 +7,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, write_inventory
+from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, wait_for, write_inventory
 
 
 def _count(journal: Path, ev: str) -> int:
@@ -22,15 +21,6 @@ def _count(journal: Path, ev: str) -> int:
 def _spawn(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "fleet", *args], cwd=cwd, env=fleet_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 def test_sigkill_midway_then_resume_fires_each_host_exactly_once(tmp_path: Path) -> None:
@@ -46,7 +36,7 @@ def test_sigkill_midway_then_resume_fires_each_host_exactly_once(tmp_path: Path)
     with sim_fleet(tmp_path, base, len(ips), config) as sim:
         proc = _spawn(["start", "-i", str(inventory), "--forks", "10", "--journal", str(journal)], tmp_path)
         # Kill once the slow hosts' starts are on the wire (journaled as fired, answer pending).
-        _wait_for(lambda: _count(journal, "fired") >= 38 and _count(journal, "finished") >= 5)
+        wait_for(lambda: _count(journal, "fired") >= 38 and _count(journal, "finished") >= 5)
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
         fired_before = _count(journal, "fired")
@@ -101,7 +91,7 @@ def test_sigkill_while_searching_for_a_lost_answers_dag_never_refires_on_resume(
     journal = tmp_path / "run.jsonl"
     with sim_fleet(tmp_path, base, len(ips), config) as sim:
         proc = _spawn(["start", "-i", str(inventory), "--request-timeout", "1", "--journal", str(journal)], tmp_path)
-        _wait_for(lambda: _count(journal, "lost") >= 1)  # the start timed out: now in its settle delay
+        wait_for(lambda: _count(journal, "lost") >= 1)  # the start timed out: now in its settle delay
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
         assert _count(journal, "finished") < 2
@@ -123,7 +113,7 @@ def test_first_signal_stops_firing_and_follows_in_flight_dags_for_the_grace_peri
     with sim_fleet(tmp_path, base, len(ips), config) as sim:
         proc = _spawn(["start", "-i", str(inventory), "--forks", "5", "--grace", "1.5", "--journal", str(journal),
                        "--order", "inventory"], tmp_path)
-        _wait_for(lambda: _count(journal, "answered") >= 8)
+        wait_for(lambda: _count(journal, "answered") >= 8)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
         state = sim.state()
@@ -150,7 +140,7 @@ def test_second_signal_stops_at_once_and_still_writes_the_summary(tmp_path: Path
     journal = tmp_path / "run.jsonl"
     with sim_fleet(tmp_path, base, len(ips), config):
         proc = _spawn(["start", "-i", str(inventory), "--grace", "120", "--journal", str(journal)], tmp_path)
-        _wait_for(lambda: _count(journal, "answered") >= 6)
+        wait_for(lambda: _count(journal, "answered") >= 6)
         proc.send_signal(signal.SIGINT)
         time.sleep(0.3)
         began = time.monotonic()

@@ -95,18 +95,26 @@ async def probe_ids(client: AgentClient, info: AgentInfo, search: IdSearch) -> S
     return Sighting(tuple(search.newest()), "id_probe", search.requests, search.frontier, search.complete)
 
 
+async def _listed(client: AgentClient, info: AgentInfo) -> tuple[Sighting | None, int]:
+    """``(the unfinished list, requests spent)``; no list where the identity has none, or where a
+    FOLLOWER's auto-forward refused it (1 request spent). Auth and other failures propagate."""
+    if not uses_list(info):
+        return None, 0
+    try:
+        return await read_unfinished(client, info), 1
+    except AuthRefused:
+        raise
+    except ApiFailure as exc:
+        if not _forwarded(exc):
+            raise
+        return None, 1
+
+
 async def look_before_fire(client: AgentClient, info: AgentInfo, hint: int = 0) -> Sighting:
     """What the agent runs now: the unfinished list where the identity allows, else id probes."""
-    spent = 0
-    if uses_list(info):
-        try:
-            return await read_unfinished(client, info)
-        except AuthRefused:
-            raise
-        except ApiFailure as exc:
-            if not _forwarded(exc):
-                raise
-            spent = 1
+    listed, spent = await _listed(client, info)
+    if listed is not None:
+        return listed
     sighting = await probe_ids(client, info, IdSearch(hint=hint))
     return Sighting(sighting.dags, sighting.how, sighting.requests + spent, sighting.frontier, sighting.complete)
 
@@ -119,20 +127,11 @@ async def recover_lost(client: AgentClient, info: AgentInfo, dag_name: str, sent
     ``hint``: any DAG id known to exist. A running DAG shows in the unfinished list (one
     request, where the identity allows it); a finished one only by probing ids.
     """
-    spent = 0
-    if uses_list(info):
-        try:
-            listed = await read_unfinished(client, info)
-            spent = 1
-            found = find_lost_dag(listed.dags, dag_name, sent_at_agent_clock, baseline)
-            if found is not None:
-                return Recovery(found, listed.how, spent, True)
-        except AuthRefused:
-            raise
-        except ApiFailure as exc:
-            if not _forwarded(exc):
-                raise
-            spent = 1
+    listed, spent = await _listed(client, info)
+    if listed is not None:
+        found = find_lost_dag(listed.dags, dag_name, sent_at_agent_clock, baseline)
+        if found is not None:
+            return Recovery(found, listed.how, spent, True)
     known = baseline is not None
     search = IdSearch(hint=baseline if baseline is not None else hint, hint_known=known, floor=baseline or 0)
     probed = await probe_ids(client, info, search)
