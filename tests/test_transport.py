@@ -370,7 +370,7 @@ def test_an_unknown_transport_is_refused() -> None:
         option.convert("curl")
 
 
-E2E_BASE = "127.46.0.1"
+E2E_BASE = "127.48.0.1"
 E2E_FAULTS = {0: {"faults": {"refuse": True}}, 1: {"faults": {"garbage": True}}, 2: {"faults": {"garbage": ["start"]}},
               3: {"faults": {"key_rotation": {"after_requests": 1}}}}
 E2E_OUTCOMES = {0: "unreachable", 1: "protocol_error", 2: "ambiguous", 3: "succeeded"}
@@ -380,7 +380,7 @@ E2E_OUTCOMES = {0: "unreachable", 1: "protocol_error", 2: "ambiguous", 3: "succe
 def test_fleet_start_on_each_transport_gives_the_same_outcomes(tmp_path: Path, how: str) -> None:
     """`fleet start --transport aiohttp` and `FLEET_TRANSPORT=lean` drive the same mixed fleet to the
     same per-host outcomes (refused → unreachable, garbage → protocol_error, garbage start → ambiguous)."""
-    ips = addresses(E2E_BASE if how == "env-lean" else "127.46.1.1", 8)
+    ips = addresses(E2E_BASE if how == "env-lean" else "127.48.1.1", 8)
     config = {"seed": 1, "defaults": {"dag_duration": [0.2, 0.4]},
               "agents": {f"{ips[i]}:2886": settings for i, settings in E2E_FAULTS.items()}}
     inventory = write_inventory(tmp_path / "inv.yaml", ips)
@@ -396,7 +396,7 @@ def test_fleet_start_on_each_transport_gives_the_same_outcomes(tmp_path: Path, h
 
 def test_a_bad_transport_setting_is_an_input_error(tmp_path: Path) -> None:
     """FLEET_TRANSPORT=curl: a one-line error naming the variable, exit 5, nothing sent."""
-    inventory = write_inventory(tmp_path / "inv.yaml", ["127.46.2.1"])
+    inventory = write_inventory(tmp_path / "inv.yaml", ["127.48.2.1"])
     run = run_fleet(["start", "-i", str(inventory), "--quiet", "--no-journal"], tmp_path,
                     fleet_env(FLEET_TRANSPORT="curl"))
     assert run.returncode == 5 and "FLEET_TRANSPORT" in run.stderr and "Traceback" not in run.stderr
