@@ -17,7 +17,6 @@ from typing import Any, Protocol, TextIO, cast
 
 import structlog
 
-from fleet.models import Secret
 from fleet.protocol.api import SECRET_HEADERS
 from fleet.report.sanitize import Sanitizer, mask_run_secrets, terminal_safe
 
@@ -30,19 +29,9 @@ class Redactor:
     """Mask secret-looking keys and every known secret inside string values; escape control characters."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        #: the run's one sanitiser: the CLI hands it to the journal and the report writers too
+        #: secrets outside a run (``fleet status --poll`` adds its passwords); a run's own come
+        #: through :func:`~fleet.report.sanitize.mask_run_secrets`
         self.sanitizer = Sanitizer(secrets)
-
-    def add(self, secret: str) -> None:
-        self.sanitizer.add(secret)
-
-    def add_secrets(self, secrets: Iterable[Secret]) -> None:
-        """Mask every one of ``secrets`` (each distinct password once)."""
-        for value in {secret.reveal() for secret in secrets}:
-            self.add(value)
-
-    def scrub(self, text: str) -> str:
-        return self.sanitizer.mask(text)
 
     def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         event_dict = mask_run_secrets(logger, method, event_dict)  # the run in progress's passwords
@@ -50,9 +39,9 @@ class Redactor:
             if key.lower() in SECRET_KEYS:
                 event_dict[key] = MASK
             elif isinstance(value, str):
-                event_dict[key] = terminal_safe(self.scrub(value), keep_newlines=key == "exception")
+                event_dict[key] = terminal_safe(self.sanitizer.mask(value), keep_newlines=key == "exception")
             elif isinstance(value, BaseException):
-                event_dict[key] = terminal_safe(self.scrub(f"{type(value).__name__}: {value}"))
+                event_dict[key] = terminal_safe(self.sanitizer.mask(f"{type(value).__name__}: {value}"))
             elif isinstance(value, (list, tuple, dict)):
                 event_dict[key] = self.sanitizer.clean(value)
         return event_dict

@@ -41,18 +41,9 @@ async def operate_existing(engine: Engine, run: HostRun) -> None:
         run.fired = True
         await engine._accept_dag(run, stub, None)
         return
-    try:
-        await run.client.public_key()
-    except AgentError as exc:
-        await engine._finish(run, oc.outcome_for_error(exc), exc.as_api_error())
+    trace_id = await engine._begin_send(run, dag=dag_id, operator=operator)
+    if trace_id is None:
         return
-    if engine._stopping:
-        return
-    trace_id = new_trace_id()
-    run.fire_trace_id = trace_id
-    await engine._journal.record("fired", host=key, trace_id=trace_id, dag=dag_id, operator=operator)
-    run.fired, run.fired_at = True, engine._wall()
-    engine._reporter.host_phase(run.host, Phase.FIRING)
     client = run.client
     answer = await engine._send(run, lambda: client.operate_dag(dag_id, operator, trace_id=trace_id))
     if answer is None:

@@ -258,18 +258,9 @@ class Engine:
     async def _fire(self, run: HostRun) -> None:
         client = run.client
         assert client is not None
-        try:
-            await client.public_key()
-        except AgentError as exc:
-            await self._finish(run, oc.outcome_for_error(exc), exc.as_api_error())
+        trace_id = await self._begin_send(run)
+        if trace_id is None:
             return
-        if self._stopping:
-            return
-        trace_id = new_trace_id()
-        run.fire_trace_id = trace_id
-        await self._journal.record("fired", host=run.host.key, trace_id=trace_id)
-        run.fired, run.fired_at = True, self._wall()
-        self._reporter.host_phase(run.host, Phase.FIRING)
         send = client.start_obproxy if self.plan.operation is Operation.START else client.stop_obproxy
         answer = await self._send(run, lambda: send(trace_id=trace_id))
         if answer is None:
@@ -298,6 +289,25 @@ class Engine:
                                         cause=f"the start's answer does not add up ({wrong})")
             return
         await self._accept_dag(run, reply.data, reply.trace_id)
+
+    async def _begin_send(self, run: HostRun, **journaled: Any) -> str | None:
+        """Get ready to send a request that acts: the agent's key (a failure ends the host), then
+        the ``fired`` record, durable before anything leaves; the trace id to send, or None when
+        the host ended or firing has stopped. ``journaled``: more fields for the record."""
+        assert run.client is not None
+        try:
+            await run.client.public_key()
+        except AgentError as exc:
+            await self._finish(run, oc.outcome_for_error(exc), exc.as_api_error())
+            return None
+        if self._stopping:
+            return None
+        trace_id = new_trace_id()
+        run.fire_trace_id = trace_id
+        await self._journal.record("fired", host=run.host.key, trace_id=trace_id, **journaled)
+        run.fired, run.fired_at = True, self._wall()
+        self._reporter.host_phase(run.host, Phase.FIRING)
+        return trace_id
 
     async def _send(self, run: HostRun, send: Callable[[], Awaitable[Reply[T]]]) -> Reply[T] | AgentError | None:
         """Send a request that acts (a start, stop or DAG operator) at most once.
