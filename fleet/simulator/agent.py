@@ -60,11 +60,18 @@ class SimAgent:
     dag_not_found: int = 0
     #: when this agent first started (its synthesised history ends before it)
     born: float = 0.0
+    #: hostile ``impersonate``: the agent whose identity this one claims (info, DAG ids)
+    poses_as: SimAgent | None = None
 
     def __post_init__(self) -> None:
         if not self.born:
             self.born = self.started_ns / 1e9
         self.next_dag_id = max(self.next_dag_id, self.settings.history + 1)
+
+    @property
+    def shown(self) -> SimAgent:
+        """The agent whose identity (address, pid, start time) this one shows: itself unless hostile."""
+        return self.poses_as or self
 
     @property
     def address(self) -> str:

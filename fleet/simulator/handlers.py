@@ -95,7 +95,7 @@ def _find_dag(agent: SimAgent, generic_id: str, trace: str, now: float) -> Dag |
         if parsed is None:
             return invalid
         ip, port, dag_id, odp = parsed
-        if (ip, port) != (agent.ip, agent.port):
+        if (ip, port) != (agent.shown.ip, agent.shown.port):
             return _not_found(agent, OBPROXY_TASK_NOT_FOUND if odp else RECORD_NOT_FOUND, trace, now)
         dag = agent.lookup(dag_id)
         if dag is None:

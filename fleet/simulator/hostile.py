@@ -16,6 +16,8 @@ wire are hostile. Configured under ``faults: {hostile: {...}}``::
     gateway_error: [start]        # these routes act, then answer 502 with an HTML page (a proxy
                                   # in front of the agent gave up waiting for it)
     foreign_dag: [start, dag]     # these routes' DAG names another agent (127.0.0.1:2886) as its owner
+    impersonate: "127.0.0.2:2886" # /api/v1/info, /api/v1/secret and DAG ids show that agent's identity
+                                  # (address, port, pid, startAt), copied as anyone can read it
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from fleet.protocol.errcodes import ErrCode
 from fleet.protocol.wire import error_document
 
 KEYS = ("bad_offset", "deep_nesting", "info_version", "huge_trace_id", "failed_sub_tasks", "echo_password",
-        "control_chars", "bad_ids", "gateway_error", "foreign_dag")
+        "control_chars", "bad_ids", "gateway_error", "foreign_dag", "impersonate")
 GATEWAY_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>"
 #: The ODP generic id prefix of another agent (127.0.0.1:2886): "4" + IPv4 as 10 digits + port.
 FOREIGN_PREFIX = "4" + f"{0x7F000001:010d}" + "02886"
@@ -53,6 +55,7 @@ class Hostile:
     bad_ids: bool = False
     gateway_error: frozenset[str] = field(default_factory=frozenset)
     foreign_dag: frozenset[str] = field(default_factory=frozenset)
+    impersonate: str | None = None
 
     @property
     def active(self) -> bool:
@@ -79,11 +82,22 @@ def parse_hostile(base: Hostile, doc: Any, routes: Callable[[Any, str], frozense
             if value is not None and not isinstance(value, str):
                 raise fail(key, "must be a string")
             changes[key] = value
+        elif key == "impersonate":
+            if value is not None and not _address(value):
+                raise fail(key, "must be another simulated agent's 'IP:PORT'")
+            changes[key] = value
         else:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise fail(key, "must be an integer >= 0")
             changes[key] = value
     return replace(base, **changes)
+
+
+def _address(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    ip, _, port = value.rpartition(":")
+    return bool(ip) and port.isdigit()
 
 
 def rewrite(hostile: Hostile, route: str | None, status: int, doc: dict[str, Any] | None,
