@@ -106,6 +106,29 @@ def test_one_agent_under_a_dns_name_and_its_address_gets_one_start(tmp_path: Pat
     assert _accepted(state, "127.0.0.1") == 1
 
 
+def test_an_agent_that_copies_another_hosts_identity_does_not_stand_in_for_it(tmp_path: Path) -> None:
+    """A hostile agent listed first that shows a victim's /api/v1/info (address, port, pid, start
+    time — readable by anyone) and builds its DAG ids from the victim's address does not make
+    fleet mirror the victim: the DAG started through the hostile name is read through the
+    victim's own address, is not there, and the victim is fired as its own host — one start
+    each, the victim's entry saying why — instead of being reported ``succeeded`` unfired."""
+    ips = addresses("127.47.3.1", 3)
+    hostile, victim, honest = ips
+    config = {"defaults": {"dag_duration": [0.3, 0.5]},
+              "agents": {f"{hostile}:2886": _hostile(impersonate=f"{victim}:2886")}}
+    inventory = write_inventory(tmp_path / "prod.yaml", ips)
+    with sim_fleet(tmp_path, ips[0], len(ips), config) as sim:
+        run = run_fleet(["start", "-i", str(inventory), "--poll-cap", "0.3", "-q", "-f", "1"], tmp_path)
+        state = sim.state()
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.outcomes() == {hostile: "succeeded", victim: "succeeded", honest: "succeeded"}
+    hosts = {h["host"]: h for h in run.summary["hosts"]} if run.summary else {}
+    note = hosts[victim]["error"]["message"]
+    assert f"names the agent of host {hostile}" in note and "fired as its own host" in note
+    assert hosts[victim]["fired_at"] is not None
+    assert [_accepted(state, ip) for ip in ips] == [1, 1, 1]
+
+
 def test_an_interrupt_while_recovering_a_lost_answer_keeps_it_lost_for_the_resume(tmp_path: Path) -> None:
     """SIGINT while fleet looks for the DAG of a start whose answer was lost (the agent took the
     request and never answered) ends that host ``ambiguous``, not ``interrupted``: the journal

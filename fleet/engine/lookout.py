@@ -1,12 +1,13 @@
 """The engine's looks at what an agent already runs: before firing, and after a lost answer.
 
 :func:`claim_agent` makes one host of the run the only one to fire at an agent reached under
-several names; :func:`adopt_running` is the pre-fire look (a DAG of the operation already under
-way is followed, not fired again; a mid-stop agent is not fired at); :func:`recover_prior`
-settles a request that reached the agent, or may have (its answer lost or inconsistent, a 5xx,
-or a past run that died after journaling ``fired``): its DAG is found and followed, and it is
-re-sent only when the agent provably has none. The reads are :mod:`fleet.engine.adopt`'s, the
-matching :mod:`fleet.engine.recovery`'s; this module turns what they found into the host's next step.
+several names, once they are proven one agent; :func:`adopt_running` is the pre-fire look (a
+DAG of the operation already under way is followed, not fired again; a mid-stop agent is not
+fired at); :func:`recover_prior` settles a request that reached the agent, or may have (its
+answer lost or inconsistent, a 5xx, or a past run that died after journaling ``fired``): its
+DAG is found and followed, and it is re-sent only when the agent provably has none. The reads
+are :mod:`fleet.engine.adopt`'s, the matching :mod:`fleet.engine.recovery`'s and
+:mod:`fleet.engine.identity`'s; this module turns what they found into the host's next step.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import structlog
 from fleet.engine import adopt
 from fleet.engine import outcome as oc
 from fleet.engine.hostrun import HostRun
+from fleet.engine.identity import same_dag_mismatch
 from fleet.engine.recovery import before_fire, mid_stop_message
-from fleet.errors import AgentError, AuthRefused
+from fleet.errors import AgentError, AuthRefused, NotFound
 from fleet.models import Adoption, AgentInfo, ApiError, DagDetail, Outcome
 
 if TYPE_CHECKING:
@@ -33,12 +35,19 @@ log = structlog.get_logger("fleet.engine")
 SETTLE_DELAY_S = 3.0
 
 
-def claim_agent(engine: Engine, run: HostRun, info: AgentInfo) -> bool:
-    """True when ``run`` is the first host of this run to reach its agent; else it is another
-    name of an agent another host starts (a DNS name and its address, say, which the inventory
-    cannot tell apart without resolving): it is not fired and mirrors that host's end.
+async def claim_agent(engine: Engine, run: HostRun, info: AgentInfo) -> bool:
+    """True when ``run`` fires at its agent itself; False when it is settled without a start.
 
-    The agent is known by its own account: its address, port, pid and start time."""
+    The agent's own account (``/api/v1/info``: address, port, pid, start time) only says that
+    ``run`` *may* be another name of the agent a host before it fires at (a DNS name and its
+    address, which the inventory cannot tell apart without resolving). Any agent can copy that
+    account, so it is proven (:mod:`fleet.engine.identity`): once that host's start is settled,
+    the DAG it created is read through ``run``'s own address. Found there unchanged, ``run`` is
+    the same agent: it is not fired and mirrors that host's end. Not found there, ``run`` is
+    fired as its own agent, with a note saying so. When that host sent nothing, ``run`` is
+    handled as its own host; when its start left but its DAG is unknown, ``run`` is not fired
+    (a second start could reach the same agent) and ends ``ambiguous``.
+    """
     try:
         address = str(ipaddress.ip_address(info.ip))
     except ValueError:
@@ -46,10 +55,41 @@ def claim_agent(engine: Engine, run: HostRun, info: AgentInfo) -> bool:
     owner = engine.agents.setdefault((address, info.port, info.pid, info.start_at), run)
     if owner is run:
         return True
+    agent = f"{address}:{info.port}"
+    claim = f"its /api/v1/info names the agent of host {owner.host.name} ({agent})"
+    await owner.fire_settled.wait()
+    if owner.dag is None:
+        if not owner.fired:
+            log.info("host.same_agent_unfired", **run.log_context(), same_as=owner.host.name, agent=agent)
+            return True
+        await engine._finish(run, Outcome.AMBIGUOUS, oc.note(
+            f"{claim}, whose start left but whose DAG is not known, so this name cannot be told apart "
+            "from it; not fired (a second start could reach the same agent): resume settles it"))
+        return False
+    mismatch = await _read_owner_dag(engine, run, owner)
+    if mismatch is not None:
+        run.identity_note = f"{claim}, but {mismatch}: another agent; fired as its own host"
+        log.warning("host.identity_mismatch", **run.log_context(), same_as=owner.host.name, agent=agent,
+                    error=mismatch)
+        return True
     run.same_agent_as = owner
-    log.warning("host.same_agent", **run.log_context(), same_as=owner.host.name, agent=f"{address}:{info.port}")
+    log.warning("host.same_agent", **run.log_context(), same_as=owner.host.name, agent=agent, found=owner.dag.id)
     engine._release(run)
     return False
+
+
+async def _read_owner_dag(engine: Engine, run: HostRun, owner: HostRun) -> str | None:
+    """Why the DAG ``owner`` follows is not ``run``'s agent's (read through ``run``'s address), or None."""
+    assert run.client is not None and owner.dag is not None
+    started = owner.dag
+    try:
+        read_here = (await run.client.get_dag(started.id)).data
+    except NotFound:
+        return f"DAG {started.id}, started through host {owner.host.name}, is not on this address"
+    except AgentError as exc:
+        return f"DAG {started.id}, started through host {owner.host.name}, could not be read here ({exc.message})"
+    fired_at = None if owner.fired_at is None else owner.fired_at + (run.client.clock_offset or 0.0)
+    return same_dag_mismatch(started, read_here, engine.dag_name, fired_at)
 
 
 async def adopt_running(engine: Engine, run: HostRun) -> bool:

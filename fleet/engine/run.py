@@ -198,6 +198,12 @@ class Engine:
     # -- one host: preflight, then fire ------------------------------------------------------
 
     async def _process(self, run: HostRun) -> None:
+        try:
+            await self._preflight_and_fire(run)
+        finally:
+            run.fire_settled.set()
+
+    async def _preflight_and_fire(self, run: HostRun) -> None:
         host = run.host
         run.began = self._clock()
         self._reporter.host_phase(host, Phase.CHECKING)
@@ -219,7 +225,7 @@ class Engine:
         if self.plan.operation.dag_operator:
             await dagsend.operate_existing(self, run)
             return
-        if not lookout.claim_agent(self, run, run.info):
+        if not await lookout.claim_agent(self, run, run.info):
             return
         prior = self.plan.prior.get(host.key)
         if prior is not None and prior.dag:
@@ -359,8 +365,8 @@ class Engine:
         if owner is not None and owner.result is not None:
             run.dag = owner.result.dag
             return owner.result.outcome, oc.note(
-                f"the same agent as host {owner.host.name} (by its /api/v1/info): it gets one start, under "
-                f"{owner.host.name}; this is that host's outcome")
+                f"the same agent as host {owner.host.name} (its DAG {run.dag.id if run.dag else '-'} read "
+                f"through both addresses): it gets one start, under {owner.host.name}; this is that host's outcome")
         if run.dag is not None:
             return Outcome.INTERRUPTED, oc.note(
                 f"run interrupted while DAG {run.dag.id} was {run.dag.state}; resume to follow it")
