@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fleet.api.absent import NOT_IN_INVENTORY
 from fleet.engine.outcome import is_settled
 from fleet.models import Outcome
 
@@ -27,6 +28,8 @@ class Advice:
     settle: Mapping[str, int]
     #: hosts never fired because the run was interrupted (fired by ``--resume``)
     unfired: int
+    #: hosts of the resumed journal that are not in the inventory any more (not fired, not followed)
+    gone: tuple[str, ...] = ()
 
 
 def partition(doc: Mapping[str, Any], *, resumable: bool = True) -> Advice:
@@ -38,9 +41,16 @@ def partition(doc: Mapping[str, Any], *, resumable: bool = True) -> Advice:
     retry: list[str] = []
     settle: dict[str, int] = {}
     unfired = 0
+    resume = doc.get("resume")
+    absent = resume.get("absent") if isinstance(resume, Mapping) else None
+    absent = absent if isinstance(absent, Mapping) else {}
+    gone: list[str] = []
     for host in doc["hosts"]:
         outcome = host["outcome"]
         if outcome == Outcome.SUCCEEDED.value:
+            continue
+        if absent.get(f"{host['host']}:{host['port']}") == NOT_IN_INVENTORY:
+            gone.append(host["host"])  # not in the inventory: neither --limit @retry nor --resume reaches it
             continue
         if outcome == Outcome.SKIPPED.value and not host.get("dag"):
             if doc.get("interrupted") and resumable:
@@ -53,7 +63,7 @@ def partition(doc: Mapping[str, Any], *, resumable: bool = True) -> Advice:
             retry.append(host["host"])
         else:
             settle[outcome] = settle.get(outcome, 0) + 1
-    return Advice(tuple(retry), settle, unfired)
+    return Advice(tuple(retry), settle, unfired, tuple(gone))
 
 
 def retry_text(advice: Advice) -> str:
@@ -77,6 +87,11 @@ def advice_lines(advice: Advice, retry_path: str, journal: str | None, command: 
         else:
             lines.append(f"fleet: {' and '.join(parts)}: this run kept no journal to resume; check those "
                          "agents' DAGs before firing at them again")
+    if advice.gone:
+        names = ", ".join(advice.gone[:5]) + (" …" if len(advice.gone) > 5 else "")
+        lines.append(f"fleet: {len(advice.gone)} hosts of the journal are not in the inventory ({names}): reported "
+                     "from the journal, not worked on by this run; add them back and resume"
+                     + (f" (fleet {command} --resume {journal})" if journal else "") + " to settle them")
     if advice.retry:
         lines.append(f"fleet: {len(advice.retry)} hosts to retry (never fired, or definitely done): "
                      f"--limit @{retry_path}")

@@ -21,6 +21,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from fleet.api import PreparedRun, RunOptions, RunResult, claim_journal, execute, keep_record, plan_run, select_hosts
+from fleet.api.absent import NOT_IN_INVENTORY
 from fleet.api.advice import advice_lines, partition, retry_text
 from fleet.api.paths import RETRY_NAME, RUNS_DIR, SUMMARY_NAME, latest_retry_path
 from fleet.api.prepare import parse_shard
@@ -75,6 +76,8 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
         return 0
     run = plan_run(operation, selection, options, state=state, option_report=option_report(args),
                    overrides=overrides, started_at=started_at)
+    if run.absent.results:
+        _warn(absent_text(run))
     progress = _progress(args)
     if options.step and not sys.stdin.isatty():
         raise InputError("--step asks before each batch and needs a terminal on stdin"
@@ -216,6 +219,17 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, ru
     elif result.folder and not args.output and sys.stdout.isatty():
         print(f"fleet: summary {kept}", file=sys.stderr)
     return written
+
+
+def absent_text(run: PreparedRun) -> str:
+    """The warning a resume gives before it starts when some of its journal's hosts are not in its selection."""
+    why = run.absent.report()
+    gone = [key for key, reason in why.items() if reason == NOT_IN_INVENTORY]
+    left = [key for key, reason in why.items() if reason != NOT_IN_INVENTORY]
+    parts = [f"{len(keys)} {what} ({', '.join(keys[:5])}{' …' if len(keys) > 5 else ''})"
+             for keys, what in ((gone, "not in the inventory"), (left, "left out by --limit/--shard")) if keys]
+    return (f"{len(why)} hosts of the journal are not worked on by this resume: {'; '.join(parts)}; "
+            "each is reported as the journal last recorded it, neither fired nor followed")
 
 
 def _warn(message: str) -> None:

@@ -1,0 +1,72 @@
+"""A resume accounts for every host of its journal, also those that left the inventory."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, wait_for, write_inventory
+
+
+def _count(journal: Path, ev: str) -> int:
+    if not journal.exists():
+        return 0
+    return sum(1 for line in journal.read_text().splitlines() if f'"ev":"{ev}"' in line)
+
+
+def test_a_resume_reports_the_hosts_gone_from_the_inventory_and_is_not_complete(tmp_path: Path) -> None:
+    """Six hosts in two batches; SIGINT while one DAG of the first batch still runs, so the second
+    batch is never fired. The resume's inventory lacks the in-flight host and one unfired host.
+    The resume fires the other unfired host once, and still reports all six: the in-flight one
+    ``interrupted`` with its DAG and its real fired_at, the unfired one ``skipped``, each saying
+    it is not in the inventory; exit 2, not 0; the run folder's summary lists as many hosts as
+    ``fleet status``; neither gone host is in the retry file nor fired."""
+    ips = addresses("127.53.0.1", 6)
+    in_flight, unfired_gone, unfired_kept = ips[3], ips[5], ips[4]
+    config = {"defaults": {"dag_duration": [0.2, 0.4]},
+              "agents": {f"{in_flight}:2886": {"faults": {"dag_stuck": True}}}}
+    inventory = write_inventory(tmp_path / "prod.yaml", ips)
+    with sim_fleet(tmp_path, ips[0], len(ips), config) as sim:
+        proc = subprocess.Popen([sys.executable, "-m", "fleet", "start", "-i", str(inventory), "--serial", "4",
+                                 "--order", "inventory", "--grace", "0.2", "--poll-cap", "0.3"],
+                                cwd=tmp_path, env=fleet_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, stdin=subprocess.DEVNULL)
+        runs = tmp_path / ".fleet" / "runs"
+        journal = None
+
+        def first_batch_settled() -> bool:
+            nonlocal journal
+            found = list(runs.glob("*/journal.jsonl")) if runs.exists() else []
+            journal = found[0] if found else None
+            return journal is not None and _count(journal, "finished") >= 3 and _count(journal, "answered") >= 4
+
+        wait_for(first_batch_settled)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err[-2000:]
+        assert journal is not None
+        write_inventory(inventory, [ip for ip in ips if ip not in (in_flight, unfired_gone)])
+        resumed = run_fleet(["start", "--resume", str(journal), "--poll-cap", "0.3"], tmp_path)
+        status = run_fleet(["status", str(journal.parent)], tmp_path)
+        state = sim.state()
+    assert resumed.returncode == 2, resumed.stderr[-3000:]
+    assert resumed.outcomes() == {ips[0]: "succeeded", ips[1]: "succeeded", ips[2]: "succeeded",
+                                  in_flight: "interrupted", unfired_kept: "succeeded", unfired_gone: "skipped"}
+    hosts = {h["host"]: h for h in resumed.summary["hosts"]} if resumed.summary else {}
+    assert "not in the inventory" in hosts[in_flight]["error"]["message"]
+    assert hosts[in_flight]["dag"]["id"] and hosts[in_flight]["fired_at"] is not None
+    assert "not fired: it is not in the inventory" in hosts[unfired_gone]["error"]["message"]
+    assert resumed.summary is not None
+    assert resumed.summary["resume"]["absent"] == {f"{in_flight}:2886": "not in the inventory",
+                                                   f"{unfired_gone}:2886": "not in the inventory"}
+    assert "2 hosts of the journal are not worked on by this resume" in resumed.stderr
+    assert "2 hosts of the journal are not in the inventory" in resumed.stderr
+    kept = json.loads((journal.parent / "summary.json").read_text())
+    listed = json.loads(status.stdout)
+    assert len(kept["hosts"]) == len(listed["hosts"]) == 6
+    assert (journal.parent / "retry").read_text().split() == []
+    starts = [state["agents"][f"{ip}:2886"]["requests"].get("POST /api/v1/obproxy/start", 0) for ip in ips]
+    assert starts == [1, 1, 1, 1, 1, 0]
