@@ -45,7 +45,7 @@ def test_a_resume_reports_the_hosts_gone_from_the_inventory_and_is_not_complete(
 
         wait_for(first_batch_settled)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err[-2000:]
         assert journal is not None
         write_inventory(inventory, [ip for ip in ips if ip not in (in_flight, unfired_gone)])
