@@ -23,6 +23,7 @@ from typing import Any
 from fleet.api import PreparedRun, RunOptions, RunResult, claim_journal, execute, keep_record, plan_run, select_hosts
 from fleet.api.absent import NOT_IN_INVENTORY
 from fleet.api.advice import advice_lines, partition, retry_text
+from fleet.api.agentlocks import claim_agents
 from fleet.api.paths import RETRY_NAME, RUNS_DIR, SUMMARY_NAME, latest_retry_path
 from fleet.api.prepare import parse_shard
 from fleet.cli.config import SOURCE_ENV, SOURCE_JOURNAL, option_report
@@ -90,7 +91,9 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
         if target:
             prepare_output(flag, target)
     claim_journal(run, stack)
-    raise_open_files_limit(len(selection.hosts) + 1024)  # one kept-alive connection per host, plus slack
+    # one kept-alive connection and one agent lock per host, plus slack
+    raise_open_files_limit(2 * len(selection.hosts) + 1024)
+    claim_agents(run, stack)
     result = asyncio.run(run_with_progress(run, progress, args.command))
     return finish(args, result, retry_path, run_retry)
 
