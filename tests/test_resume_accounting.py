@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
+
+from fleet.report import load_summary_schema
 from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, wait_for, write_inventory
 
 
@@ -64,6 +67,7 @@ def test_a_resume_reports_the_hosts_gone_from_the_inventory_and_is_not_complete(
                                                    f"{unfired_gone}:2886": "not in the inventory"}
     assert "2 hosts of the journal are not worked on by this resume" in resumed.stderr
     assert "2 hosts of the journal are not in the inventory" in resumed.stderr
+    jsonschema.validate(resumed.summary, load_summary_schema())
     kept = json.loads((journal.parent / "summary.json").read_text())
     listed = json.loads(status.stdout)
     assert len(kept["hosts"]) == len(listed["hosts"]) == 6
