@@ -22,7 +22,7 @@ from fleet.engine import adopt
 from fleet.engine import outcome as oc
 from fleet.engine.hostrun import HostRun
 from fleet.engine.identity import same_dag_mismatch
-from fleet.engine.recovery import before_fire, mid_stop_message
+from fleet.engine.recovery import before_fire, created_not_before, mid_stop_message
 from fleet.errors import AgentError, AuthRefused, NotFound
 from fleet.models import Adoption, AgentInfo, ApiError, DagDetail, Outcome
 
@@ -112,7 +112,7 @@ async def adopt_running(engine: Engine, run: HostRun) -> bool:
     if running is not None:
         log.warning("fire.adopted", **run.log_context(), found=running.id, how=sighting.how)
         run.fired, run.adopted = True, Adoption("already_running", sighting.how)
-        await engine._accept_dag(run, running, None)
+        await engine._accept_dag(run, running, None, since=dag_start(run, running))
         return True
     if holder is not None:
         run.dag = holder
@@ -123,6 +123,14 @@ async def adopt_running(engine: Engine, run: HostRun) -> bool:
             f"could not read the agent's newest DAGs within {sighting.requests} requests; not fired"))
         return True
     return False
+
+
+def dag_start(run: HostRun, dag: DagDetail) -> float | None:
+    """When ``dag`` started, on fleet's clock (its shown times less the agent's clock offset), if known."""
+    started = created_not_before(dag)
+    if started is None or run.client is None:
+        return None
+    return started - (run.client.clock_offset or 0.0)
 
 
 async def recover_prior(engine: Engine, run: HostRun, dag: str | None, sent_at: float | None, *,
@@ -147,7 +155,7 @@ async def recover_prior(engine: Engine, run: HostRun, dag: str | None, sent_at: 
     run.answer_lost = run.answer_lost or known_sent
     if dag is not None:
         stub = DagDetail(id=dag, dag_id=run.known_dag_id, name=engine.dag_name, state="RUNNING")
-        await engine._accept_dag(run, stub, None)
+        await engine._accept_dag(run, stub, None, since=sent_at)  # it started when its start was sent
         return
     name = engine.dag_name
     sent_at = sent_at or engine._wall()
@@ -170,7 +178,7 @@ async def recover_prior(engine: Engine, run: HostRun, dag: str | None, sent_at: 
              found=found.found.id if found.found else None)
     if found.found is not None:
         run.adopted = Adoption("answer_lost" if known_sent else "resumed", found.how)
-        await engine._accept_dag(run, found.found, None)
+        await engine._accept_dag(run, found.found, None, since=dag_start(run, found.found))
         return
     proven = found.complete
     if proven and refused is not None:
