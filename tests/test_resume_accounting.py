@@ -6,11 +6,15 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jsonschema
 
+from fleet.models import HostResult
 from fleet.report import load_summary_schema
+from fleet.report.recap import host_line
+from fleet.utc import utc_text
 from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, wait_for, write_inventory
 
 
@@ -26,7 +30,8 @@ def test_a_resume_reports_the_hosts_gone_from_the_inventory_and_is_not_complete(
     The resume fires the other unfired host once, and still reports all six: the in-flight one
     ``interrupted`` with its DAG and its real fired_at, the unfired one ``skipped``, each saying
     it is not in the inventory; exit 2, not 0; the run folder's summary lists as many hosts as
-    ``fleet status``; neither gone host is in the retry file nor fired."""
+    ``fleet status``; neither gone host is in the retry file nor fired; ``fleet runs`` and
+    ``fleet show`` list both attempts of the run."""
     ips = addresses("127.53.0.1", 6)
     in_flight, unfired_gone, unfired_kept = ips[3], ips[5], ips[4]
     config = {"defaults": {"dag_duration": [0.2, 0.4]},
@@ -54,6 +59,8 @@ def test_a_resume_reports_the_hosts_gone_from_the_inventory_and_is_not_complete(
         write_inventory(inventory, [ip for ip in ips if ip not in (in_flight, unfired_gone)])
         resumed = run_fleet(["start", "--resume", str(journal), "--poll-cap", "0.3"], tmp_path)
         status = run_fleet(["status", str(journal.parent)], tmp_path)
+        listed_runs = run_fleet(["runs"], tmp_path)
+        shown = run_fleet(["show"], tmp_path)
         state = sim.state()
     assert resumed.returncode == 2, resumed.stderr[-3000:]
     assert resumed.outcomes() == {ips[0]: "succeeded", ips[1]: "succeeded", ips[2]: "succeeded",
@@ -74,3 +81,45 @@ def test_a_resume_reports_the_hosts_gone_from_the_inventory_and_is_not_complete(
     assert (journal.parent / "retry").read_text().split() == []
     starts = [state["agents"][f"{ip}:2886"]["requests"].get("POST /api/v1/obproxy/start", 0) for ip in ips]
     assert starts == [1, 1, 1, 1, 1, 0]
+    for out in (listed_runs.stdout, shown.stdout):  # both attempts, each with the hosts that ended in it
+        assert "attempt 1" in out and "start  6 hosts" in out and "(interrupted)" in out, out
+        assert "attempt 2" in out and "resume  4 hosts  ended ok=1  (ended)" in out, out
+    assert f"{journal.parent.name} (2 attempts)" in listed_runs.stdout
+
+
+def test_a_resume_keeps_exact_records_of_who_fired_each_host_and_when(tmp_path: Path) -> None:
+    """Three hosts, one per batch; SIGINT while the second one's long DAG runs, so the third is
+    never fired. The resume says "(from the journal)" (``resumed``) only for the hosts an
+    earlier run fired, not for the one it fires itself; the in-flight host keeps the
+    ``fired_at`` the journal recorded; and its ``--timeout`` counts from its DAG's start, not
+    from the resume: a DAG of 12 s under a 10 s timeout, resumed 3 s into it, times out."""
+    ips = addresses("127.53.3.1", 3)
+    done, in_flight, fresh = ips
+    config = {"defaults": {"dag_duration": [0.2, 0.3]},
+              "agents": {f"{in_flight}:2886": {"dag_duration": [12, 12]}}}
+    inventory = write_inventory(tmp_path / "prod.yaml", ips)
+    journal = tmp_path / "run.jsonl"
+    with sim_fleet(tmp_path, ips[0], len(ips), config) as sim:
+        proc = subprocess.Popen([sys.executable, "-m", "fleet", "start", "-i", str(inventory), "--serial", "1",
+                                 "--order", "inventory", "--grace", "0.2", "--poll-cap", "0.3", "--journal",
+                                 str(journal), "-q"], cwd=tmp_path, env=fleet_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        wait_for(lambda: _count(journal, "answered") >= 2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err[-2000:]
+        events = [json.loads(line) for line in journal.read_text().splitlines()]
+        fired = next(e["at"] for e in events if e["ev"] == "fired" and e["host"] == f"{in_flight}:2886")
+        answered = next(e["at"] for e in events if e["ev"] == "answered" and e["host"] == f"{in_flight}:2886")
+        time.sleep(max(0.0, answered + 3 - time.time()))  # resume 3 s into the DAG
+        resumed = run_fleet(["start", "--resume", str(journal), "--timeout", "10", "--poll-cap", "0.5"], tmp_path)
+        state = sim.state()
+    assert resumed.returncode == 2, resumed.stderr[-3000:]
+    assert resumed.outcomes() == {done: "succeeded", in_flight: "timed_out", fresh: "succeeded"}
+    hosts = {h["host"]: h for h in resumed.summary["hosts"]} if resumed.summary else {}
+    assert {ip: hosts[ip]["resumed"] for ip in ips} == {done: True, in_flight: True, fresh: False}
+    assert hosts[in_flight]["fired_at"] == utc_text(fired)
+    lines = {ip: host_line(HostResult.from_dict(hosts[ip])) for ip in ips}
+    assert ["(from the journal)" in lines[ip] for ip in ips] == [True, True, False]
+    starts = [state["agents"][f"{ip}:2886"]["requests"].get("POST /api/v1/obproxy/start", 0) for ip in ips]
+    assert starts == [1, 1, 1]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet.api.paths import JOURNAL_NAME, REPORT_NAME, RUNS_DIR, SUMMARY_NAME
+from fleet.cli.attempts import Attempt, run_attempts
 from fleet.cli.report import load_summary
 from fleet.engine.journal import read_journal
 from fleet.errors import InputError
@@ -45,6 +46,8 @@ class PastRunInfo:
     counts: Mapping[str, int]
     #: "summary" or "journal": where the facts came from
     source: str
+    #: the first run and each resume, from the journal (empty when the folder has none)
+    attempts: tuple[Attempt, ...] = ()
 
 
 def add_parsers(sub: Any) -> None:
@@ -74,12 +77,25 @@ def run_runs(args: argparse.Namespace) -> int:
     rows = [("STARTED (UTC)", "RUN", "OPERATION", "INVENTORY", "LIMIT", "HOSTS", "OUTCOMES")]
     for info in infos:
         counts = "  ".join(f"{_label(o)}={n}" for o, n in info.counts.items())
-        rows.append((_when(info.started_at), os.path.basename(info.folder), info.operation,
+        tried = f" ({len(info.attempts)} attempts)" if len(info.attempts) > 1 else ""
+        rows.append((_when(info.started_at), os.path.basename(info.folder) + tried, info.operation,
                      printable(info.inventory), printable(info.limit or "all"), str(info.hosts), counts or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
+    attempts: list[tuple[Attempt, ...]] = [(), *(i.attempts for i in infos)]
+    for row, tried_by in zip(rows, attempts):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+        if len(tried_by) > 1:
+            for attempt in tried_by:
+                print("  " + attempt_line(attempt))
     return 0
+
+
+def attempt_line(attempt: Attempt) -> str:
+    """``attempt 2  2026-11-27 03:14:00  resume  4 hosts  ended ok=4  (ended)``."""
+    counts = " ".join(f"{_label(o)}={n}" for o, n in attempt.ended.items()) or "none"
+    kind = "start" if attempt.number == 1 else "resume"
+    return (f"attempt {attempt.number}  {_when(attempt.started_at)}  {kind}  {attempt.hosts} hosts  "
+            f"ended {counts}  ({attempt.how})")
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -100,6 +116,9 @@ def run_show(args: argparse.Namespace) -> int:
     ]
     if source == "journal":
         lines.append("(no summary.json: read from the journal; hosts without a recorded end are 'unsettled')")
+    journal = os.path.join(folder, JOURNAL_NAME) if folder else None
+    attempts = run_attempts(journal) if journal and os.path.exists(journal) else []
+    lines.extend(("attempts   " if i == 0 else "           ") + attempt_line(a) for i, a in enumerate(attempts))
     print("\n".join(lines))
     print(recap(doc, width))
     report = os.path.join(folder, REPORT_NAME) if folder else None
@@ -128,10 +147,13 @@ def past_runs(directory: str) -> list[PastRunInfo]:
         counts = {o.value: 0 for o in Outcome} | {UNSETTLED: 0}
         for host in doc["hosts"]:
             counts[host["outcome"]] = counts.get(host["outcome"], 0) + 1
-        started = _timestamp(doc.get("started_at")) or os.stat(folder).st_mtime
+        journal = os.path.join(folder, JOURNAL_NAME)
+        attempts = tuple(run_attempts(journal)) if os.path.exists(journal) else ()
+        started = (attempts[0].started_at if attempts else None) or _timestamp(doc.get("started_at")) \
+            or os.stat(folder).st_mtime
         infos.append(PastRunInfo(folder, started, str(doc.get("operation") or "?"), _inventory(doc.get("inventory")),
                                  doc.get("limit") if isinstance(doc.get("limit"), str) else None,
-                                 len(doc["hosts"]), {o: n for o, n in counts.items() if n}, source))
+                                 len(doc["hosts"]), {o: n for o, n in counts.items() if n}, source, attempts))
     infos.sort(key=lambda i: (i.started_at or 0.0, i.folder))
     return infos
 
