@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fleet.api.agentlocks import lock_dir
 from fleet.engine.agentlock import AgentLocks, agent_key
 from fleet.errors import InputError
 from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, wait_for, write_inventory
@@ -122,3 +123,11 @@ def test_three_dag_retries_of_one_run_send_one_retry_per_agent(tmp_path: Path) -
     for ip in ips:
         requests = state["agents"][f"{ip}:2886"]["requests"]
         assert (requests.get(START), requests.get(OPERATE)) == (1, 1)
+
+
+def test_the_locks_live_under_fleet_home_else_the_users_state_directory() -> None:
+    """``FLEET_HOME/locks`` when it is set, else ``$XDG_STATE_HOME/fleet/locks``, else the home
+    directory's ``.local/state/fleet/locks``: one place per user, whatever the working directory."""
+    assert lock_dir({"FLEET_HOME": "fh", "XDG_STATE_HOME": "xs"}) == os.path.join("fh", "locks")
+    assert lock_dir({"XDG_STATE_HOME": "xs"}) == os.path.join("xs", "fleet", "locks")
+    assert lock_dir({}) == os.path.join(os.path.expanduser("~"), ".local", "state", "fleet", "locks")
