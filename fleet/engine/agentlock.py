@@ -10,9 +10,12 @@ with nothing sent and every lock it took released.
 Locks are tried in one order (sorted by agent) and never waited for, so two runs over
 overlapping hosts cannot deadlock: whichever takes their first shared agent first goes on,
 the other refuses. The kernel drops a ``flock`` when its holder dies, however it dies, so a
-killed run never leaves an agent locked. Lock files stay (removing one that another process may
-be opening would let two runs lock two different files for one agent). The holder writes its
-pid and run into the file it locked; on Linux the pid is confirmed from ``/proc/locks``.
+killed run never leaves an agent locked. A lock file another user created (a shared
+``FLEET_HOME``) is locked through a read-only descriptor: the lock holds, only the holder's
+line is not written (a contender then names the pid from ``/proc/locks``). Lock files stay
+(removing one that another process may be opening would let two runs lock two different files
+for one agent). The holder writes its pid and run into the file it locked; on Linux the pid is
+confirmed from ``/proc/locks``.
 """
 
 from __future__ import annotations
@@ -96,9 +99,16 @@ class AgentLocks:
 
     def _lock_one(self, key: str, text: bytes) -> None:
         path = os.path.join(self.directory, lock_name(key))
-        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+        flags = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+        writable = True
         try:
-            fd = os.open(path, flags, 0o600)
+            fd = os.open(path, flags | os.O_RDWR | os.O_CREAT, 0o644)
+        except PermissionError:  # another user's file in a shared FLEET_HOME: a flock needs no write access
+            writable = False
+            try:
+                fd = os.open(path, flags | os.O_RDONLY)
+            except OSError as exc:
+                raise InputError(f"agent lock {path}: cannot open: {exc.strerror}; nothing was sent") from None
         except OSError as exc:
             raise InputError(f"agent lock {path}: cannot open: {exc.strerror}; nothing was sent") from None
         try:
@@ -109,8 +119,9 @@ class AgentLocks:
             except BlockingIOError:
                 raise InputError(f"{self.agents[key]} ({key}) is in use by {_holder(fd)}; nothing was sent "
                                  "(wait for that run to end, or stop it)") from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, text, 0)
+            if writable:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, text, 0)
         except BaseException:
             os.close(fd)
             raise
