@@ -42,11 +42,13 @@ async def claim_agent(engine: Engine, run: HostRun, info: AgentInfo) -> bool:
     ``run`` *may* be another name of the agent a host before it fires at (a DNS name and its
     address, which the inventory cannot tell apart without resolving). Any agent can copy that
     account, so it is proven (:mod:`fleet.engine.identity`): once that host's start is settled,
-    the DAG it created is read through ``run``'s own address. Found there unchanged, ``run`` is
-    the same agent: it is not fired and mirrors that host's end. Not found there, ``run`` is
-    fired as its own agent, with a note saying so. When that host sent nothing, ``run`` is
-    handled as its own host; when its start left but its DAG is unknown, ``run`` is not fired
-    (a second start could reach the same agent) and ends ``ambiguous``.
+    the DAG it created is read through ``run``'s own address. Found there (same id, number and
+    name, not older than the start), ``run`` is the same agent: it is not fired and mirrors that
+    host's end. Not there, or another DAG, ``run`` is fired as its own agent, with a note saying
+    so. A read that fails proves nothing: ``run`` is not fired and ends as the read did. When
+    that host sent nothing, ``run`` is handled as its own host; when its start left but its DAG
+    is unknown, ``run`` is not fired (a second start could reach the same agent) and ends
+    ``ambiguous``.
     """
     try:
         address = str(ipaddress.ip_address(info.ip))
@@ -66,7 +68,20 @@ async def claim_agent(engine: Engine, run: HostRun, info: AgentInfo) -> bool:
             f"{claim}, whose start left but whose DAG is not known, so this name cannot be told apart "
             "from it; not fired (a second start could reach the same agent): resume settles it"))
         return False
-    mismatch = await _read_owner_dag(engine, run, owner)
+    assert run.client is not None
+    started = owner.dag
+    try:
+        read_here = (await run.client.get_dag(started.id)).data
+    except NotFound:
+        mismatch: str | None = f"DAG {started.id}, started through host {owner.host.name}, is not on this address"
+    except AgentError as exc:  # proves nothing either way: never a second start that may reach the same agent
+        await engine._finish(run, oc.outcome_for_error(exc), oc.note(
+            f"{claim}; DAG {started.id}, started through it, could not be read here to tell whether this is "
+            f"the same agent ({exc.message}); not fired (check this agent before firing at it)"))
+        return False
+    else:
+        fired_at = None if owner.fired_at is None else owner.fired_at + (run.client.clock_offset or 0.0)
+        mismatch = same_dag_mismatch(started, read_here, engine.dag_name, fired_at)
     if mismatch is not None:
         run.identity_note = f"{claim}, but {mismatch}: another agent; fired as its own host"
         log.warning("host.identity_mismatch", **run.log_context(), same_as=owner.host.name, agent=agent,
@@ -76,20 +91,6 @@ async def claim_agent(engine: Engine, run: HostRun, info: AgentInfo) -> bool:
     log.warning("host.same_agent", **run.log_context(), same_as=owner.host.name, agent=agent, found=owner.dag.id)
     engine._release(run)
     return False
-
-
-async def _read_owner_dag(engine: Engine, run: HostRun, owner: HostRun) -> str | None:
-    """Why the DAG ``owner`` follows is not ``run``'s agent's (read through ``run``'s address), or None."""
-    assert run.client is not None and owner.dag is not None
-    started = owner.dag
-    try:
-        read_here = (await run.client.get_dag(started.id)).data
-    except NotFound:
-        return f"DAG {started.id}, started through host {owner.host.name}, is not on this address"
-    except AgentError as exc:
-        return f"DAG {started.id}, started through host {owner.host.name}, could not be read here ({exc.message})"
-    fired_at = None if owner.fired_at is None else owner.fired_at + (run.client.clock_offset or 0.0)
-    return same_dag_mismatch(started, read_here, engine.dag_name, fired_at)
 
 
 async def adopt_running(engine: Engine, run: HostRun) -> bool:
