@@ -70,7 +70,8 @@ def _entry(key: str, spec: HostSpec | None, prior: PriorState | None, reason: st
         last = _recorded(key, spec, prior.last_result)
         said = f"; the journal's last word: {last.error.message}" if last.error is not None else ""
         return replace(last, error=oc.note(
-            f"{where}: this resume did not follow it, and its {operation} may still be running{said}; "
+            f"{where}: this resume did not follow it, and its {operation.rpartition('.')[2]} may still be "
+            f"running{said}; "
             "add it back and resume to settle it"))
     if prior is not None and (prior.fired or prior.dag):
         dag = None
