@@ -74,7 +74,7 @@ def test_a_stop_during_a_start_on_the_same_hosts_refuses_and_sends_nothing(tmp_p
     inventory = write_inventory(tmp_path / "prod.yaml", ips)
     env = fleet_env(FLEET_HOME=str(tmp_path / "home"))
     journal = tmp_path / "start.jsonl"
-    with sim_fleet(tmp_path, ips[0], len(ips), {"defaults": {"dag_duration": [4, 4]}}) as sim:
+    with sim_fleet(tmp_path, ips[0], len(ips), {"defaults": {"dag_duration": [8, 8]}}) as sim:
         start = subprocess.Popen([sys.executable, "-m", "fleet", "start", "-i", str(inventory), "--journal",
                                   str(journal), "--poll-cap", "0.3", "-q"], cwd=tmp_path, env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
@@ -97,20 +97,28 @@ def test_a_stop_during_a_start_on_the_same_hosts_refuses_and_sends_nothing(tmp_p
 
 def test_three_dag_retries_of_one_run_send_one_retry_per_agent(tmp_path: Path) -> None:
     """``fleet dag retry`` of one run given three ways at once — its journal, its run folder's
-    summary and an ``-o`` copy — are three journals to fleet, but one agent set: one run wins
-    and retries each failed DAG once, the two others exit 5 naming the winner's pid."""
+    summary and an ``-o`` copy — are three journals to fleet, but one agent set: the run that
+    locked them first retries each failed DAG once, the two others (started while it follows
+    the retried DAGs) exit 5 naming its pid, with nothing sent."""
     ips = addresses("127.53.2.1", 2)
     inventory = write_inventory(tmp_path / "prod.yaml", ips)
     env = fleet_env(FLEET_HOME=str(tmp_path / "home"))
-    config = {"defaults": {"dag_duration": [5, 5]}, "agents": {ip: {"faults": {"dag_fails": 1}} for ip in ips}}
+    config = {"defaults": {"dag_duration": [6, 6]}, "agents": {ip: {"faults": {"dag_fails": 1}} for ip in ips}}
     with sim_fleet(tmp_path, ips[0], len(ips), config) as sim:
         first = run_fleet(["start", "-i", str(inventory), "--poll-cap", "0.3", "-q", "-o", "copy.json"], tmp_path,
                           env=env)
         folder = next((tmp_path / ".fleet" / "runs").iterdir())
         given = [str(folder / "journal.jsonl"), str(folder / "summary.json"), "copy.json"]
-        procs = [subprocess.Popen([sys.executable, "-m", "fleet", "dag", "retry", run, "--poll-cap", "0.3", "-q"],
-                                  cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  stdin=subprocess.DEVNULL) for run in given]
+
+        def retry(run: str) -> subprocess.Popen[str]:
+            return subprocess.Popen([sys.executable, "-m", "fleet", "dag", "retry", run, "--poll-cap", "0.3", "-q"],
+                                    cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    stdin=subprocess.DEVNULL)
+
+        procs = [retry(given[0])]  # the others start once it has journaled its first RETRY (lock held before)
+        wait_for(lambda: any('"ev":"fired"' in j.read_text()
+                             for j in (tmp_path / ".fleet" / "runs").glob("*dag-retry/journal.jsonl")))
+        procs += [retry(run) for run in given[1:]]
         ended = [(p.pid, *p.communicate(timeout=120), p.returncode) for p in procs]
         state = sim.state()
     assert first.returncode == 2, first.stderr[-2000:]
