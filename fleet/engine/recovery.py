@@ -10,13 +10,12 @@ Two questions, both answered from DAGs already read (the unfinished list, or ids
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 
 from fleet.models import DagDetail
 from fleet.protocol.clock import parse_agent_time
 from fleet.protocol.dags import STOP_OBPROXY
-from fleet.protocol.ids import is_odp_dag_id, parse_odp_generic_id
+from fleet.protocol.ids import is_odp_dag_id, parse_odp_generic_id, same_address
 
 #: A DAG created this long before fleet's send time still counts (clock measurement error).
 CLOCK_TOLERANCE_S = 5.0
@@ -32,11 +31,7 @@ def foreign_dag(dag: DagDetail, ip: str, port: int) -> str | None:
     if parsed is None:
         return f"DAG id {dag.id[:64]!r} is not an ODP DAG id"
     owner_ip, owner_port, number = parsed
-    try:
-        same = ipaddress.ip_address(owner_ip) == ipaddress.ip_address(ip) and owner_port == port
-    except ValueError:
-        same = False
-    if not same:
+    if not (same_address(owner_ip, ip) and owner_port == port):
         return f"DAG {dag.id} belongs to another agent ({owner_ip}:{owner_port}), not to {ip}:{port}"
     if number != dag.dag_id:
         return f"DAG {dag.id} says its dag_id is {dag.dag_id}, its id says {number}"
