@@ -20,8 +20,10 @@ from fleet.protocol.dags import DagState
 from fleet.protocol.errcodes import (
     AUTH_ERR_PREFIXES,
     DECRYPT_FAILED_CODE,
+    LEGACY_DECRYPT_FAILED_MESSAGE,
     LEGACY_NOT_FOUND_CODE,
     NOT_FOUND_ERR_CODES,
+    UNAUTHORIZED_CODE,
     ErrCode,
 )
 
@@ -103,12 +105,20 @@ def failure_for(env: Envelope) -> ApiFailure:
 
 
 def is_decrypt_failure(error: ApiError) -> bool:
-    """True when the agent could not decrypt our header: its key changed (refetch it, retry once)."""
+    """True when the agent could not decrypt our header: its key changed (refetch it, retry once).
+
+    4.3.1+ says so with ``Security.Authentication.Header.DecryptFailed`` (numeric code 1). 4.2.x
+    and 4.3.0 answer 401 with code 10008 and no errCode, as for every auth failure: only their
+    message "Verification failed: header decrypt failed" tells it from a wrong password, which
+    stays an auth failure.
+    """
     if error.err_code == ErrCode.AUTH_HEADER_DECRYPT_FAILED:
         return True
-    # obshell < 4.3.1 answers a header it cannot decrypt with numeric code 1 and no errCode.
-    if error.err_code is None and error.code == DECRYPT_FAILED_CODE:
-        return True
+    if error.err_code is None and error.status in (401, None):
+        if error.code == UNAUTHORIZED_CODE:
+            return error.message.strip().lower().startswith(LEGACY_DECRYPT_FAILED_MESSAGE.lower())
+        if error.code == DECRYPT_FAILED_CODE:  # the numeric code alone, as 4.3.1+ also sends it
+            return True
     return "decrypt" in error.message.lower() and (error.err_code or "").startswith(AUTH_ERR_PREFIXES)
 
 
