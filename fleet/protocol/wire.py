@@ -236,6 +236,7 @@ def parse_dag(data: Any) -> DagDetail:
         additional_data=_small_extra(extra),
         nodes=parsed_nodes,
         failed_sub_tasks_dropped=budget.failed_dropped,
+        maintenance_type=_int(doc, "maintenance_type", "dag", default=0),
     )
 
 
