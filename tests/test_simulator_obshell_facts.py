@@ -109,9 +109,11 @@ def test_planted_dags_are_validated_with_their_line() -> None:
 
 
 def test_busy_lookups_answer_task_not_found_without_saying_record_not_found() -> None:
-    """With busy_lookups N, the first N DAG lookups (GET and POST) are 404 Task.NotFound whose
-    message is the lookup's own error, not "record not found"; then the DAG is found again."""
+    """With busy_lookups N, the first N DAG lookups (GET and POST) after the first start are 404
+    Task.NotFound whose message is the lookup's own error, not "record not found"; then the DAG is
+    found again."""
     a, env = _agent(faults=Faults(busy_lookups=2))
+    assert _send(a, env, "GET", _dag_target(a, 1), 999.0)[1]["error"]["message"] == "Task not found: record not found"
     _, started = _send(a, env, "POST", "/api/v1/obproxy/start", 1000.0)
     target = _dag_target(a, started["data"]["dag_id"])
     for _ in range(2):

@@ -26,8 +26,8 @@ address is ``::ffff:`` + its IPv4 address), faults {FAULTS}.
 FAULTS keys: refuse, blackhole, hang, http500, garbage, truncated, oversize, bad_types (each ``true`` for
 every route or a list of route names), slow (seconds), dag_fails (true, or the number of runs
 that fail), dag_stuck, key_rotation ({after_requests: N} or {every_seconds: K}),
-busy_lookups (true, or N: DAG lookups answered 404 Task.NotFound with a lookup error that is not
-"record not found", as obshell answers a busy sqlite), forget_dags_after (seconds after the
+busy_lookups (true, or N: DAG lookups after the first start answered 404 Task.NotFound with a
+lookup error that is not "record not found", as obshell answers a busy sqlite), forget_dags_after (seconds after the
 first start; the agent comes back with no DAGs — real obshell never does this, it is a fault),
 restart_after (seconds after the first start; the agent restarts as obshell does: new pid,
 startAt and key pair, DAG history kept), flaky_polls (N),

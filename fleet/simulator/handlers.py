@@ -75,7 +75,8 @@ def one_dag(agent: SimAgent, req: SimRequest, route: str, trace: str, now: float
         agent.polls += 1
         if agent.polls <= s.faults.flaky_polls:
             return replies.error(s, 500, ErrCode.COMMON_UNEXPECTED, None, INTERNAL_ERROR, trace, now)
-    if agent.busy_answered < s.faults.busy_lookups:  # the lookup itself fails: not an answer about the row
+    if agent.first_start is not None and agent.busy_answered < s.faults.busy_lookups:
+        # the lookup itself fails (a busy sqlite): obshell still answers Task.NotFound
         agent.busy_answered += 1
         return replies.error(s, 404, ErrCode.TASK_NOT_FOUND, None, f"Task not found: {LOOKUP_BUSY}", trace, now)
     dag_or_error = _find_dag(agent, dag_id_of(req.path), trace, now)

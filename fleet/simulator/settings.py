@@ -43,8 +43,9 @@ class Faults:
     flaky_polls: int = 0
     drop_after_start: bool = False
     die_after: float | None = None
-    #: DAG lookups (GET or POST ``/api/v1/task/dag/{id}``) answered 404 ``Task.NotFound`` with a
-    #: lookup error that is not "record not found" (a busy sqlite), before the lookup works again
+    #: DAG lookups (GET or POST ``/api/v1/task/dag/{id}``) after the agent's first start answered
+    #: 404 ``Task.NotFound`` with a lookup error that is not "record not found" (a busy sqlite),
+    #: before lookups work again
     busy_lookups: int = 0
     hostile: Hostile = field(default_factory=Hostile)
 
