@@ -87,3 +87,17 @@ def test_before_fire_adopts_a_live_dag_of_the_operation_else_names_the_lock_hold
     message = lock_message(dead, "Stop obproxy")
     assert message.startswith("the agent is mid-stop") and "retry or pass" in message
     assert "Agent.UnderMaintenance" in message
+
+
+@pytest.mark.parametrize(("error", "refusal"), [
+    (ApiError(400, None, "Task.Dag.Operator.RetryNotFailedDag", "Failed to set DAG retry: DAG state is not failed"),
+     True),
+    (ApiError(500, 1010, None, "Known error: Failed to set DAG retry: DAG state is not failed"), True),  # 4.2.6
+    (ApiError(500, 1002, None, "Unexpected error: database is locked"), False),
+    (ApiError(500, None, "Common.Unexpected", "Unexpected error: Internal Server Error"), False),
+    (ApiError(500, 1010, None, "Internal error"), False),
+])
+def test_operator_refusals_are_recognised_on_4_2_6_and_4_3(error: ApiError, refusal: bool) -> None:
+    """A DAG operator the agent refused before acting: 4.3.1+ Task.Dag.Operator.* or 4.2.6's 500,
+    code 1010, "Known error: …"; any other 5xx stays a server failure."""
+    assert wire.is_operator_refusal(error) is refusal
