@@ -83,7 +83,12 @@ class SimAgent:
 
     @property
     def address(self) -> str:
-        """``ip:port`` as obshell writes its own address (``meta.AgentInfo.String``)."""
+        """``ip:port`` the agent listens on (the state file's key)."""
+        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+
+    @property
+    def own_address(self) -> str:
+        """``ip:port`` as obshell writes its own address in messages (``meta.AgentInfo.String``)."""
         ip = self.own_ip
         return f"[{ip}]:{self.port}" if ":" in ip else f"{ip}:{self.port}"
 

@@ -86,7 +86,7 @@ def _node(agent: SimAgent, dag: Dag, index: int, state: DagState, current: int) 
     else:
         node_state = DagState.RUNNING
     if node_state != DagState.PENDING:
-        logs.append(f"{name.lower()} on {agent.address}")
+        logs.append(f"{name.lower()} on {agent.own_address}")
     if node_state == DagState.FAILED:
         if dag.operator == DagOperator.CANCEL:
             logs.append(CANCELLED_LOG)

@@ -103,7 +103,7 @@ def _retry(agent: SimAgent, dag: Dag, stage: int, now: float) -> None:
 
 def under_maintenance(agent: SimAgent) -> str:
     """obshell's ``Agent.UnderMaintenance`` message (``err.agent.under.maintenance``)."""
-    return f"{agent.address} is under maintenance"
+    return f"{agent.own_address} is under maintenance"
 
 
 def shown_times(dag: Dag, now: float) -> tuple[float | None, float | None] | None:
