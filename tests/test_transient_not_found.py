@@ -23,8 +23,8 @@ START = "POST /api/v1/obproxy/start"
     ({"errCode": "Task.NotFound", "message": "Task not found: obproxy task not found"}, NotFound),
     ({"errCode": "Task.NotFound", "message": "Task not found: database is locked (5) (SQLITE_BUSY)"},
      DagLookupFailed),
-    ({"errCode": "Task.NotFound", "message": "Task not found: record not found; then sqlite failed"},
-     DagLookupFailed),
+    ({"errCode": "Task.NotFound", "message": "Task not found: record not found (login failed)"}, NotFound),
+    ({"errCode": "Task.NotFound", "message": "Task not found: context deadline exceeded"}, DagLookupFailed),
     ({"code": 2300, "message": "Task not found: database is locked"}, DagLookupFailed),  # 4.2.x
     ({"code": 2300, "message": "Task not found: record not found"}, NotFound),
     ({"errCode": "Common.NotFound", "message": "Element not found: 404 not found"}, NotFound),

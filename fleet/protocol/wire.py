@@ -126,11 +126,12 @@ def not_found_reason(error: ApiError) -> str | None:
     error>", ``executor/task/dag.go``), so only the reasons obshell itself writes are answers:
     "record not found" (no such row), "dag id not match" (the row is another kind of DAG) and
     "obproxy task not found" (an ODP id of another agent address). Anything else (a busy sqlite)
-    says nothing about the DAG.
+    says nothing about the DAG. The reason is looked for anywhere in the message (obshell puts
+    it last, but a proxy or a hostile agent may append to it).
     """
-    message = error.message.strip().lower()
+    message = error.message.lower()
     for reason in (*DEFINITE_NOT_FOUND_REASONS, OBPROXY_TASK_NOT_FOUND):
-        if message.endswith(reason):
+        if reason in message:
             return reason
     return None
 
