@@ -39,25 +39,24 @@ def test_a_key_change_on_4_2_and_4_3_0_agents_is_refetched_not_an_auth_failure(t
 
 def test_a_slow_health_check_outlives_a_short_timeout_but_not_one_that_covers_it(tmp_path: Path) -> None:
     """An ODP that answers obshell's 5th health check (sleeps scaled to 0.3 s) is timed_out under a
-    --timeout shorter than those sleeps, and its DAG, followed by a run whose timeout covers them,
-    succeeds; an ODP that never answers fails after obshell's 100 tries, not timed_out."""
+    --timeout shorter than those sleeps, and succeeds under one that covers them; an ODP that never
+    answers fails after obshell's 100 tries, not timed_out. One start per agent."""
     base = "127.55.1.1"
-    ips = addresses(base, 2)
+    ips = addresses(base, 3)
+    short, never, covered = ips
     config = {"defaults": {"dag_duration": [0.2, 0.2], "health_check": {"tries": 5, "interval": 0.3}},
-              "agents": {f"{ips[1]}:2886": {"health_check": {"tries": 101, "interval": 0.01}}}}
+              "agents": {f"{never}:2886": {"health_check": {"tries": 101, "interval": 0.01}}}}
     inventory = write_inventory(tmp_path / "inv.yaml", ips)
     with sim_fleet(tmp_path, base, len(ips), config) as sim:
-        short = run_fleet(["start", "-i", str(inventory), "--limit", ips[0], "--timeout", "0.6", "--no-journal"],
+        first = run_fleet(["start", "-i", str(inventory), "--limit", short, "--timeout", "0.6", "--no-journal"],
                           cwd=tmp_path)
-        covered = run_fleet(["start", "-i", str(inventory), "--timeout", "30", "--no-journal"], cwd=tmp_path)
+        second = run_fleet(["start", "-i", str(inventory), "--limit", f"{never},{covered}", "--timeout", "30",
+                            "--no-journal"], cwd=tmp_path)
         state = sim.state()
-    assert short.outcomes() == {ips[0]: "timed_out"}, short.stderr[-2000:]
-    outcomes = covered.outcomes()
-    assert outcomes == {ips[0]: "succeeded", ips[1]: "failed"}, covered.stderr[-2000:]
-    # the second run follows the start the first one left running, it sends none of its own
-    assert state["agents"][f"{ips[0]}:2886"]["starts_accepted"] == 1
-    assert covered.summary is not None and covered.summary["hosts"][0]["adopted"]["reason"] == "already_running"
-    assert state["agents"][f"{ips[1]}:2886"]["starts_accepted"] == 1
+    assert first.outcomes() == {short: "timed_out"}, first.stderr[-2000:]
+    assert second.outcomes() == {never: "failed", covered: "succeeded"}, second.stderr[-2000:]
+    for ip in ips:
+        assert state["agents"][f"{ip}:2886"]["starts_accepted"] == 1, ip
 
 
 def test_an_ipv4_mapped_agent_address_keeps_its_start_dag_as_its_own(tmp_path: Path) -> None:
