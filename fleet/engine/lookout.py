@@ -61,10 +61,10 @@ async def claim_agent(engine: Engine, run: HostRun, info: AgentInfo) -> bool:
     agent = f"{address}:{info.port}"
     claim = f"its /api/v1/info names the agent of host {owner.host.name} ({agent})"
     await owner.fire_settled.wait()
+    if not owner.fired:  # nothing sent through it (a DAG it names held it back, it is not its own)
+        log.info("host.same_agent_unfired", **run.log_context(), same_as=owner.host.name, agent=agent)
+        return True
     if owner.dag is None:
-        if not owner.fired:
-            log.info("host.same_agent_unfired", **run.log_context(), same_as=owner.host.name, agent=agent)
-            return True
         await engine._finish(run, Outcome.AMBIGUOUS, oc.note(
             f"{claim}, whose start left but whose DAG is not known, so this name cannot be told apart "
             "from it; not fired (a second start could reach the same agent): resume settles it"))
