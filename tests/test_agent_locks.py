@@ -70,7 +70,7 @@ def test_a_stop_during_a_start_on_the_same_hosts_refuses_and_sends_nothing(tmp_p
     """``fleet stop`` on hosts a running ``fleet start`` holds exits 5 naming the start's pid and
     run, and no agent receives a stop; the start carries on to its end. A ``fleet check`` (it
     only reads) runs alongside."""
-    ips = addresses("127.53.1.1", 2)
+    ips = addresses("127.57.1.1", 2)
     inventory = write_inventory(tmp_path / "prod.yaml", ips)
     env = fleet_env(FLEET_HOME=str(tmp_path / "home"))
     journal = tmp_path / "start.jsonl"
@@ -100,7 +100,7 @@ def test_three_dag_retries_of_one_run_send_one_retry_per_agent(tmp_path: Path) -
     summary and an ``-o`` copy — are three journals to fleet, but one agent set: the run that
     locked them first retries each failed DAG once, the two others (started while it follows
     the retried DAGs) exit 5 naming its pid, with nothing sent."""
-    ips = addresses("127.53.2.1", 2)
+    ips = addresses("127.57.2.1", 2)
     inventory = write_inventory(tmp_path / "prod.yaml", ips)
     env = fleet_env(FLEET_HOME=str(tmp_path / "home"))
     config = {"defaults": {"dag_duration": [6, 6]}, "agents": {ip: {"faults": {"dag_fails": 1}} for ip in ips}}

@@ -32,7 +32,7 @@ def test_a_resume_reports_the_hosts_gone_from_the_inventory_and_is_not_complete(
     it is not in the inventory; exit 2, not 0; the run folder's summary lists as many hosts as
     ``fleet status``; neither gone host is in the retry file nor fired; ``fleet runs`` and
     ``fleet show`` list both attempts of the run."""
-    ips = addresses("127.53.0.1", 6)
+    ips = addresses("127.57.0.1", 6)
     in_flight, unfired_gone, unfired_kept = ips[3], ips[5], ips[4]
     config = {"defaults": {"dag_duration": [0.2, 0.4]},
               "agents": {f"{in_flight}:2886": {"faults": {"dag_stuck": True}}}}
@@ -93,7 +93,7 @@ def test_a_resume_keeps_exact_records_of_who_fired_each_host_and_when(tmp_path: 
     earlier run fired, not for the one it fires itself; the in-flight host keeps the
     ``fired_at`` the journal recorded; and its ``--timeout`` counts from its DAG's start, not
     from the resume: a DAG of 12 s under a 10 s timeout, resumed 3 s into it, times out."""
-    ips = addresses("127.53.3.1", 3)
+    ips = addresses("127.57.3.1", 3)
     done, in_flight, fresh = ips
     config = {"defaults": {"dag_duration": [0.2, 0.3]},
               "agents": {f"{in_flight}:2886": {"dag_duration": [12, 12]}}}
