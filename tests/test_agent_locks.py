@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -11,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
+import fleet
 from fleet.api.agentlocks import lock_dir
 from fleet.engine.agentlock import AgentLocks, agent_key
 from fleet.errors import InputError
-from tests.harness import addresses, fleet_env, run_fleet, sim_fleet, wait_for, write_inventory
+from fleet.models import Outcome
+from tests.harness import SIM_PASSWORD, addresses, fleet_env, run_fleet, sim_fleet, wait_for, write_inventory
 
 STOP = "POST /api/v1/obproxy/stop"
 START = "POST /api/v1/obproxy/start"
@@ -139,3 +142,23 @@ def test_the_locks_live_under_fleet_home_else_the_users_state_directory() -> Non
     assert lock_dir({"FLEET_HOME": "fh", "XDG_STATE_HOME": "xs"}) == os.path.join("fh", "locks")
     assert lock_dir({"XDG_STATE_HOME": "xs"}) == os.path.join("xs", "fleet", "locks")
     assert lock_dir({}) == os.path.join(os.path.expanduser("~"), ".local", "state", "fleet", "locks")
+
+
+async def test_two_api_runs_in_one_process_exclude_each_other(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Python API locks as the CLI does, also between two runs of one process: a ``fleet.stop()``
+    called while a ``fleet.start()`` on the same hosts holds their agents raises InputError naming
+    this process, before anything is sent; the start ends as if alone."""
+    ips = addresses("127.57.4.1", 2)
+    monkeypatch.chdir(tmp_path)
+    environ = {"OBSHELL_AGENT_PASSWORD": SIM_PASSWORD}
+    with sim_fleet(tmp_path, ips[0], len(ips), {"defaults": {"dag_duration": [1, 1]}}) as sim:
+        first = asyncio.create_task(fleet.start(",".join(ips) + ",", environ=environ, poll_cap=0.3))
+        await asyncio.sleep(0)  # the start has locked its agents before its first await
+        with pytest.raises(InputError, match=f"in use by pid {os.getpid()} \\(fleet start, run "):
+            await fleet.stop(",".join(ips) + ",", environ=environ)
+        result = await first
+        state = sim.state()
+    assert [r.outcome for r in result.hosts] == [Outcome.SUCCEEDED, Outcome.SUCCEEDED]
+    for ip in ips:
+        requests = state["agents"][f"{ip}:2886"]["requests"]
+        assert (requests.get(START), requests.get(STOP, 0)) == (1, 0)
