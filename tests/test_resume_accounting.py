@@ -11,6 +11,8 @@ from pathlib import Path
 
 import jsonschema
 
+from fleet.api.absent import NOT_IN_INVENTORY, NOT_SELECTED
+from fleet.api.advice import advice_lines, partition
 from fleet.models import HostResult
 from fleet.report import load_summary_schema
 from fleet.report.recap import host_line
@@ -123,3 +125,27 @@ def test_a_resume_keeps_exact_records_of_who_fired_each_host_and_when(tmp_path: 
     assert ["(from the journal)" in lines[ip] for ip in ips] == [True, True, False]
     starts = [state["agents"][f"{ip}:2886"]["requests"].get("POST /api/v1/obproxy/start", 0) for ip in ips]
     assert starts == [1, 1, 1]
+
+
+def test_the_advice_never_names_a_host_the_journal_still_owes_in_the_retry_file() -> None:
+    """After a resume, a journal host it did not work on goes to the retry file only when it is
+    settled and still in the inventory; unfired or unsettled ones left out by --limit, and any
+    gone from the inventory, are named on lines of their own, so no host is in both the retry
+    file and a later resume of the journal."""
+    def entry(name: str, outcome: str, dag: dict[str, str] | None = None) -> dict[str, object]:
+        return {"host": name, "port": 2886, "outcome": outcome, "dag": dag}
+
+    doc = {"interrupted": False,
+           "resume": {"journal": "j", "overrides": {}, "absent": {
+               "out-unfired:2886": NOT_SELECTED, "out-flying:2886": NOT_SELECTED, "out-failed:2886": NOT_SELECTED,
+               "gone:2886": NOT_IN_INVENTORY}},
+           "hosts": [entry("worked", "failed", {"id": "4", "state": "FAILED"}), entry("out-unfired", "skipped"),
+                     entry("out-flying", "interrupted", {"id": "5", "state": "RUNNING"}),
+                     entry("out-failed", "failed", {"id": "6", "state": "FAILED"}), entry("gone", "skipped")]}
+    advice = partition(doc)
+    assert advice.retry == ("worked", "out-failed")
+    assert advice.left_out == ("out-unfired", "out-flying") and advice.gone == ("gone",)
+    assert advice.settle == {} and advice.unfired == 0
+    lines = advice_lines(advice, "retry", "j", "start")
+    assert any("2 hosts of the journal were left out" in line and "--resume j --limit" in line for line in lines)
+    assert any("1 hosts of the journal are not in the inventory (gone)" in line for line in lines)

@@ -7,6 +7,10 @@ finished, the agent refused, the start never left). A host whose DAG may still b
 there: it is settled by ``--resume``, which follows its DAG and never starts it again. Hosts
 skipped by an interrupt belong to the resume too (it fires them in the run's own batches), so
 the two pieces of advice never name one host twice and following both sends no second start.
+On a resume, a host of the journal it did not work on (``resume.absent``) goes to the retry file
+only when settled and still in the inventory: one gone from the inventory, or left out by the
+resume's ``--limit``/``--shard`` while unfired or unsettled, is named on its own line — the
+journal still owes it, so a retry file naming it too could start it twice.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ class Advice:
     unfired: int
     #: hosts of the resumed journal that are not in the inventory any more (not fired, not followed)
     gone: tuple[str, ...] = ()
+    #: hosts of the resumed journal its --limit/--shard left out, unfired or unsettled: they belong
+    #: to a resume of that journal that selects them (never to the retry file)
+    left_out: tuple[str, ...] = ()
 
 
 def partition(doc: Mapping[str, Any], *, resumable: bool = True) -> Advice:
@@ -45,12 +52,18 @@ def partition(doc: Mapping[str, Any], *, resumable: bool = True) -> Advice:
     absent = resume.get("absent") if isinstance(resume, Mapping) else None
     absent = absent if isinstance(absent, Mapping) else {}
     gone: list[str] = []
+    left_out: list[str] = []
     for host in doc["hosts"]:
         outcome = host["outcome"]
         if outcome == Outcome.SUCCEEDED.value:
             continue
-        if absent.get(f"{host['host']}:{host['port']}") == NOT_IN_INVENTORY:
+        why = absent.get(f"{host['host']}:{host['port']}")
+        if why == NOT_IN_INVENTORY:
             gone.append(host["host"])  # not in the inventory: neither --limit @retry nor --resume reaches it
+            continue
+        dag = host.get("dag")
+        if why is not None and not is_settled(outcome, dag.get("state") if isinstance(dag, dict) else None):
+            left_out.append(host["host"])  # the journal still owes it: a retry file would name it twice
             continue
         if outcome == Outcome.SKIPPED.value and not host.get("dag"):
             if doc.get("interrupted") and resumable:
@@ -58,12 +71,11 @@ def partition(doc: Mapping[str, Any], *, resumable: bool = True) -> Advice:
             else:
                 retry.append(host["host"])
             continue
-        dag = host.get("dag")
         if is_settled(outcome, dag.get("state") if isinstance(dag, dict) else None):
             retry.append(host["host"])
         else:
             settle[outcome] = settle.get(outcome, 0) + 1
-    return Advice(tuple(retry), settle, unfired, tuple(gone))
+    return Advice(tuple(retry), settle, unfired, tuple(gone), tuple(left_out))
 
 
 def retry_text(advice: Advice) -> str:
@@ -92,6 +104,12 @@ def advice_lines(advice: Advice, retry_path: str, journal: str | None, command: 
         lines.append(f"fleet: {len(advice.gone)} hosts of the journal are not in the inventory ({names}): reported "
                      "from the journal, not worked on by this run; add them back and resume"
                      + (f" (fleet {command} --resume {journal})" if journal else "") + " to settle them")
+    if advice.left_out:
+        names = ", ".join(advice.left_out[:5]) + (" …" if len(advice.left_out) > 5 else "")
+        lines.append(f"fleet: {len(advice.left_out)} hosts of the journal were left out by this resume's "
+                     f"--limit/--shard ({names}): not fired or not settled; resume with a selection that holds "
+                     "them" + (f" (fleet {command} --resume {journal} --limit …)" if journal else "")
+                     + " to settle them")
     if advice.retry:
         lines.append(f"fleet: {len(advice.retry)} hosts to retry (never fired, or definitely done): "
                      f"--limit @{retry_path}")
