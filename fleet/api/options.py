@@ -44,6 +44,9 @@ class RunOptions:
 
     #: Ansible host pattern (``--limit``); None selects every host
     limit: str | None = None
+    #: ignore a part of ``limit`` that matches no group or host, with Ansible's warning
+    #: (by default such a part is an error: a mistyped part would narrow the run)
+    allow_unmatched: bool = False
     #: obshell variables over every inventory (``-e``): ``key=value``, ``@FILE`` or a mapping
     extra_vars: Sequence[str] = ()
     #: run only shard ``I/N`` (1-based) of the selection
@@ -117,6 +120,7 @@ class RunArgs(TypedDict, total=False):
     """:class:`RunOptions`' fields as keyword arguments of :func:`fleet.start` and its siblings."""
 
     limit: str | None
+    allow_unmatched: bool
     extra_vars: Sequence[str]
     shard: str | None
     order: Order

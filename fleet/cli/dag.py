@@ -74,7 +74,8 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
     if not inventory_path:
         raise InputError(f"{args.run} names no inventory: pass -i/--inventory")
     inventory = load_inventory(inventory_path)
-    hosts, targets = _choose(args, past, inventory.hosts, select(inventory, args.limit) if args.limit else None)
+    limited = select(inventory, args.limit, allow_unmatched=bool(args.allow_unmatched)) if args.limit else None
+    hosts, targets = _choose(args, past, inventory.hosts, limited)
     if args.list_hosts:
         for host in hosts:
             print(host.name)

@@ -60,7 +60,10 @@ def _add_run_options(p: argparse.ArgumentParser, *, fires: bool, selects: bool =
                    help="option defaults (default ./fleet.yaml if present); also accepted before COMMAND")
     sel = p.add_argument_group("selection")
     _add_inventory_options(sel)
-    sel.add_argument("-l", "--limit", help="Ansible host pattern: host, group, glob, ~regex, a:b, a:&b, a:!b, @file")
+    sel.add_argument("-l", "--limit", help="Ansible host pattern: host, group, glob, ~regex, a:b, a:&b, a:!b, @file; "
+                                           "a part matching no group or host is an error")
+    sel.add_argument("--allow-unmatched", action="store_const", const=True,
+                     help="ignore --limit parts that match nothing, with Ansible's warning")
     if selects:
         sel.add_argument("--shard", help="run only shard I/N (1-based) of the selection; "
                                          "defaults from CI_NODE_INDEX/CI_NODE_TOTAL or JOB_COMPLETION_INDEX")
@@ -139,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=argparse.SUPPRESS, help="option defaults (default ./fleet.yaml if present)")
     _add_inventory_options(p)
     p.add_argument("-l", "--limit", help="only the hosts this Ansible host pattern selects")
+    p.add_argument("--allow-unmatched", action="store_const", const=True,
+                   help="ignore --limit parts that match nothing, with Ansible's warning")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--list", action="store_true", help="JSON of groups and hosts with resolved variables "
                                                           "and where each came from (the default)")
