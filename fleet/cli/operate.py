@@ -206,8 +206,9 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, ru
     if not args.quiet:
         width = shutil.get_terminal_size((100, 24)).columns if sys.stderr.isatty() else None
         print(recap(doc, width), file=sys.stderr)
+        named = kept if kept and os.path.exists(kept) else args.output  # what fleet dag reads without a journal
         for line in advice_lines(advice, retry if args.retry_file or not run_retry else run_retry, result.journal,
-                                 command or args.command):
+                                 command or args.command, summary=named):
             print(line, file=sys.stderr)
     if result.folder and not args.quiet:
         in_runs = os.path.dirname(os.path.normpath(result.folder)) == os.path.normpath(RUNS_DIR)
