@@ -42,6 +42,16 @@ from fleet.simulator.server import Simulator
 from fleet.simulator.state import read_state
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def fleet_home_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's runs stay in its own tmp_path: ``tmp_path/.fleet`` exists (fleet's home when a
+    test runs fleet there), and the platform's state directory is one inside tmp_path, never the
+    user's (``XDG_STATE_HOME``, passed on to every fleet process the test starts)."""
+    (tmp_path / ".fleet").mkdir(exist_ok=True)
+    monkeypatch.delenv("FLEET_HOME", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
 SIM_PORT = 2886
 _next_block = [0]
 

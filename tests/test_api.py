@@ -176,7 +176,7 @@ async def test_bad_input_through_the_api_is_refused_before_anything_is_sent(tmp_
         await fleet.check("missing.yaml", environ=env)
     with pytest.raises(InputError, match="applies to start only"):
         await fleet.stop("127.0.0.9,", retry_failed=1, environ=env)
-    assert not (tmp_path / ".fleet").exists()
+    assert not (tmp_path / ".fleet" / "runs").exists()
 
 
 def test_the_cli_and_the_api_share_the_summary_and_exit_code(tmp_path: Path) -> None:

@@ -206,7 +206,7 @@ def _where(path: str, doc: Mapping[Any, Any], key: Any) -> str:
 
 
 #: ``FLEET_*`` variables that are not options but are read on purpose
-ENV_EXTRAS = frozenset({"FLEET_SHARDS"})
+ENV_EXTRAS = frozenset({"FLEET_SHARDS", "FLEET_HOME"})
 
 
 def check_environment(environ: Mapping[str, str]) -> list[str]:

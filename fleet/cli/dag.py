@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.api import PreparedRun, Selection
-from fleet.api.paths import JOURNAL_NAME, RUNS_DIR, run_dir
+from fleet.api.paths import JOURNAL_NAME, retry_dir, run_dir, runs_dir
 from fleet.cli.operate import _progress, finish, run_options, run_with_progress
 from fleet.cli.outputs import prepare_output
 from fleet.engine.pastrun import PastRun, default_selection, load_past_run
@@ -104,8 +104,7 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
         poll_policy=PollPolicy(cap=options.poll_cap), batches=batches,
         max_fail_percentage=options.max_fail_percentage, canary=options.canary, prior=priors, targets=targets,
     )
-    retry_path = args.retry_file or os.path.join(".fleet", "retry", f"{Path(inventory.path).stem}.dag-{args.operator}"
-                                                 ".retry")
+    retry_path = args.retry_file or os.path.join(retry_dir(), f"{Path(inventory.path).stem}.dag-{args.operator}.retry")
     folder = run_dir(journal_path, started_at, os.getpid(), operation.value)
     for flag, target in (("--output", args.output), ("--junit", args.junit), ("--retry-file", retry_path),
                          ("--journal", journal_path)):
@@ -153,7 +152,7 @@ def _journal_path(args: argparse.Namespace, operation: Operation, digest: str) -
     if stem in ("journal", "summary"):  # a run folder's own file: name the run by its folder
         stem = Path(args.run).resolve().parent.name
     name = f"{stem}.{digest}.{operation.value.replace('.', '-')}"
-    earlier = os.path.join(RUNS_DIR, name + ".jsonl")  # where fleet kept these journals before run folders
+    earlier = os.path.join(runs_dir(), name + ".jsonl")  # where fleet kept these journals before run folders
     if os.path.exists(earlier):
         return earlier
-    return os.path.join(RUNS_DIR, name, JOURNAL_NAME)
+    return os.path.join(runs_dir(), name, JOURNAL_NAME)

@@ -22,7 +22,7 @@ from typing import Any
 
 from fleet.api import PreparedRun, RunOptions, RunResult, claim_journal, execute, keep_record, plan_run, select_hosts
 from fleet.api.advice import advice_lines, partition, retry_text
-from fleet.api.paths import RETRY_NAME, RUNS_DIR, SUMMARY_NAME, latest_retry_path
+from fleet.api.paths import RETRY_NAME, SUMMARY_NAME, latest_retry_path, runs_dir
 from fleet.api.prepare import parse_shard
 from fleet.cli.config import SOURCE_ENV, SOURCE_JOURNAL, option_report
 from fleet.cli.logs import configure_logging
@@ -211,7 +211,7 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, ru
                                  command or args.command, summary=named):
             print(line, file=sys.stderr)
     if result.folder and not args.quiet:
-        in_runs = os.path.dirname(os.path.normpath(result.folder)) == os.path.normpath(RUNS_DIR)
+        in_runs = os.path.dirname(os.path.normpath(result.folder)) == os.path.normpath(runs_dir())
         shown = os.path.basename(result.folder) if in_runs else result.folder  # what `fleet show` finds
         print(f"fleet: run {result.folder} (summary {kept}; fleet show {shown})", file=sys.stderr)
     elif result.folder and not args.output and sys.stdout.isatty():

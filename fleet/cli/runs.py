@@ -1,7 +1,9 @@
 """``fleet runs`` and ``fleet show [RUN]``: past runs read back from their folders, offline.
 
-Both read only ``.fleet/runs/`` (no agent is contacted): ``runs`` lists every run folder with
-its time, operation, inventory, limit and outcome counts, newest last; ``show`` prints one
+Both read only the run folders under fleet's home (``<home>/runs/``, see
+:func:`fleet.api.paths.fleet_home`; no agent is contacted): ``runs`` lists every run folder with
+its time, operation, inventory, limit and outcome counts, newest last (``--prune KEEP`` and
+``--older-than AGE`` delete old ones, see :mod:`fleet.cli.prune`); ``show`` prints one
 run's header, recap and failure table (default: the latest run). A run's ``summary.json`` is
 its account; a run that never wrote one (killed, or still going) is read from its journal,
 each host as its last ``finished`` record says, the rest counted ``unsettled``.
@@ -19,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fleet.api.paths import JOURNAL_NAME, REPORT_NAME, RUNS_DIR, SUMMARY_NAME
+from fleet.api.paths import JOURNAL_NAME, REPORT_NAME, SUMMARY_NAME, runs_dir
 from fleet.cli.report import load_summary
 from fleet.engine.journal import read_journal
 from fleet.errors import InputError
@@ -50,20 +52,30 @@ class PastRunInfo:
 def add_parsers(sub: Any) -> None:
     """Register ``fleet runs`` and ``fleet show`` on the CLI's subparsers."""
     fmt = argparse.RawDescriptionHelpFormatter
-    p = sub.add_parser("runs", help="list past runs (offline: reads .fleet/runs/)", formatter_class=fmt,
-                       epilog="example:\n  fleet runs --last 10")
-    p.add_argument("--dir", default=RUNS_DIR, help=f"where the run folders are (default {RUNS_DIR})")
+    home = runs_dir()
+    p = sub.add_parser("runs", help="list past runs (offline: reads the run folders)", formatter_class=fmt,
+                       epilog="examples:\n  fleet runs --last 10\n  fleet runs --prune 20              "
+                              "# delete all but the 20 newest runs\n  fleet runs --older-than 7d          "
+                              "# delete runs started over 7 days ago\n\nThe run folders are under $FLEET_HOME, "
+                              "else ./.fleet when it exists, else\n$XDG_STATE_HOME/fleet (~/.local/state/fleet). "
+                              "A run still going is never deleted.")
+    p.add_argument("--dir", default=home, help=f"where the run folders are (default {home})")
     p.add_argument("-n", "--last", type=int, metavar="N", help="only the N most recent runs")
+    p.add_argument("--prune", type=int, metavar="KEEP", help="delete all but the KEEP newest runs")
+    p.add_argument("--older-than", metavar="AGE",
+                   help="delete runs started longer ago than AGE (7d, 12h, 30m); with --prune, only those beyond KEEP")
     p = sub.add_parser("show", help="a past run's recap and failure table (offline)", formatter_class=fmt,
                        epilog="examples:\n  fleet show                 # the latest run\n"
                               "  fleet show 20261127T031000Z-4242-obproxy.start\n  fleet show summary.json")
     p.add_argument("run", nargs="?", metavar="RUN",
                    help="a run id (its folder's name), a run folder, or a summary JSON (default: the latest run)")
-    p.add_argument("--dir", default=RUNS_DIR, help=f"where the run folders are (default {RUNS_DIR})")
+    p.add_argument("--dir", default=home, help=f"where the run folders are (default {home})")
 
 
 def run_runs(args: argparse.Namespace) -> int:
     infos = past_runs(args.dir)
+    if args.prune is not None or args.older_than is not None:
+        return _prune(infos, args)
     if args.last is not None:
         if args.last < 1:
             raise InputError(f"--last {args.last}: expected a number from 1")
@@ -79,6 +91,18 @@ def run_runs(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+    return 0
+
+
+def _prune(infos: list[PastRunInfo], args: argparse.Namespace) -> int:
+    from fleet.cli.prune import choose, parse_age, prune
+
+    older = parse_age(args.older_than) if args.older_than is not None else None
+    result = prune(choose(infos, keep=args.prune, older_than_s=older, now=time.time()))
+    for folder, why in result.kept.items():
+        print(f"fleet: kept {folder}: {why}", file=sys.stderr)
+    left = len(infos) - len(result.deleted)
+    print(f"fleet: deleted {len(result.deleted)} runs from {args.dir}; {left} left", file=sys.stderr)
     return 0
 
 

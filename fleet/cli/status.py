@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from fleet.api.paths import JOURNAL_NAME
+from fleet.api.paths import JOURNAL_NAME, runs_dir
 from fleet.cli.logs import configure_logging
 from fleet.cli.outputs import prepare_output, write_output
 from fleet.cli.runs import past_runs, recorded_results
@@ -102,13 +102,12 @@ def _journal_path(args: argparse.Namespace) -> tuple[str, str]:
     given = args.journal or args.run
     flag = "--journal" if args.journal else "RUN"
     if given is None:
-        runs = [r for r in past_runs(os.path.join(".fleet", "runs"))
-                if os.path.exists(os.path.join(r.folder, JOURNAL_NAME))]
+        runs = [r for r in past_runs(runs_dir()) if os.path.exists(os.path.join(r.folder, JOURNAL_NAME))]
         if not runs:
-            raise InputError("no runs with a journal in .fleet/runs: pass RUN or --journal FILE")
+            raise InputError(f"no runs with a journal in {runs_dir()}: pass RUN or --journal FILE")
         return os.path.join(runs[-1].folder, JOURNAL_NAME), "RUN"
     if not args.journal:
-        for candidate in (given, os.path.join(".fleet", "runs", given)):
+        for candidate in (given, os.path.join(runs_dir(), given)):
             if os.path.isdir(candidate):
                 return os.path.join(candidate, JOURNAL_NAME), flag
     return given, flag
