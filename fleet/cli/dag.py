@@ -117,7 +117,7 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
                       None, started_at)
     raise_open_files_limit(len(hosts) + 1024)
     command = f"dag {args.operator} {args.run}"
-    result = asyncio.run(run_with_progress(run, progress, command, source=args.run))
+    result = asyncio.run(run_with_progress(run, progress, command, source=args.run, quiet=bool(args.quiet)))
     return finish(args, result, retry_path, None, command=command)
 
 

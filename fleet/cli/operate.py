@@ -88,7 +88,7 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
             prepare_output(flag, target)
     claim_journal(run, stack)
     raise_open_files_limit(len(selection.hosts) + 1024)  # one kept-alive connection per host, plus slack
-    result = asyncio.run(run_with_progress(run, progress, args.command))
+    result = asyncio.run(run_with_progress(run, progress, args.command, quiet=bool(args.quiet)))
     return finish(args, result, retry_path, run_retry)
 
 
@@ -101,13 +101,16 @@ def _progress(args: argparse.Namespace) -> ProgressView:
     progress = ProgressView(sys.stderr, enabled=progress_on, lines=host_lines)
     # On a TTY, log lines are printed above the live status line instead of through it.
     configure_logging(level=level, json_lines=fmt, stream=AboveProgress(progress, sys.stderr) if progress_on
-                      else sys.stderr)
+                      else sys.stderr, host_lines=bool(host_lines))
     return progress
 
 
 async def run_with_progress(run: PreparedRun, progress: ProgressView, command: str,
-                            source: str | None = None) -> RunResult:
-    """The API's :func:`~fleet.api.execute` with the progress view ticking and signals handled."""
+                            source: str | None = None, *, quiet: bool = False) -> RunResult:
+    """The API's :func:`~fleet.api.execute` with the progress view ticking and signals handled.
+
+    The journal's line (where to resume) is printed unless ``quiet`` and the run ended on its own.
+    """
     confirm = _BatchPrompt(progress) if run.options.step else None
     async with asyncio.TaskGroup() as tg:
         ticker = tg.create_task(_tick(progress))
@@ -116,7 +119,7 @@ async def run_with_progress(run: PreparedRun, progress: ProgressView, command: s
                                    notice=lambda text: print(f"\nfleet: {text}", file=sys.stderr), source=source)
         finally:
             ticker.cancel()
-    if run.journal:
+    if run.journal and (not quiet or result.interrupted):
         print(f"fleet: journal {run.journal} (resume with: fleet {command} --resume {run.journal})"
               if run.operation.fires else f"fleet: journal {run.journal}", file=sys.stderr)
     return result
@@ -214,8 +217,8 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, ru
         in_runs = os.path.dirname(os.path.normpath(result.folder)) == os.path.normpath(runs_dir())
         shown = os.path.basename(result.folder) if in_runs else result.folder  # what `fleet show` finds
         print(f"fleet: run {result.folder} (summary {kept}; fleet show {shown})", file=sys.stderr)
-    elif result.folder and not args.output and sys.stdout.isatty():
-        print(f"fleet: summary {kept}", file=sys.stderr)
+    elif result.folder and not args.output and sys.stdout.isatty() and not result.ok:
+        print(f"fleet: summary {kept}", file=sys.stderr)  # -q after a clean run prints nothing
     return written
 
 
