@@ -236,7 +236,7 @@ def test_hosts_just_begun_are_never_slow() -> None:
     """A check whose first host ended at once says no "N slow" for the hosts that began with it
     (0.0 s in); hosts still going well past the usual time (twice it, and a second over) are slow."""
     hosts = [HostSpec(name=f"c{i}", address=f"10.0.1.{i}") for i in range(20)]
-    progress, stream, clock = view(color=False)
+    progress, _stream, clock = view(color=False)
     progress.run_started("obproxy.check", 20)
     for host in hosts:
         progress.host_phase(host, Phase.CHECKING)

@@ -277,14 +277,22 @@ class ProgressView(Reporter):
 
 
 class AboveProgress:
-    """A text stream that writes above a live :class:`ProgressView` (for log lines on a TTY)."""
+    """A text stream that writes above a live :class:`ProgressView` (for log lines on a TTY).
+
+    Whole lines only: ``print`` writes a message and its newline in two calls, and the status
+    line redrawn between them would cover the message; a part line waits for its newline.
+    """
 
     def __init__(self, view: ProgressView, stream: TextStream) -> None:
         self._view = view
         self._stream = stream
+        self._pending = ""
 
     def write(self, text: str, /) -> int:
-        self._view.write_above(text)
+        self._pending += text
+        if "\n" in self._pending:
+            lines, _, self._pending = self._pending.rpartition("\n")
+            self._view.write_above(lines + "\n")
         return len(text)
 
     def flush(self) -> None:

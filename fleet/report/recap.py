@@ -41,6 +41,34 @@ def host_line(result: HostResult, *, verbose: bool = False) -> str:
     return " ".join(part for part in parts if part)
 
 
+#: run-shaping options a reader of a past run wants to see, in this order, with their flag
+_ROLLOUT = (("serial", "--serial"), ("canary", "--canary"), ("max_fail_percentage", "--max-fail-percentage"),
+            ("step", "--step"), ("order", "--order"), ("forks", "--forks"), ("timeout", "--timeout"),
+            ("retry_failed", "--retry-failed"))
+
+
+def rollout_text(doc: Mapping[str, Any]) -> str:
+    """How the run rolled out, from the summary's ``options``: ``--serial 1,10% --canary 2 --forks 64
+    --timeout 600`` (flags left at their off value omitted); empty when the summary has none."""
+    options = doc.get("options")
+    if not isinstance(options, Mapping):
+        return ""
+    parts = []
+    for name, flag in _ROLLOUT:
+        entry = options.get(name)
+        value = entry.get("value") if isinstance(entry, Mapping) else None
+        if value is None or value is False or (value == 0 and name in ("canary", "retry_failed")) \
+                or (name == "order" and value == "inventory"):
+            continue
+        if value is True:
+            parts.append(flag)
+        elif isinstance(value, list):
+            parts.append(f"{flag} {','.join(map(str, value))}")
+        else:
+            parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
+    return printable(" ".join(parts))
+
+
 def group_counts(doc: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     """Per group (a host counts in each of its groups), the count of each outcome seen, in Outcome order."""
     counts: dict[str, dict[str, int]] = {}
