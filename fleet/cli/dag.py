@@ -45,7 +45,7 @@ examples:
   fleet dag cancel summary.json --junit cancel.xml
   fleet dag pass summary.json --limit hz-proxy-07
 
-Running the same command again resumes it (its run folder is .fleet/runs/<RUN>.<digest>.dag-<op>/):
+Running the same command again resumes it (its run folder is <home>/runs/<RUN>.<digest>.dag-<op>/):
 no DAG gets a second operator. To retry again after a retry failed, act on the retry's own
 journal or summary. exit codes: 0 every operation succeeded, 2 some did not, 5 bad input."""
 
