@@ -109,7 +109,7 @@ async def run_with_progress(run: PreparedRun, progress: ProgressView, command: s
                             source: str | None = None, *, quiet: bool = False) -> RunResult:
     """The API's :func:`~fleet.api.execute` with the progress view ticking and signals handled.
 
-    The journal's line (where to resume) is printed unless ``quiet`` and the run ended on its own.
+    The journal's line (where to resume) is printed unless ``quiet`` and the run was clean.
     """
     confirm = _BatchPrompt(progress) if run.options.step else None
     async with asyncio.TaskGroup() as tg:
@@ -119,7 +119,7 @@ async def run_with_progress(run: PreparedRun, progress: ProgressView, command: s
                                    notice=lambda text: print(f"\nfleet: {text}", file=sys.stderr), source=source)
         finally:
             ticker.cancel()
-    if run.journal and (not quiet or result.interrupted):
+    if run.journal and (not quiet or not result.ok):
         print(f"fleet: journal {run.journal} (resume with: fleet {command} --resume {run.journal})"
               if run.operation.fires else f"fleet: journal {run.journal}", file=sys.stderr)
     return result

@@ -86,7 +86,7 @@ def status_table(rows: list[dict[str, Any]], width: int | None = None) -> list[s
 
     A DAG that has not finished shows no end (obshell reports its start as its end until then).
     When every time falls on one UTC day the cells show the time alone, under a line naming the
-    day. Within ``width`` long DAG ids and host names are elided in the middle (the JSON has
+    day. Within ``width`` long DAG ids and operators are elided in the middle (the JSON has
     them whole) and the note wraps (see :func:`fleet.report.table.columns`).
     """
     times = [(readable_time(r.get("fired_at")),
@@ -100,7 +100,7 @@ def status_table(rows: list[dict[str, Any]], width: int | None = None) -> list[s
         *(t[11:] if one_day and t != "-" else t for t in pair), printable(str(r.get("error") or "")),
     ) for r, pair in zip(rows, times)]
     lines = [f"times are UTC, on {days.pop()}"] if one_day else []
-    return lines + columns(cells, width, shrink=(2, 0, 4))
+    return lines + columns(cells, width, shrink=(2, 4))
 
 
 def readable_time(value: Any) -> str:

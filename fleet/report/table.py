@@ -91,7 +91,7 @@ def _totals_line(total: int, failed: Sequence[Mapping[str, Any]]) -> str:
 
 
 #: the narrowest an elided cell gets (its header permitting), and the narrowest the wrapped last column
-MIN_CELL = 8
+MIN_CELL = 12
 MIN_LAST = 14
 ELLIPSIS = "…"
 
