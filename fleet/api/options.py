@@ -68,7 +68,7 @@ class RunOptions:
     canary: int = 0
     #: ask before each batch (the API needs ``confirm_batch``; the CLI asks on the terminal)
     step: bool = False
-    #: the journal file (new); None: ``.fleet/runs/<run>/journal.jsonl``
+    #: the journal file (new); None: ``<home>/runs/<run>/journal.jsonl``
     journal: str | None = None
     no_journal: bool = False
     #: continue the run this journal recorded, with the options it recorded

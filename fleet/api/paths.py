@@ -61,7 +61,7 @@ def run_id(started_at: float, pid: int, operation: str) -> str:
 
 def run_dir(journal: str | None, started_at: float, pid: int, operation: str) -> str:
     """The folder of this run: the journal's own folder when it is a run folder's ``journal.jsonl``
-    (a default journal, or a ``--resume`` of one), else a fresh ``.fleet/runs/<run-id>/``."""
+    (a default journal, or a ``--resume`` of one), else a fresh ``<home>/runs/<run-id>/``."""
     if journal is not None and os.path.basename(journal) == JOURNAL_NAME:
         return os.path.dirname(journal) or "."
     return os.path.join(runs_dir(), run_id(started_at, pid, operation))

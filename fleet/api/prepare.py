@@ -54,7 +54,7 @@ class PreparedRun:
     selection: Selection
     plan: RunPlan
     journal: str | None
-    #: ``.fleet/runs/<run-id>/``: the journal (by default), summary, retry file and report
+    #: ``<home>/runs/<run-id>/``: the journal (by default), summary, retry file and report
     folder: str | None
     #: the journal header's fields besides the operation and hosts
     meta: Mapping[str, Any]
