@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fleet.cli.status import status_table
+from fleet.report.recap import recap
 from tests.harness import addresses, fleet_env, sim_fleet, write_inventory
 
 COLUMNS = 100
@@ -120,3 +121,19 @@ def test_a_running_dag_shows_no_end_and_times_on_one_day_show_the_time() -> None
     assert lines[2].split()[6:] == ["11:06:40", "-"]
     assert lines[3].split()[6:] == ["11:06:40", "11:06:49"]
     assert status_table(rows)[1].split()[6:] == ["2026-11-18", "11:06:40", "-"]
+
+
+def test_the_recap_fits_the_width_with_every_outcome_and_a_long_group() -> None:
+    """Per-group counts wrap under their group (a name too long for the line gets its counts below
+    it), never cut inside a count; with the failure table, every line fits 100 and 60 columns."""
+    outcomes = ["succeeded", "failed", "timed_out", "unreachable", "auth_failed", "rejected", "precheck_failed",
+                "protocol_error", "ambiguous", "interrupted", "skipped"]
+    groups = ["hz", "a-rather-long-group-name-for-the-hangzhou-cluster-number-one"]
+    doc = {"operation": "obproxy.start", "duration_ms": 1000,
+           "hosts": [{"host": f"{g[:2]}-{o}", "port": 2886, "groups": [g], "outcome": o, "trace_ids": [],
+                      "error": None} for g in groups for o in outcomes]}
+    for width in (100, 60):
+        text = recap(doc, width)
+        assert all(len(line) <= width for line in text.splitlines()), text
+        counts = " ".join(text.split())
+        assert all(f"{'ok' if o == 'succeeded' else o}=1" in counts for o in outcomes)

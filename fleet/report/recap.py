@@ -6,12 +6,13 @@ string goes through :func:`fleet.report.sanitize.printable`.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
 from fleet.models import HostResult, Outcome
 from fleet.report.sanitize import printable
-from fleet.report.table import DEFAULT_WIDTH, failure_reason, failure_table
+from fleet.report.table import DEFAULT_WIDTH, INDENT, elide, failure_reason, failure_table
 
 UNGROUPED = "(no group)"
 
@@ -89,6 +90,12 @@ def recap(doc: Mapping[str, Any], width: int | None = None) -> str:
     label_width = min(max((len(group) for group in counts), default=0), max(12, width // 3))
     for group, row in counts.items():
         cells = [f"{'ok' if outcome == Outcome.SUCCEEDED.value else outcome}={count}" for outcome, count in row.items()]
-        lines.append(f"{group.ljust(label_width)} : " + "  ".join(cells))  # a longer name is kept whole
+        # a longer name is kept whole (cut in the middle only past the width), its counts below it
+        head = f"{elide(group, width - 2).ljust(label_width)} : "
+        if len(head) > width // 2:
+            lines.append(head.rstrip())
+            head = INDENT
+        lines.extend(textwrap.wrap("  ".join(cells), width, initial_indent=head, subsequent_indent=" " * len(head),
+                                   break_on_hyphens=False, break_long_words=False))
     lines.append(failure_table(doc, width))
     return "\n".join(lines)

@@ -120,7 +120,7 @@ def columns(rows: Sequence[Sequence[str]], width: int | None = None, *, shrink: 
     below = width is not None and width - lead < min(last_natural, MIN_LAST)
     lines = []
     for number, row in enumerate(rows):
-        head = "".join(_elide(cell, w).ljust(w) + "  " for cell, w in zip(row, widths))
+        head = "".join(elide(cell, w).ljust(w) + "  " for cell, w in zip(row, widths))
         last = row[-1] if number or not below else ""
         if width is None:
             lines.append((head + last).rstrip())
@@ -134,7 +134,7 @@ def columns(rows: Sequence[Sequence[str]], width: int | None = None, *, shrink: 
     return lines
 
 
-def _elide(cell: str, width: int) -> str:
+def elide(cell: str, width: int) -> str:
     """``cell`` cut in the middle to ``width`` characters (``2026…start``), whole when it fits."""
     if len(cell) <= width:
         return cell
