@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fleet.cli.status import status_table
+from fleet.report.hostview import host_record
 from fleet.report.recap import recap
 from tests.harness import addresses, fleet_env, sim_fleet, write_inventory
 
@@ -137,3 +138,18 @@ def test_the_recap_fits_the_width_with_every_outcome_and_a_long_group() -> None:
         assert all(len(line) <= width for line in text.splitlines()), text
         counts = " ".join(text.split())
         assert all(f"{'ok' if o == 'succeeded' else o}=1" in counts for o in outcomes)
+
+
+def test_one_hosts_record_shows_no_end_for_a_running_dag() -> None:
+    """fleet show --host: a DAG still RUNNING has no end (obshell shows its start there), a finished
+    one has its end; every task-log line is shown, wrapped to the width."""
+    dag = {"id": "4000", "state": "RUNNING", "stage": 1, "max_stage": 2, "operator": "RUN",
+           "start_time": "2026-11-27T21:10:13+08:00", "end_time": "2026-11-27T21:10:13+08:00"}
+    host = {"host": "h1", "port": 2886, "groups": ["hz"], "outcome": "timed_out", "dag": dag, "trace_ids": ["t1"],
+            "error": None, "failed_tasks": [{"node": "n", "task": "t", "execute_agent": None,
+                                             "task_logs": [f"line {i} " + "x" * 150 for i in range(8)]}]}
+    lines = host_record(host, 100)
+    assert "dag times  2026-11-27T21:10:13+08:00 → (not ended)" in lines
+    assert all(len(line) <= 100 for line in lines) and sum("line " in line for line in lines) == 8
+    finished = host_record({**host, "dag": {**dag, "state": "SUCCEED", "end_time": "2026-11-27T21:11:00+08:00"}})
+    assert "dag times  2026-11-27T21:10:13+08:00 → 2026-11-27T21:11:00+08:00" in finished

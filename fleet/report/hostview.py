@@ -11,7 +11,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fleet.models import Outcome
+from fleet.models import FINISHED_STATES, Outcome
 from fleet.report.sanitize import printable
 from fleet.report.table import DEFAULT_WIDTH, INDENT
 
@@ -45,12 +45,14 @@ def host_record(host: Mapping[str, Any], width: int | None = None) -> list[str]:
     width = max(40, width or DEFAULT_WIDTH)
     error = host.get("error") or {}
     dag = host.get("dag") or {}
+    # before a DAG finishes obshell reports its start as its end: no end is shown then
+    end = dag.get("end_time") if dag.get("state") in FINISHED_STATES else "(not ended)"
     fields: list[tuple[str, Any]] = [
         ("host", f"{_name(host)}  groups {', '.join(map(str, host.get('groups') or [])) or '-'}"),
         ("outcome", host.get("outcome")),
         ("dag", f"{dag.get('id')} {dag.get('state')} stage {dag.get('stage')}/{dag.get('max_stage')} "
                 f"operator {dag.get('operator')}" if dag else None),
-        ("dag times", f"{dag.get('start_time')} → {dag.get('end_time')}" if dag else None),
+        ("dag times", f"{dag.get('start_time')} → {end}" if dag else None),
         ("fired at", host.get("fired_at")),
         ("took", f"{host['duration_ms'] / 1000:.1f} s" if isinstance(host.get("duration_ms"), int) else None),
         ("error", ": ".join(str(part) for part in (error.get("errCode"), error.get("message")) if part) or None),
