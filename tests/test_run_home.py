@@ -13,10 +13,10 @@ from fleet.cli.prune import choose, parse_age
 from fleet.cli.runs import PastRunInfo
 from fleet.engine.runlock import RunLock
 from fleet.errors import InputError
-from tests.harness import fleet_env, run_fleet
+from tests.harness import addresses, fleet_env, run_fleet
 
 #: nothing listens here: each host ends unreachable at once (connection refused), a run in a second
-HOSTS = "127.63.0.1,127.63.0.2,"
+HOSTS = ",".join(addresses("127.63.0.1", 2)) + ","
 
 
 def test_home_is_fleet_home_else_the_local_dot_fleet_else_the_state_directory(
