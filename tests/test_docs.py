@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fleet.api.options import DEFAULTS
 from fleet.cli.main import build_parser
 from tests.conftest import REPO
 from tests.harness import addresses, run_fleet, sim_fleet
@@ -113,6 +114,26 @@ def test_every_option_named_exists(path: Path) -> None:
     known = _options(build_parser()) | _script_options()
     unknown = sorted(set(_OPTION.findall(path.read_text())) - known)
     assert not unknown, f"{path.name} names options fleet does not have: {unknown}"
+
+
+def test_the_option_table_shows_the_real_defaults() -> None:
+    """Each row of docs/cli.md's option table that names options with a default shows the default
+    fleet.api.RunOptions holds (the one source of defaults), e.g. `--timeout | 1200`."""
+    text = (REPO / "docs" / "cli.md").read_text()
+    text = text[text.index("| option | default | meaning |"):]
+    text = text[:text.index("\n\n")]
+    rows = re.findall(r"^\| ((?:`[^`]+`(?:, | / )?)+) \| ([^|]*) \|", text, re.M)
+    checked = 0
+    for names, shown in rows:
+        options = [next((w.strip(",") for w in m.split() if w.startswith("--")), "?")
+                   for m in re.findall(r"`([^`]+)`", names)]
+        defaults = [DEFAULTS.get(o.lstrip("-").replace("-", "_"), "?") for o in options]
+        if not shown.strip() or "?" in defaults or any(d is None or isinstance(d, bool) for d in defaults):
+            continue
+        expected = ", ".join(f"{d:g}" if isinstance(d, float) else str(d) for d in defaults)
+        assert shown.strip() == expected, f"{names}: the table says {shown.strip()!r}, RunOptions {expected!r}"
+        checked += 1
+    assert checked >= 8
 
 
 def test_the_readme_first_run_works_as_written(tmp_path: Path) -> None:
