@@ -11,6 +11,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fleet.api.options import DEFAULTS
 from fleet.cli.main import build_parser
@@ -51,6 +52,27 @@ def _fleet_commands(path: Path) -> list[list[str]]:
             if words and Path(words[0]).name == "fleet":
                 commands.append(words)
     return commands
+
+
+def _yaml_commands(path: Path) -> list[list[str]]:
+    """Every `fleet …` command inside the document's yaml blocks (CI jobs: a script line, a container's
+    command), as argv."""
+    found: list[list[str]] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str) and (command := re.search(r"(?:^|\s)(fleet .*)", node, re.S)):
+            found.append(shlex.split(command.group(1)))
+
+    for block in _blocks(path, "yaml"):
+        for doc in yaml.safe_load_all(block):
+            walk(doc)
+    return found
 
 
 def _options(parser: argparse.ArgumentParser) -> set[str]:
@@ -99,9 +121,10 @@ def test_every_link_resolves(path: Path) -> None:
 
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
 def test_every_fleet_command_parses(path: Path) -> None:
-    """Every `fleet …` line of an sh block is a command fleet accepts: its subcommand, options and
-    option values parse with fleet's own parser (placeholders such as RUN stand for values)."""
-    for words in _fleet_commands(path):
+    """Every `fleet …` line of an sh block, and every `fleet …` command of a yaml block (CI jobs), is a
+    command fleet accepts: its subcommand, options and option values parse with fleet's own parser
+    (placeholders such as RUN stand for values)."""
+    for words in _fleet_commands(path) + _yaml_commands(path):
         try:
             build_parser().parse_args(words[1:])
         except SystemExit as exc:
