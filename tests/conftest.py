@@ -60,19 +60,6 @@ def allocate_base_ip(agents: int) -> str:
     return free_block(agents, SIM_PORT)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _session_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """fleet's per-user state (its agent locks) goes to a directory of this test session, not the
-    user's: runs of one session exclude each other as on a machine, and nothing is left behind."""
-    before = os.environ.get("XDG_STATE_HOME")
-    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
-    yield
-    if before is None:
-        os.environ.pop("XDG_STATE_HOME", None)
-    else:
-        os.environ["XDG_STATE_HOME"] = before
-
-
 def _as_config_text(config: dict[str, Any] | str | None) -> str:
     if config is None:
         return ""
