@@ -136,12 +136,15 @@ def test_three_dag_retries_of_one_run_send_one_retry_per_agent(tmp_path: Path) -
         assert (requests.get(START), requests.get(OPERATE)) == (1, 1)
 
 
-def test_the_locks_live_under_fleet_home_else_the_users_state_directory() -> None:
-    """``FLEET_HOME/locks`` when it is set, else ``$XDG_STATE_HOME/fleet/locks``, else the home
-    directory's ``.local/state/fleet/locks``: one place per user, whatever the working directory."""
-    assert lock_dir({"FLEET_HOME": "fh", "XDG_STATE_HOME": "xs"}) == os.path.join("fh", "locks")
-    assert lock_dir({"XDG_STATE_HOME": "xs"}) == os.path.join("xs", "fleet", "locks")
-    assert lock_dir({}) == os.path.join(os.path.expanduser("~"), ".local", "state", "fleet", "locks")
+def test_the_locks_live_under_fleet_home_else_the_users_state_directory(tmp_path: Path) -> None:
+    """``FLEET_HOME/locks`` when it is set, else ``$XDG_STATE_HOME/fleet/locks`` (an absolute one),
+    else the home directory's ``.local/state/fleet/locks``: one place per user, whatever the
+    working directory — a working directory's ``.fleet`` (fleet's home for its runs) is not used."""
+    state = str(tmp_path / "state")
+    assert lock_dir({"FLEET_HOME": "fh", "XDG_STATE_HOME": state}) == os.path.join("fh", "locks")
+    assert lock_dir({"XDG_STATE_HOME": state}) == os.path.join(state, "fleet", "locks")
+    default = os.path.join(os.path.expanduser("~"), ".local", "state", "fleet", "locks")
+    assert lock_dir({"XDG_STATE_HOME": "relative"}) == lock_dir({}) == default
 
 
 async def test_two_api_runs_in_one_process_exclude_each_other(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,9 @@
 
 The locks live in one directory per user and machine, whatever the working directory:
 ``$FLEET_HOME/locks`` when ``FLEET_HOME`` is set, else ``$XDG_STATE_HOME/fleet/locks``
-(``~/.local/state/fleet/locks``). Runs that share that directory exclude each other per agent
+(``~/.local/state/fleet/locks``) — fleet's home (:func:`fleet.api.paths.fleet_home`) without
+its working-directory ``.fleet``: runs started from two directories still share their agents'
+locks. Runs that share that directory exclude each other per agent
 (:mod:`fleet.engine.agentlock`); runs on other machines, of other users, or with another
 ``FLEET_HOME`` do not — nor do two names of one agent that differ before they are resolved
 (``localhost`` and ``127.0.0.1``): within one run those are told apart by
@@ -15,6 +17,7 @@ import os
 from collections.abc import Mapping
 from contextlib import ExitStack
 
+from fleet.api.paths import HOME_ENV
 from fleet.api.prepare import PreparedRun
 from fleet.engine.agentlock import AgentLocks, agent_key
 
@@ -23,10 +26,12 @@ LOCKS = "locks"
 
 def lock_dir(environ: Mapping[str, str]) -> str:
     """The directory of the agent locks (see the module doc)."""
-    home = environ.get("FLEET_HOME")
+    home = environ.get(HOME_ENV)
     if home:
         return os.path.join(home, LOCKS)
-    state = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    state = environ.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(state):  # the XDG rule, as fleet_home applies it: a relative value is ignored
+        state = os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(state, "fleet", LOCKS)
 
 
