@@ -193,8 +193,8 @@ def past_runs(directory: str) -> list[PastRunInfo]:
             counts[host["outcome"]] = counts.get(host["outcome"], 0) + 1
         journal = os.path.join(folder, JOURNAL_NAME)
         attempts = tuple(run_attempts(journal)) if os.path.exists(journal) else ()
-        started = (attempts[0].started_at if attempts else None) or _timestamp(doc.get("started_at")) \
-            or os.stat(folder).st_mtime
+        # the latest attempt's start (what --prune --older-than measures); each attempt is listed too
+        started = _timestamp(doc.get("started_at")) or os.stat(folder).st_mtime
         infos.append(PastRunInfo(folder, started, str(doc.get("operation") or "?"), _inventory(doc.get("inventory")),
                                  doc.get("limit") if isinstance(doc.get("limit"), str) else None,
                                  len(doc["hosts"]), {o: n for o, n in counts.items() if n}, source, attempts))
