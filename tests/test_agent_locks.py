@@ -110,7 +110,7 @@ def test_three_dag_retries_of_one_run_send_one_retry_per_agent(tmp_path: Path) -
     with sim_fleet(tmp_path, ips[0], len(ips), config) as sim:
         first = run_fleet(["start", "-i", str(inventory), "--poll-cap", "0.3", "-q", "-o", "copy.json"], tmp_path,
                           env=env)
-        folder = next((tmp_path / ".fleet" / "runs").iterdir())
+        folder = next((tmp_path / "home" / "runs").iterdir())  # FLEET_HOME holds the runs too
         given = [str(folder / "journal.jsonl"), str(folder / "summary.json"), "copy.json"]
 
         def retry(run: str) -> subprocess.Popen[str]:
@@ -120,7 +120,7 @@ def test_three_dag_retries_of_one_run_send_one_retry_per_agent(tmp_path: Path) -
 
         procs = [retry(given[0])]  # the others start once it has journaled its first RETRY (lock held before)
         wait_for(lambda: any('"ev":"fired"' in j.read_text()
-                             for j in (tmp_path / ".fleet" / "runs").glob("*dag-retry/journal.jsonl")))
+                             for j in (tmp_path / "home" / "runs").glob("*dag-retry/journal.jsonl")))
         procs += [retry(run) for run in given[1:]]
         ended = [(p.pid, *p.communicate(timeout=120), p.returncode) for p in procs]
         state = sim.state()

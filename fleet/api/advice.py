@@ -65,7 +65,7 @@ def partition(doc: Mapping[str, Any], *, resumable: bool = True) -> Advice:
         outcome = host["outcome"]
         if outcome == Outcome.SUCCEEDED.value:
             continue
-        why = absent.get(f"{host['host']}:{host['port']}")
+        why = absent.get(f"{host['host']}:{host.get('port')}") if absent else None
         if why == NOT_IN_INVENTORY:
             gone.append(host["host"])  # not in the inventory: neither --limit @retry nor --resume reaches it
             continue
