@@ -216,7 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_operation(args)
     except InputError as exc:
-        print(f"fleet: error: {exc}", file=sys.stderr)
+        from fleet.api.masking import environment_secrets, masked
+
+        print(f"fleet: error: {masked(exc, environment_secrets(os.environ))}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. `fleet start --list-hosts | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
