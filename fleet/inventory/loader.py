@@ -33,6 +33,7 @@ from fleet.inventory.data import Inventory, InventoryData, merge
 from fleet.inventory.extravars import read_extra_vars
 from fleet.inventory.inisource import read_ini_inventory
 from fleet.inventory.ranges import parse_address
+from fleet.inventory.regularfile import open_regular
 from fleet.inventory.script import SCRIPT_TIMEOUT, read_script_inventory
 from fleet.inventory.variables import FleetVariables, Origin
 from fleet.inventory.varsfiles import VarsDirectory
@@ -145,7 +146,7 @@ def _tagged(fmt: str, read: Callable[[], T]) -> T:
 
 def _has_shebang(path: str) -> bool:
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             return fh.read(2) == b"#!"
     except OSError:
         return False

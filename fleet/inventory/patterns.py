@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from fleet.errors import InputError
 from fleet.inventory.data import Inventory
 from fleet.inventory.ranges import parse_address
+from fleet.inventory.regularfile import open_regular
 from fleet.inventory.yamlload import MAX_BYTES, quote
 from fleet.models import HostSpec
 
@@ -41,7 +42,7 @@ _GLOB_OR_DOTTED = (".", "?", "*", "[")
 
 def _read_limit_file(path: str) -> list[str]:
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         raise InputError(f"--limit @{path}: cannot read the file: {exc.strerror or exc}") from None
