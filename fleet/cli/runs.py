@@ -74,7 +74,7 @@ def run_runs(args: argparse.Namespace) -> int:
     rows = [("STARTED (UTC)", "RUN", "OPERATION", "INVENTORY", "LIMIT", "HOSTS", "OUTCOMES")]
     for info in infos:
         counts = "  ".join(f"{_label(o)}={n}" for o, n in info.counts.items())
-        rows.append((_when(info.started_at), os.path.basename(info.folder), info.operation,
+        rows.append((_when(info.started_at), printable(os.path.basename(info.folder)), printable(info.operation),
                      printable(info.inventory), printable(info.limit or "all"), str(info.hosts), counts or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
@@ -92,7 +92,7 @@ def run_show(args: argparse.Namespace) -> int:
     width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else None
     started = doc.get("started_at")
     lines = [
-        f"run        {folder or path}",
+        f"run        {printable(folder or path)}",
         f"operation  {printable(str(doc.get('operation')))}   started {printable(str(started))}"
         f"   {_duration(doc.get('duration_ms'))}",
         f"inventory  {printable(str(doc.get('inventory')))}   limit {printable(str(doc.get('limit') or 'all'))}"
@@ -104,7 +104,7 @@ def run_show(args: argparse.Namespace) -> int:
     print(recap(doc, width))
     report = os.path.join(folder, REPORT_NAME) if folder else None
     if report and os.path.exists(report):
-        print(f"report     {report}")
+        print(f"report     {printable(report)}")
     return 0
 
 
