@@ -106,7 +106,7 @@ def test_every_hostile_behaviour_at_once_stays_with_its_host(tmp_path: Path) -> 
         if name.startswith("dag_time"):
             assert by_name[name]["dag"]["start_time"] is None and by_name[name]["dag"]["end_time"] is None, name
     assert {"report.html", "junit.xml", "summary.json", "retry"} <= set(sizes)
-    assert "RECAP start" in stderr and "Traceback" not in stderr and "cannot render" not in stderr
+    assert "RECAP obproxy.start" in stderr and "Traceback" not in stderr and "cannot render" not in stderr
     junit = ET.parse(out / "junit.xml").getroot()
     assert int(junit.attrib["tests"]) == len(ips)
     assert "********" in json.dumps(by_name["echoes_password_in_logs"]["failed_tasks"])
