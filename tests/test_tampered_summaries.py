@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import allocate_base_ip
 from tests.harness import addresses, run_fleet, sim_fleet, write_inventory
 
 FAST = ["--poll-cap", "0.3", "--request-timeout", "3", "-q"]
@@ -23,7 +24,7 @@ OPERATE = "POST /api/v1/task/dag/{id}"
 def real_summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The summary of a real run: two simulated agents, one failed."""
     tmp = tmp_path_factory.mktemp("real")
-    ips = addresses("127.145.0.1", 2)
+    ips = addresses(allocate_base_ip(2), 2)  # once per xdist worker: a block of its own
     inventory = write_inventory(tmp / "inv.yaml", ips)
     with sim_fleet(tmp, ips[0], 2, {"defaults": {"dag_duration": [0.1, 0.2]},
                                      "agents": {ips[1]: {"faults": {"dag_fails": True}}}}):
