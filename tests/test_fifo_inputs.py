@@ -1,5 +1,6 @@
 """No input path blocks on a FIFO: ``-e @FILE``, ``--limit @FILE``, ``--config`` and
-``obshell_password_file`` naming a FIFO (nobody writing) are refused at once with one line, as
+``obshell_password_file``, and the summary given to ``fleet dag`` or ``fleet report``, naming a
+FIFO (nobody writing) are refused at once with one line, as
 ``-i FIFO`` is; the check is made on the descriptor opened, without blocking."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.inventory.regularfile import open_regular
+from fleet.regularfile import open_regular
 from tests.harness import fleet_env, run_fleet
 
 HANG_LIMIT_S = 30  # a run still going by then is hung on the FIFO: the test fails instead of waiting
@@ -23,7 +24,7 @@ def _inventory(tmp_path: Path, **host_vars: str) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("where", ["-e", "--limit", "--config", "obshell_password_file"])
+@pytest.mark.parametrize("where", ["-e", "--limit", "--config", "obshell_password_file", "fleet dag", "fleet report"])
 def test_a_fifo_given_as_an_input_file_is_refused_at_once(tmp_path: Path, where: str) -> None:
     """Each input option naming a FIFO nobody writes to: exit 5 and one line saying it is a FIFO,
     never a hang (main: blocked for ever in open())."""
@@ -31,6 +32,10 @@ def test_a_fifo_given_as_an_input_file_is_refused_at_once(tmp_path: Path, where:
     os.mkfifo(fifo)
     if where == "obshell_password_file":
         args = ["start", "-i", _inventory(tmp_path, obshell_password_file=str(fifo))]
+    elif where == "fleet dag":
+        args = ["dag", "retry", str(fifo), "-i", _inventory(tmp_path)]
+    elif where == "fleet report":
+        args = ["report", str(fifo), "--html", str(tmp_path / "out.html")]
     else:
         inventory = _inventory(tmp_path)
         option = {"-e": ["-e", f"@{fifo}"], "--limit": ["--limit", f"@{fifo}"], "--config": ["--config", str(fifo)]}

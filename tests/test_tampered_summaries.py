@@ -69,11 +69,12 @@ def test_fleet_report_refuses_a_tampered_summary_with_one_line(tmp_path: Path, r
     assert not (tmp_path / "out.html").exists()
 
 
-def test_fleet_report_refuses_json_nested_beyond_the_parser(tmp_path: Path) -> None:
-    """200,000 nested arrays (the parser's own recursion limit): one line, exit 5."""
-    path = tmp_path / "deep.json"
-    path.write_text("[" * 200_000 + "]" * 200_000)
-    run = run_fleet(["report", str(path), "--html", "out.html"], tmp_path)
+@pytest.mark.parametrize("command", [["report", "deep.json", "--html", "out.html"], ["dag", "retry", "deep.json"]])
+def test_json_nested_beyond_the_parser_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    """200,000 nested arrays (the parser's own recursion limit) given to fleet report or fleet dag:
+    one line, exit 5 (main: a RecursionError traceback)."""
+    (tmp_path / "deep.json").write_text("[" * 200_000 + "]" * 200_000)
+    run = run_fleet(command, tmp_path)
     assert run.returncode == 5 and len(run.stderr.strip().splitlines()) == 1, run.stderr[-2000:]
     assert "Traceback" not in run.stderr
 

@@ -20,7 +20,7 @@ import yaml
 
 from fleet.api.options import DEFAULTS, NOT_REPLAYED, ORDERS, RUN_SHAPING
 from fleet.errors import InputError
-from fleet.inventory.regularfile import open_regular
+from fleet.regularfile import open_regular
 
 DEFAULT_CONFIG = "fleet.yaml"
 

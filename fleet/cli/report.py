@@ -9,7 +9,7 @@ from typing import Any
 
 from fleet.cli.outputs import prepare_output, write_output
 from fleet.errors import InputError
-from fleet.inventory.regularfile import open_regular
+from fleet.regularfile import open_regular
 from fleet.report import merge_summaries
 from fleet.report.html import html_report
 from fleet.report.merge import check_summary

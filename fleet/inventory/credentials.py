@@ -13,8 +13,8 @@ import stat
 from collections.abc import Callable, Iterable, Mapping
 
 from fleet.errors import InputError
-from fleet.inventory.regularfile import open_regular
 from fleet.models import HostSpec, Secret
+from fleet.regularfile import open_regular
 
 MAX_PASSWORD_FILE_BYTES = 64 * 1024
 #: Shorter passwords are refused: fleet masks secrets in its outputs where they occur as whole

@@ -33,13 +33,13 @@ from fleet.inventory.data import Inventory, InventoryData, merge
 from fleet.inventory.extravars import read_extra_vars
 from fleet.inventory.inisource import read_ini_inventory
 from fleet.inventory.ranges import parse_address
-from fleet.inventory.regularfile import open_regular
 from fleet.inventory.script import SCRIPT_TIMEOUT, read_script_inventory
 from fleet.inventory.variables import FleetVariables, Origin
 from fleet.inventory.varsfiles import VarsDirectory
 from fleet.inventory.yamlload import compose_text, read_text
 from fleet.inventory.yamlsource import looks_like_yaml_inventory, name_problem, read_yaml_inventory
 from fleet.models import HostSpec
+from fleet.regularfile import open_regular
 
 YAML_EXTENSIONS = (".yml", ".yaml", ".json")
 T = TypeVar("T")

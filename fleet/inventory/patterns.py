@@ -31,9 +31,9 @@ from collections.abc import Callable, Iterable, Sequence
 from fleet.errors import InputError
 from fleet.inventory.data import Inventory
 from fleet.inventory.ranges import parse_address
-from fleet.inventory.regularfile import open_regular
 from fleet.inventory.yamlload import MAX_BYTES, quote
 from fleet.models import HostSpec
+from fleet.regularfile import open_regular
 
 _COLON_SEPARATED = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")

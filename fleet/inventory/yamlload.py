@@ -23,7 +23,7 @@ from typing import NamedTuple
 import yaml
 
 from fleet.errors import InventoryError
-from fleet.inventory.regularfile import open_regular
+from fleet.regularfile import open_regular
 
 MAX_BYTES = 16 * 1024 * 1024
 ALIAS_BUDGET = 100_000

@@ -1,7 +1,8 @@
 """Open an input file only if it is a regular file, without ever blocking on a FIFO.
 
 Every file fleet reads on the user's word (inventories, ``-e @FILE``, ``--limit @FILE``,
-``--config``, ``obshell_password_file``) is opened through :func:`open_regular`: the open is
+``--config``, ``obshell_password_file``, the summary or journal ``fleet dag`` and ``fleet report``
+read) is opened through :func:`open_regular`: the open is
 non-blocking (a FIFO without a writer would otherwise hang it for ever) and the type is checked
 on the descriptor it opened (``fstat``), so a path swapped between a check and the open cannot
 slip a FIFO, a device or a directory in. The caller still bounds what it reads.
