@@ -127,28 +127,34 @@ def test_a_start_already_running_is_adopted_not_fired_again(tmp_path: Path) -> N
 
 
 def test_a_second_fleet_run_adopts_what_the_first_is_following(tmp_path: Path) -> None:
-    """A second `fleet start` of the same inventory (a CI re-run, a second terminal) while the
-    first still follows its DAGs adopts them: both succeed, each agent got one start."""
+    """A second `fleet start` of the same inventory from another machine (a CI re-run elsewhere:
+    its agent locks are not this machine's) while the first still follows its DAGs adopts
+    them: both succeed, each agent got one start. On the first run's machine, a second start
+    is refused by the agent locks (exit 5, nothing sent)."""
     base = "127.52.2.1"
     ips = addresses(base, 3)
     config = {"defaults": {"dag_duration": [6.0, 6.5]},
               "agents": {f"{ips[2]}:2886": {"identity": "FOLLOWER", "history": 500}}}
     inventory = write_inventory(tmp_path / "inv.yaml", ips)
     first_journal = tmp_path / "first.jsonl"
+    here = fleet_env(FLEET_HOME=str(tmp_path / "here"))
     with sim_fleet(tmp_path, base, len(ips), config) as sim:
         first = subprocess.Popen([sys.executable, "-m", "fleet", "start", "-i", str(inventory), "--journal",
                                   str(first_journal), "--output", str(tmp_path / "first.json")], cwd=tmp_path,
-                                 env=fleet_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                 env=here, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if first_journal.exists() and first_journal.read_text().count('"ev":"answered"') == len(ips):
                 break
             time.sleep(0.05)
+        beside = run_fleet(["start", "-i", str(inventory), "--journal", str(tmp_path / "beside.jsonl")],
+                           cwd=tmp_path, env=here)
         second = run_fleet(["start", "-i", str(inventory), "--journal", str(tmp_path / "second.jsonl")],
-                           cwd=tmp_path)
+                           cwd=tmp_path, env=fleet_env(FLEET_HOME=str(tmp_path / "elsewhere")))
         _, first_err = first.communicate(timeout=60)
         assert first.returncode == 0, first_err[-3000:]
         state = sim.state()
+    assert beside.returncode == 5 and f"in use by pid {first.pid} (fleet start" in beside.stderr, beside.stderr
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.summary is not None
     assert all(h["adopted"] and h["adopted"]["reason"] == "already_running" for h in second.summary["hosts"]), [

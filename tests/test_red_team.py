@@ -86,10 +86,11 @@ def test_a_dag_that_names_another_agent_is_not_followed(tmp_path: Path) -> None:
 
 def test_one_agent_under_a_dns_name_and_its_address_gets_one_start(tmp_path: Path) -> None:
     """Two inventory names that reach one agent but cannot be told apart without resolving names
-    (``localhost`` and ``127.0.0.1``) are recognised by the agent's own account (/api/v1/info: its
-    address, port, pid and start time): the agent gets one start, under the first name, and the
-    other name mirrors that host's outcome and DAG with a note naming it — so neither lands in the
-    retry file while the DAG succeeded."""
+    (``localhost`` and ``127.0.0.1``) are suspected from the agent's own account (/api/v1/info: its
+    address, port, pid and start time) and proven by reading the first name's DAG through the
+    second's address: the agent gets one start, under the first name, and the other name mirrors
+    that host's outcome and DAG with a note naming it — so neither lands in the retry file while
+    the DAG succeeded. On the same agent mid-stop, neither name is fired."""
     inventory = tmp_path / "prod.yaml"
     inventory.write_text("all:\n  vars: {obshell_port: 2886}\n  hosts:\n    localhost:\n    127.0.0.1:\n")
     with sim_fleet(tmp_path, "127.0.0.1", 1, {"defaults": {"dag_duration": [0.5, 0.8]}}) as sim:
@@ -103,8 +104,42 @@ def test_one_agent_under_a_dns_name_and_its_address_gets_one_start(tmp_path: Pat
     mirrored = [h for h in hosts.values() if h["error"] is not None]
     assert len(mirrored) == 1 and "the same agent as host" in mirrored[0]["error"]["message"]
     assert mirrored[0]["fired_at"] is None
+    assert "read through both addresses" in mirrored[0]["error"]["message"]
     assert retry == []
     assert _accepted(state, "127.0.0.1") == 1
+    # The same agent mid-stop: neither name fires, and neither is taken for another agent (the
+    # stop that holds the lock is in the first name's entry, it is not a start to compare).
+    held = {"defaults": {"dags": [{"kind": "stop", "state": "RUNNING"}]}}
+    with sim_fleet(tmp_path, "127.0.0.1", 1, held) as sim:
+        blocked = run_fleet(["start", "-i", str(inventory), "--no-journal", "-q"], tmp_path)
+        state = sim.state()
+    assert blocked.outcomes() == {"localhost": "precheck_failed", "127.0.0.1": "precheck_failed"}
+    assert blocked.summary is not None
+    assert all("another agent" not in h["error"]["message"] for h in blocked.summary["hosts"])
+    assert _accepted(state, "127.0.0.1") == 0
+
+
+def test_an_agent_that_copies_another_hosts_identity_does_not_stand_in_for_it(tmp_path: Path) -> None:
+    """A hostile agent listed first that shows a victim's /api/v1/info (address, port, pid, start
+    time — readable by anyone) and builds its DAG ids from the victim's address does not make
+    fleet mirror the victim: the DAG started through the hostile name is read through the
+    victim's own address, is not there, and the victim is fired as its own host — one start
+    each, the victim's entry saying why — instead of being reported ``succeeded`` unfired."""
+    ips = addresses("127.47.3.1", 3)
+    hostile, victim, honest = ips
+    config = {"defaults": {"dag_duration": [0.3, 0.5]},
+              "agents": {f"{hostile}:2886": _hostile(impersonate=f"{victim}:2886")}}
+    inventory = write_inventory(tmp_path / "prod.yaml", ips)
+    with sim_fleet(tmp_path, ips[0], len(ips), config) as sim:
+        run = run_fleet(["start", "-i", str(inventory), "--poll-cap", "0.3", "-q", "-f", "1"], tmp_path)
+        state = sim.state()
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.outcomes() == {hostile: "succeeded", victim: "succeeded", honest: "succeeded"}
+    hosts = {h["host"]: h for h in run.summary["hosts"]} if run.summary else {}
+    note = hosts[victim]["error"]["message"]
+    assert f"names the agent of host {hostile}" in note and "fired as its own host" in note
+    assert hosts[victim]["fired_at"] is not None
+    assert [_accepted(state, ip) for ip in ips] == [1, 1, 1]
 
 
 def test_an_interrupt_while_recovering_a_lost_answer_keeps_it_lost_for_the_resume(tmp_path: Path) -> None:

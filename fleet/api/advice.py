@@ -7,6 +7,10 @@ finished, the agent refused, the start never left). A host whose DAG may still b
 there: it is settled by ``--resume``, which follows its DAG and never starts it again. Hosts
 skipped by an interrupt belong to the resume too (it fires them in the run's own batches), so
 the two pieces of advice never name one host twice and following both sends no second start.
+On a resume, a host of the journal it did not work on (``resume.absent``) goes to the retry file
+only when settled and still in the inventory: one gone from the inventory, or left out by the
+resume's ``--limit``/``--shard`` while unfired or unsettled, is named on its own line — the
+journal still owes it, so a retry file naming it too could start it twice.
 
 Each piece of advice is the command that settles its hosts. A ``timed_out`` host's DAG was
 still running at ``--timeout``, counted from the DAG's start: a resume follows it again and
@@ -20,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fleet.api.absent import NOT_IN_INVENTORY
 from fleet.engine.outcome import is_settled
 from fleet.models import Outcome
 
@@ -34,6 +39,11 @@ class Advice:
     unfired: int
     #: ``timed_out`` hosts (in ``settle`` too): their DAG is settled by ``fleet dag cancel``
     timed_out: tuple[str, ...] = ()
+    #: hosts of the resumed journal that are not in the inventory any more (not fired, not followed)
+    gone: tuple[str, ...] = ()
+    #: hosts of the resumed journal its --limit/--shard left out, unfired or unsettled: they belong
+    #: to a resume of that journal that selects them (never to the retry file)
+    left_out: tuple[str, ...] = ()
 
 
 def partition(doc: Mapping[str, Any], *, resumable: bool = True) -> Advice:
@@ -46,9 +56,22 @@ def partition(doc: Mapping[str, Any], *, resumable: bool = True) -> Advice:
     settle: dict[str, int] = {}
     unfired = 0
     timed_out: list[str] = []
+    resume = doc.get("resume")
+    absent = resume.get("absent") if isinstance(resume, Mapping) else None
+    absent = absent if isinstance(absent, Mapping) else {}
+    gone: list[str] = []
+    left_out: list[str] = []
     for host in doc["hosts"]:
         outcome = host["outcome"]
         if outcome == Outcome.SUCCEEDED.value:
+            continue
+        why = absent.get(f"{host['host']}:{host.get('port')}") if absent else None
+        if why == NOT_IN_INVENTORY:
+            gone.append(host["host"])  # not in the inventory: neither --limit @retry nor --resume reaches it
+            continue
+        dag = host.get("dag")
+        if why is not None and not is_settled(outcome, dag.get("state") if isinstance(dag, dict) else None):
+            left_out.append(host["host"])  # the journal still owes it: a retry file would name it twice
             continue
         if outcome == Outcome.SKIPPED.value and not host.get("dag"):
             if doc.get("interrupted") and resumable:
@@ -56,14 +79,13 @@ def partition(doc: Mapping[str, Any], *, resumable: bool = True) -> Advice:
             else:
                 retry.append(host["host"])
             continue
-        dag = host.get("dag")
         if is_settled(outcome, dag.get("state") if isinstance(dag, dict) else None):
             retry.append(host["host"])
         else:
             settle[outcome] = settle.get(outcome, 0) + 1
             if outcome == Outcome.TIMED_OUT.value:
                 timed_out.append(host["host"])
-    return Advice(tuple(retry), settle, unfired, tuple(timed_out))
+    return Advice(tuple(retry), settle, unfired, tuple(timed_out), tuple(gone), tuple(left_out))
 
 
 def retry_text(advice: Advice) -> str:
@@ -102,6 +124,17 @@ def advice_lines(advice: Advice, retry_path: str, journal: str | None, command: 
         else:
             lines.append(f"fleet: {' and '.join(parts)}: this run kept no journal to resume; check those "
                          "agents' DAGs before firing at them again")
+    if advice.gone:
+        names = ", ".join(advice.gone[:5]) + (" …" if len(advice.gone) > 5 else "")
+        lines.append(f"fleet: {len(advice.gone)} hosts of the journal are not in the inventory ({names}): reported "
+                     "from the journal, not worked on by this run; add them back and resume"
+                     + (f" (fleet {command} --resume {journal})" if journal else "") + " to settle them")
+    if advice.left_out:
+        names = ", ".join(advice.left_out[:5]) + (" …" if len(advice.left_out) > 5 else "")
+        lines.append(f"fleet: {len(advice.left_out)} hosts of the journal were left out by this resume's "
+                     f"--limit/--shard ({names}): not fired or not settled; resume with a selection that holds "
+                     "them" + (f" (fleet {command} --resume {journal} --limit …)" if journal else "")
+                     + " to settle them")
     if advice.retry:
         lines.append(f"fleet: {len(advice.retry)} hosts to retry (never fired, or definitely done): "
                      f"--limit @{retry_path}")

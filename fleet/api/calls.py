@@ -15,6 +15,7 @@ from typing import Unpack
 
 import structlog
 
+from fleet.api.agentlocks import claim_agents
 from fleet.api.execute import ConfirmBatch, HostCallback, execute, keep_record
 from fleet.api.options import RunArgs, RunOptions
 from fleet.api.prepare import api_option_report, claim_journal, open_journal, plan_run, replay, select_hosts
@@ -67,6 +68,7 @@ async def run(operation: Operation | str, inventory: Target | None = None, *, on
         prepared = plan_run(op, selection, opts, state=state, environ=environ,
                             option_report=api_option_report(opts, explicit, replayed), overrides=overrides)
         claim_journal(prepared, stack)
+        claim_agents(prepared, stack)  # FLEET_HOME from the process: ``environ`` is for passwords
         result = await execute(prepared, reporter=reporter, on_host=on_host, confirm_batch=confirm_batch,
                                handle_signals=handle_signals)
     await asyncio.to_thread(keep_record, result)

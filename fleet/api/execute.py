@@ -135,7 +135,7 @@ def _result(run: PreparedRun, report: RunReport, crash: str | None, sanitizer: S
         inventory=selection.inventory.path, limit=run.options.limit, shard=selection.shard, journal=run.journal,
         interrupted=report.interrupted, error=sanitizer.clean(crash) if crash else None,
         options=run.option_report, resume=run.resume, policy_stop=report.policy_stop, folder=run.folder,
-        hosts=tuple(_recorded(r, sanitizer) for r in report.results),
+        hosts=tuple(_recorded(r, sanitizer) for r in (*report.results, *run.absent.results)),
     )
 
 

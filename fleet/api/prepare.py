@@ -14,9 +14,10 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from fleet.api.absent import Absent, absent_hosts
 from fleet.api.masking import environment_secrets, masked
 from fleet.api.options import NOT_REPLAYED, RUN_SHAPING, RunOptions
 from fleet.api.paths import default_journal, run_dir
@@ -64,6 +65,8 @@ class PreparedRun:
     #: the summary's ``resume``: ``{"journal", "overrides"}``, or None
     resume: Mapping[str, Any] | None
     started_at: float
+    #: on a resume, the journal's hosts this run does not work on, with what the journal knows
+    absent: Absent = field(default_factory=Absent)
 
 
 def open_journal(path: str, operation: Operation, stack: ExitStack, flag: str = "--resume",
@@ -196,9 +199,16 @@ def plan_run(operation: Operation, selection: Selection, options: RunOptions, *,
     meta = {"inventory": sources, "extra_vars": list(options.extra_vars), "limit": options.limit,
             "shard": selection.shard, "pid": os.getpid(),
             "options": {name: entry["value"] for name, entry in report.items()}}
-    resume = {"journal": options.resume, "overrides": dict(overrides or {})} if options.resume else None
+    absent = Absent()
+    if state is not None:
+        absent = absent_hosts(state, {h.key for h in hosts}, {h.key: h for h in selection.inventory.hosts})
+    resume = None
+    if options.resume:
+        resume = {"journal": options.resume, "overrides": dict(overrides or {}),
+                  **({"absent": absent.report()} if absent.results else {})}
     return PreparedRun(operation, options, selection, plan, journal,
-                       run_dir(journal, started_at, os.getpid(), operation.value), meta, report, resume, started_at)
+                       run_dir(journal, started_at, os.getpid(), operation.value), meta, report, resume, started_at,
+                       absent)
 
 
 def claim_journal(run: PreparedRun, stack: ExitStack) -> None:

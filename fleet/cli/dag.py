@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.api import PreparedRun, Selection
+from fleet.api.agentlocks import claim_agents
 from fleet.api.paths import JOURNAL_NAME, retry_dir, run_dir, runs_dir
 from fleet.cli.operate import _progress, finish, run_options, run_with_progress
 from fleet.cli.outputs import prepare_output
@@ -115,7 +116,8 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
     meta = {"inventory": inventory.path, "limit": args.limit, "shard": None}
     run = PreparedRun(operation, options, Selection(inventory, hosts, None), plan, journal_path, folder, meta, {},
                       None, started_at)
-    raise_open_files_limit(len(hosts) + 1024)
+    raise_open_files_limit(2 * len(hosts) + 1024)  # a connection and an agent lock per host, plus slack
+    claim_agents(run, stack)
     command = f"dag {args.operator} {args.run}"
     result = asyncio.run(run_with_progress(run, progress, command, source=args.run, quiet=bool(args.quiet)))
     return finish(args, result, retry_path, None, command=command)

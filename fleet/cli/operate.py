@@ -23,7 +23,9 @@ from typing import Any, TypeVar
 import structlog
 
 from fleet.api import PreparedRun, RunOptions, RunResult, claim_journal, execute, keep_record, plan_run, select_hosts
+from fleet.api.absent import NOT_IN_INVENTORY
 from fleet.api.advice import advice_lines, partition, retry_text
+from fleet.api.agentlocks import claim_agents
 from fleet.api.paths import RETRY_NAME, SUMMARY_NAME, latest_retry_path, runs_dir
 from fleet.api.prepare import parse_shard
 from fleet.cli.config import SOURCE_ENV, SOURCE_JOURNAL, option_report
@@ -81,6 +83,8 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
         return 0
     run = plan_run(operation, selection, options, state=state, option_report=option_report(args),
                    overrides=overrides, started_at=started_at)
+    if run.absent.results:
+        _warn(absent_text(run))
     progress = _progress(args)
     if options.step and not sys.stdin.isatty():
         raise InputError("--step asks before each batch and needs a terminal on stdin"
@@ -93,7 +97,9 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
         if target:
             prepare_output(flag, target)
     claim_journal(run, stack)
-    raise_open_files_limit(len(selection.hosts) + 1024)  # one kept-alive connection per host, plus slack
+    # one kept-alive connection and one agent lock per host, plus slack
+    raise_open_files_limit(2 * len(selection.hosts) + 1024)
+    claim_agents(run, stack)
     result = asyncio.run(run_with_progress(run, progress, args.command, quiet=bool(args.quiet)))
     return finish(args, result, retry_path, run_retry)
 
@@ -233,6 +239,17 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, ru
     elif result.folder and not args.output and sys.stdout.isatty() and not result.ok:
         print(f"fleet: summary {kept}", file=sys.stderr)  # -q after a clean run prints nothing
     return written
+
+
+def absent_text(run: PreparedRun) -> str:
+    """The warning a resume gives before it starts when some of its journal's hosts are not in its selection."""
+    why = run.absent.report()
+    gone = [key for key, reason in why.items() if reason == NOT_IN_INVENTORY]
+    left = [key for key, reason in why.items() if reason != NOT_IN_INVENTORY]
+    parts = [f"{len(keys)} {what} ({', '.join(keys[:5])}{' …' if len(keys) > 5 else ''})"
+             for keys, what in ((gone, "not in the inventory"), (left, "left out by --limit/--shard")) if keys]
+    return (f"{len(why)} hosts of the journal are not worked on by this resume: {'; '.join(parts)}; "
+            "each is reported as the journal last recorded it, neither fired nor followed")
 
 
 def _rendered(what: str, render: Callable[[], T]) -> T | None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet.api.paths import JOURNAL_NAME, REPORT_NAME, SUMMARY_NAME, runs_dir
+from fleet.cli.attempts import Attempt, run_attempts
 from fleet.cli.report import load_summary
 from fleet.engine.journal import read_journal
 from fleet.errors import InputError
@@ -50,6 +51,8 @@ class PastRunInfo:
     counts: Mapping[str, int]
     #: "summary" or "journal": where the facts came from
     source: str
+    #: the first run and each resume, from the journal (empty when the folder has none)
+    attempts: tuple[Attempt, ...] = ()
 
 
 def add_parsers(sub: Any) -> None:
@@ -93,11 +96,18 @@ def run_runs(args: argparse.Namespace) -> int:
     rows = [("STARTED (UTC)", "RUN", "INVENTORY", "LIMIT", "HOSTS", "OUTCOMES")]
     for info in infos:
         counts = "  ".join(f"{_label(o)}={n}" for o, n in info.counts.items())
-        rows.append((_when(info.started_at)[:16], printable(os.path.basename(info.folder)), printable(info.inventory),
+        tried = f" ({len(info.attempts)} attempts)" if len(info.attempts) > 1 else ""
+        rows.append((_when(info.started_at)[:16], printable(os.path.basename(info.folder)) + tried,
+                     printable(info.inventory),
                      printable(info.limit or "all"), str(info.hosts), counts or "-"))
     width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else None
     for line in columns(rows, width, shrink=(2, 3)):
         print(line)
+    for info in infos:  # a resumed run's every attempt, from its journal
+        if len(info.attempts) > 1:
+            print(f"{printable(os.path.basename(info.folder))}:")
+            for attempt in info.attempts:
+                print("  " + attempt_line(attempt))
     return 0
 
 
@@ -111,6 +121,14 @@ def _prune(infos: list[PastRunInfo], args: argparse.Namespace) -> int:
     left = len(infos) - len(result.deleted)
     print(f"fleet: deleted {len(result.deleted)} runs from {args.dir}; {left} left", file=sys.stderr)
     return 0
+
+
+def attempt_line(attempt: Attempt) -> str:
+    """``attempt 2  2026-11-27 03:14:00  resume  4 hosts  ended ok=4  (ended)``."""
+    counts = " ".join(f"{_label(o)}={n}" for o, n in attempt.ended.items()) or "none"
+    kind = "start" if attempt.number == 1 else "resume"
+    return (f"attempt {attempt.number}  {_when(attempt.started_at)}  {kind}  {attempt.hosts} hosts  "
+            f"ended {counts}  ({attempt.how})")
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -141,6 +159,9 @@ def run_show(args: argparse.Namespace) -> int:
                                        subsequent_indent=" " * 11, break_on_hyphens=False)]
     if source == "journal":
         lines.append("(no summary.json: read from the journal; hosts without a recorded end are 'unsettled')")
+    journal = os.path.join(folder, JOURNAL_NAME) if folder else None
+    attempts = run_attempts(journal) if journal and os.path.exists(journal) else []
+    lines.extend(("attempts   " if i == 0 else "           ") + attempt_line(a) for i, a in enumerate(attempts))
     print("\n".join(lines))
     print(recap(doc, width))
     for line in failed_task_logs(doc, width):
@@ -171,10 +192,13 @@ def past_runs(directory: str) -> list[PastRunInfo]:
         counts = {o.value: 0 for o in Outcome} | {UNSETTLED: 0}
         for host in doc["hosts"]:
             counts[host["outcome"]] = counts.get(host["outcome"], 0) + 1
+        journal = os.path.join(folder, JOURNAL_NAME)
+        attempts = tuple(run_attempts(journal)) if os.path.exists(journal) else ()
+        # the latest attempt's start (what --prune --older-than measures); each attempt is listed too
         started = _timestamp(doc.get("started_at")) or os.stat(folder).st_mtime
         infos.append(PastRunInfo(folder, started, str(doc.get("operation") or "?"), _inventory(doc.get("inventory")),
                                  doc.get("limit") if isinstance(doc.get("limit"), str) else None,
-                                 len(doc["hosts"]), {o: n for o, n in counts.items() if n}, source))
+                                 len(doc["hosts"]), {o: n for o, n in counts.items() if n}, source, attempts))
     infos.sort(key=lambda i: (i.started_at or 0.0, i.folder))
     return infos
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from fleet.client import AgentClient
@@ -45,6 +46,10 @@ class HostRun:
     retry_trace_id: str | None = None
     #: another inventory name of the same agent, which this run starts (this host mirrors its end)
     same_agent_as: HostRun | None = None
+    #: set once this host's firing is settled (its DAG known, or it ended, or it stopped firing)
+    fire_settled: asyncio.Event = field(default_factory=asyncio.Event)
+    #: why this host was fired although its /api/v1/info named another host's agent
+    identity_note: str | None = None
     result: HostResult | None = field(default=None)
 
     def log_context(self) -> dict[str, object]:
@@ -78,6 +83,9 @@ class HostRun:
         failed_tasks: tuple[FailedTask, ...] = (),
     ) -> HostResult:
         offset = self.client.clock_offset if self.client is not None else None
+        if self.identity_note is not None:  # fired although its /api/v1/info named another host's agent
+            error = ApiError(None, None, None, self.identity_note) if error is None else ApiError(
+                error.status, error.code, error.err_code, f"{error.message}; {self.identity_note}")
         if self.attempts and self.dag is not None:  # retried in place: the last run's account
             self.attempts.append(attempt_record(self))
         trace_ids, dropped = bounds.first_and_latest(self.trace_ids(), bounds.MAX_TRACE_IDS)

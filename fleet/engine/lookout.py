@@ -1,13 +1,14 @@
 """The engine's looks at what an agent already runs: before firing, and after a lost answer.
 
 :func:`claim_agent` makes one host of the run the only one to fire at an agent reached under
-several names; :func:`adopt_running` is the pre-fire look (a DAG of the operation already under
-way is followed, not fired again; an agent whose ODP maintenance lock a DAG holds is not fired
-at); :func:`recover_prior` settles a request that reached the agent, or may have (its answer
-lost or inconsistent, a 5xx, or a past run that died after journaling ``fired``): its DAG is
-found and followed, and it is re-sent only when the agent provably has none. The reads are
-:mod:`fleet.engine.adopt`'s, the matching :mod:`fleet.engine.recovery`'s; this module turns what
-they found into the host's next step.
+several names, once they are proven one agent; :func:`adopt_running` is the pre-fire look (a
+DAG of the operation already under way is followed, not fired again; an agent whose ODP
+maintenance lock a DAG holds is not fired at); :func:`recover_prior` settles a request that
+reached the agent, or may have (its answer lost or inconsistent, a 5xx, or a past run that died
+after journaling ``fired``): its DAG is found and followed, and it is re-sent only when the
+agent provably has none. The reads are :mod:`fleet.engine.adopt`'s, the matching
+:mod:`fleet.engine.recovery`'s and :mod:`fleet.engine.identity`'s; this module turns what they
+found into the host's next step.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import structlog
 from fleet.engine import adopt
 from fleet.engine import outcome as oc
 from fleet.engine.hostrun import HostRun
-from fleet.engine.recovery import before_fire, lock_message
-from fleet.errors import AgentError, AuthRefused
+from fleet.engine.identity import same_dag_mismatch
+from fleet.engine.recovery import before_fire, created_not_before, lock_message
+from fleet.errors import AgentError, AuthRefused, NotFound
 from fleet.models import Adoption, AgentInfo, ApiError, DagDetail, Outcome
 
 if TYPE_CHECKING:
@@ -34,12 +36,21 @@ log = structlog.get_logger("fleet.engine")
 SETTLE_DELAY_S = 3.0
 
 
-def claim_agent(engine: Engine, run: HostRun, info: AgentInfo) -> bool:
-    """True when ``run`` is the first host of this run to reach its agent; else it is another
-    name of an agent another host starts (a DNS name and its address, say, which the inventory
-    cannot tell apart without resolving): it is not fired and mirrors that host's end.
+async def claim_agent(engine: Engine, run: HostRun, info: AgentInfo) -> bool:
+    """True when ``run`` fires at its agent itself; False when it is settled without a start.
 
-    The agent is known by its own account: its address, port, pid and start time."""
+    The agent's own account (``/api/v1/info``: address, port, pid, start time) only says that
+    ``run`` *may* be another name of the agent a host before it fires at (a DNS name and its
+    address, which the inventory cannot tell apart without resolving). Any agent can copy that
+    account, so it is proven (:mod:`fleet.engine.identity`): once that host's start is settled,
+    the DAG it created is read through ``run``'s own address. Found there (same id, number and
+    name, not older than the start), ``run`` is the same agent: it is not fired and mirrors that
+    host's end. Not there, or another DAG, ``run`` is fired as its own agent, with a note saying
+    so. A read that fails proves nothing: ``run`` is not fired and ends as the read did. When
+    that host sent nothing, ``run`` is handled as its own host; when its start left but its DAG
+    is unknown, ``run`` is not fired (a second start could reach the same agent) and ends
+    ``ambiguous``.
+    """
     try:
         address = str(ipaddress.ip_address(info.ip))
     except ValueError:
@@ -47,8 +58,38 @@ def claim_agent(engine: Engine, run: HostRun, info: AgentInfo) -> bool:
     owner = engine.agents.setdefault((address, info.port, info.pid, info.start_at), run)
     if owner is run:
         return True
+    agent = f"{address}:{info.port}"
+    claim = f"its /api/v1/info names the agent of host {owner.host.name} ({agent})"
+    await owner.fire_settled.wait()
+    if not owner.fired:  # nothing sent through it (a DAG it names held it back, it is not its own)
+        log.info("host.same_agent_unfired", **run.log_context(), same_as=owner.host.name, agent=agent)
+        return True
+    if owner.dag is None:
+        await engine._finish(run, Outcome.AMBIGUOUS, oc.note(
+            f"{claim}, whose start left but whose DAG is not known, so this name cannot be told apart "
+            "from it; not fired (a second start could reach the same agent): resume settles it"))
+        return False
+    assert run.client is not None
+    started = owner.dag
+    try:
+        read_here = (await run.client.get_dag(started.id)).data
+    except NotFound:
+        mismatch: str | None = f"DAG {started.id}, started through host {owner.host.name}, is not on this address"
+    except AgentError as exc:  # proves nothing either way: never a second start that may reach the same agent
+        await engine._finish(run, oc.outcome_for_error(exc), oc.note(
+            f"{claim}; DAG {started.id}, started through it, could not be read here to tell whether this is "
+            f"the same agent ({exc.message}); not fired (check this agent before firing at it)"))
+        return False
+    else:
+        fired_at = None if owner.fired_at is None else owner.fired_at + (run.client.clock_offset or 0.0)
+        mismatch = same_dag_mismatch(started, read_here, engine.dag_name, fired_at)
+    if mismatch is not None:
+        run.identity_note = f"{claim}, but {mismatch}: another agent; fired as its own host"
+        log.warning("host.identity_mismatch", **run.log_context(), same_as=owner.host.name, agent=agent,
+                    error=mismatch)
+        return True
     run.same_agent_as = owner
-    log.warning("host.same_agent", **run.log_context(), same_as=owner.host.name, agent=f"{address}:{info.port}")
+    log.warning("host.same_agent", **run.log_context(), same_as=owner.host.name, agent=agent, found=owner.dag.id)
     engine._release(run)
     return False
 
@@ -73,7 +114,7 @@ async def adopt_running(engine: Engine, run: HostRun) -> bool:
     if running is not None:
         log.warning("fire.adopted", **run.log_context(), found=running.id, how=sighting.how)
         run.fired, run.adopted = True, Adoption("already_running", sighting.how)
-        await engine._accept_dag(run, running, None)
+        await engine._accept_dag(run, running, None, since=dag_start(run, running))
         return True
     if holder is not None:
         run.dag = holder
@@ -86,6 +127,14 @@ async def adopt_running(engine: Engine, run: HostRun) -> bool:
             f"could not read the agent's newest DAGs within {sighting.requests} requests; not fired"))
         return True
     return False
+
+
+def dag_start(run: HostRun, dag: DagDetail) -> float | None:
+    """When ``dag`` started, on fleet's clock (its shown times less the agent's clock offset), if known."""
+    started = created_not_before(dag)
+    if started is None or run.client is None:
+        return None
+    return started - (run.client.clock_offset or 0.0)
 
 
 async def recover_prior(engine: Engine, run: HostRun, dag: str | None, sent_at: float | None, *,
@@ -110,7 +159,7 @@ async def recover_prior(engine: Engine, run: HostRun, dag: str | None, sent_at: 
     run.answer_lost = run.answer_lost or known_sent
     if dag is not None:
         stub = DagDetail(id=dag, dag_id=run.known_dag_id, name=engine.dag_name, state="RUNNING")
-        await engine._accept_dag(run, stub, None)
+        await engine._accept_dag(run, stub, None, since=sent_at)  # it started when its start was sent
         return
     name = engine.dag_name
     sent_at = sent_at or engine._wall()
@@ -133,7 +182,7 @@ async def recover_prior(engine: Engine, run: HostRun, dag: str | None, sent_at: 
              found=found.found.id if found.found else None)
     if found.found is not None:
         run.adopted = Adoption("answer_lost" if known_sent else "resumed", found.how)
-        await engine._accept_dag(run, found.found, None)
+        await engine._accept_dag(run, found.found, None, since=dag_start(run, found.found))
         return
     proven = found.complete
     if proven and refused is not None:

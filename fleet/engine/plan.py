@@ -44,6 +44,10 @@ class PriorState:
     trace_ids: tuple[str, ...] = ()
     #: the request is known to have been sent and its answer lost (not merely journaled before a crash)
     answer_lost: bool = False
+    #: the DAG's state as last journaled (its answer, or the host's last recorded end)
+    dag_state: str | None = None
+    #: the host's last recorded end, settled or not (``finished`` holds only a settled one)
+    last_result: dict[str, object] | None = None
 
 
 @dataclass(frozen=True, slots=True)

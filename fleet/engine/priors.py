@@ -245,7 +245,7 @@ def _state_from_events(path: str, events: Sequence[tuple[int, dict[str, Any]]]) 
         entry = state.setdefault(key, {"trace_ids": [], "fired": False})
         if kind == "fired":
             entry.update(fired=True, fired_at=ev["at"], finished=None, dag=None, dag_number=None,
-                         answer_lost=False)
+                         answer_lost=False, dag_state=None, last_result=None)
             if ev.get("trace_id"):  # the trace id fleet sent with the start comes first
                 entry["trace_ids"].insert(0, ev["trace_id"])
         elif kind == "retry":
@@ -260,6 +260,7 @@ def _state_from_events(path: str, events: Sequence[tuple[int, dict[str, Any]]]) 
                                  "(the start was sent: refusing to decide anything from this journal)")
             entry["dag"] = ev["dag"]
             entry["dag_number"] = ev.get("dag_id")
+            entry["dag_state"] = ev.get("state")
             if ev.get("trace_id"):
                 entry["trace_ids"].append(ev["trace_id"])
         else:
@@ -273,6 +274,8 @@ def _state_from_events(path: str, events: Sequence[tuple[int, dict[str, Any]]]) 
             dag_number=e.get("dag_number"),
             trace_ids=tuple(e["trace_ids"]),
             answer_lost=bool(e.get("answer_lost")),
+            dag_state=e.get("dag_state"),
+            last_result=e.get("last_result"),
         )
         for key, e in state.items()
     }
@@ -284,9 +287,11 @@ def _fold_finished(entry: dict[str, Any], result: dict[str, Any], key: str, skip
     dag = result.get("dag")
     entry["trace_ids"] = list(result.get("trace_ids") or entry["trace_ids"])
     entry.pop("skipped_result", None)
+    entry["last_result"] = result
     if isinstance(dag, dict):
         entry["dag"] = dag["id"]
         entry["dag_number"] = dag.get("dag_id")
+        entry["dag_state"] = dag.get("state")
         entry["fired"] = True
     if is_settled(outcome, dag.get("state") if isinstance(dag, dict) else None):
         entry["finished"] = result

@@ -146,7 +146,9 @@ class Engine:
         prior = self.plan.prior.get(run.host.key)
         if prior is None:
             return False
-        run.resumed = True
+        # "from the journal" only when an earlier run fired it (or settled it): a host the
+        # interrupted run never fired is this run's own when it fires it
+        run.resumed = prior.finished is not None or prior.fired or prior.dag is not None
         run.prior_trace_ids = prior.trace_ids
         if prior.finished is not None:
             run.result = result_from_journal(run.host, prior.finished)
@@ -198,6 +200,12 @@ class Engine:
     # -- one host: preflight, then fire ------------------------------------------------------
 
     async def _process(self, run: HostRun) -> None:
+        try:
+            await self._preflight_and_fire(run)
+        finally:
+            run.fire_settled.set()
+
+    async def _preflight_and_fire(self, run: HostRun) -> None:
         host = run.host
         run.began = self._clock()
         self._reporter.host_phase(host, Phase.CHECKING)
@@ -219,13 +227,14 @@ class Engine:
         if self.plan.operation.dag_operator:
             await dagsend.operate_existing(self, run)
             return
-        if not lookout.claim_agent(self, run, run.info):
+        if not await lookout.claim_agent(self, run, run.info):
             return
         prior = self.plan.prior.get(host.key)
         if prior is not None and prior.dag:
             parsed = parse_odp_generic_id(prior.dag)
             run.known_dag_id = prior.dag_number or (parsed[2] if parsed else 0)
         if prior is not None and (prior.fired or prior.dag):
+            run.fired_at = prior.fired_at  # the earlier run's send, as journaled
             await lookout.recover_prior(self, run, prior.dag, prior.fired_at, known_sent=prior.answer_lost)
             return
         if await lookout.adopt_running(self, run):
@@ -330,11 +339,17 @@ class Engine:
                     return None
                 await asyncio.sleep(retry_delay(attempt, rng=self._rng))
 
-    async def _accept_dag(self, run: HostRun, dag: DagDetail, trace_id: str | None) -> None:
-        """Follow ``dag`` from now on: journal its id, then hand it to the poll scheduler."""
+    async def _accept_dag(self, run: HostRun, dag: DagDetail, trace_id: str | None, *,
+                          since: float | None = None) -> None:
+        """Follow ``dag`` from now on: journal its id, then hand it to the poll scheduler.
+
+        ``since``: when the DAG started (Unix seconds, fleet's clock), for a DAG that did not
+        start now (adopted, or resumed from the journal): its ``--timeout`` counts from then.
+        """
         run.dag = dag
         run.dag_started = self._clock()
-        run.deadline = run.dag_started + self.plan.timeouts.dag
+        elapsed = max(0.0, self._wall() - since) if since is not None else 0.0
+        run.deadline = run.dag_started + self.plan.timeouts.dag - elapsed
         await self._journal.record("answered", host=run.host.key, dag=dag.id, dag_id=dag.dag_id,
                                    trace_id=trace_id, state=dag.state,
                                    adopted=run.adopted.to_dict() if run.adopted is not None else None)
@@ -359,8 +374,8 @@ class Engine:
         if owner is not None and owner.result is not None:
             run.dag = owner.result.dag
             return owner.result.outcome, oc.note(
-                f"the same agent as host {owner.host.name} (by its /api/v1/info): it gets one start, under "
-                f"{owner.host.name}; this is that host's outcome")
+                f"the same agent as host {owner.host.name} (its DAG {run.dag.id if run.dag else '-'} read "
+                f"through both addresses): it gets one start, under {owner.host.name}; this is that host's outcome")
         if run.dag is not None:
             return Outcome.INTERRUPTED, oc.note(
                 f"run interrupted while DAG {run.dag.id} was {run.dag.state}; resume to follow it")

@@ -132,14 +132,14 @@ class RunLock:
                 if words and words[0].isdigit():
                     rest = words[1].strip() if len(words) > 1 else ""
                     return f"pid {int(words[0])}" + (f" ({rest})" if rest else "")
-            pid = _flock_holder(fd)
+            pid = flock_holder(fd)
             if pid is not None:
                 return f"pid {pid}"
             time.sleep(0.01)
         return "another process (its pid is not recorded)"
 
 
-def _flock_holder(fd: int) -> int | None:
+def flock_holder(fd: int) -> int | None:
     """The pid holding a ``flock`` on ``fd``'s file, from Linux's ``/proc/locks``; None elsewhere."""
     st = os.fstat(fd)
     wanted = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)

@@ -66,6 +66,8 @@ class SimAgent:
     dag_not_found: int = 0
     #: when this agent first started (its synthesised history ends before it)
     born: float = 0.0
+    #: hostile ``impersonate``: the agent whose identity this one claims (info, DAG ids)
+    poses_as: SimAgent | None = None
 
     def __post_init__(self) -> None:
         if not self.born:
@@ -80,6 +82,11 @@ class SimAgent:
         if self.settings.ipv4_mapped and ":" not in self.ip:
             return f"::ffff:{self.ip}"
         return self.ip
+
+    @property
+    def shown(self) -> SimAgent:
+        """The agent whose identity (address, pid, start time) this one shows: itself unless hostile."""
+        return self.poses_as or self
 
     @property
     def address(self) -> str:

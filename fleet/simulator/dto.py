@@ -30,9 +30,10 @@ _MAINTENANCE, _NO_MAINTENANCE = OBPROXY_MAINTENANCE_TYPE, 1
 def info(agent: SimAgent) -> dict[str, Any]:
     """``GET /api/v1/info``'s data."""
     s = agent.settings
+    shown = agent.shown
     return {
-        "pid": agent.pid, "state": 1, "startAt": agent.started_ns, "homePath": "/home/admin/obshell",
-        "obVersion": "", "architecture": "x86_64", "ip": agent.own_ip, "port": agent.port, "zone": s.zone,
+        "pid": shown.pid, "state": 1, "startAt": shown.started_ns, "homePath": "/home/admin/obshell",
+        "obVersion": "", "architecture": "x86_64", "ip": shown.own_ip, "port": shown.port, "zone": s.zone,
         "identity": s.identity, "version": s.version, "isObproxyAgent": s.is_obproxy_agent,
         "security": s.agent_password_set, "supportedAuth": [AUTH_V2],
     }
@@ -40,12 +41,12 @@ def info(agent: SimAgent) -> dict[str, Any]:
 
 def secret(agent: SimAgent) -> dict[str, Any]:
     """``GET /api/v1/secret``'s data."""
-    return {"ip": agent.own_ip, "port": agent.port, "public_key": agent.key.public_wire}
+    return {"ip": agent.shown.own_ip, "port": agent.shown.port, "public_key": agent.key.public_wire}
 
 
 def generic_id(agent: SimAgent, dag: Dag) -> str:
     """The DAG's generic id: 4/5 for ODP DAGs, 2/3 for other local DAGs."""
-    return local_generic_id(agent.own_ip, agent.port, dag.dag_id, odp=dag.odp)
+    return local_generic_id(agent.shown.own_ip, agent.shown.port, dag.dag_id, odp=dag.odp)
 
 
 def dag_detail(agent: SimAgent, dag: Dag, now: float, details: bool) -> dict[str, Any]:
@@ -99,7 +100,7 @@ def _node(agent: SimAgent, dag: Dag, index: int, state: DagState, current: int) 
         "id": str(node_id), "task_id": node_id, "name": name, "state": node_state, "operator": dag.operator,
         "start_time": start_time, "end_time": ZERO_TIME, "additional_data": {},
         "execute_times": dag.execute_times if running else 0,
-        "execute_agent": {"ip": agent.own_ip, "port": agent.port}, "task_logs": logs,
+        "execute_agent": {"ip": agent.shown.own_ip, "port": agent.shown.port}, "task_logs": logs,
     }
     return {"id": str(node_id), "node_id": node_id, "name": name, "state": node_state, "operator": dag.operator,
             "start_time": start_time, "end_time": ZERO_TIME, "additional_data": None, "sub_tasks": [sub]}

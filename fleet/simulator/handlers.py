@@ -101,7 +101,7 @@ def _find_dag(agent: SimAgent, generic_id: str, trace: str, now: float) -> Dag |
         ip, port, dag_id, odp = parsed
         # obshell compares address strings (``meta.AgentInfo.Equal``); an id's address is read
         # back as Go prints it, so an agent whose own address is IPv4-mapped never matches
-        if (ip, port) != (agent.own_ip, agent.port):
+        if (ip, port) != (agent.shown.own_ip, agent.shown.port):
             return _not_found(agent, OBPROXY_TASK_NOT_FOUND if odp else RECORD_NOT_FOUND, trace, now)
         dag = agent.lookup(dag_id)
         if dag is None:

@@ -18,6 +18,8 @@ wire are hostile. Configured under ``faults: {hostile: {...}}``::
     foreign_dag: [start, dag]     # these routes' DAG names another agent (127.0.0.1:2886) as its owner
     dag_time: '"2025-01-01T00:00:00+99:00"'  # every DAG's start_time and end_time is this JSON value
                                   # (any JSON text: '"0000-01-01T00:00:00Z"', 'NaN', '1e999', '[[[]]]')
+    impersonate: "127.0.0.2:2886" # /api/v1/info, /api/v1/secret and DAG ids show that agent's identity
+                                  # (address, port, pid, startAt), copied as anyone can read it
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from fleet.protocol.errcodes import ErrCode
 from fleet.protocol.wire import error_document
 
 KEYS = ("bad_offset", "deep_nesting", "info_version", "huge_trace_id", "failed_sub_tasks", "echo_password",
-        "control_chars", "bad_ids", "gateway_error", "foreign_dag", "dag_time")
+        "control_chars", "bad_ids", "gateway_error", "foreign_dag", "dag_time", "impersonate")
 GATEWAY_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>"
 #: The ODP generic id prefix of another agent (127.0.0.1:2886): "4" + IPv4 as 10 digits + port.
 FOREIGN_PREFIX = "4" + f"{0x7F000001:010d}" + "02886"
@@ -58,6 +60,7 @@ class Hostile:
     foreign_dag: frozenset[str] = field(default_factory=frozenset)
     #: JSON text put in place of every DAG's ``start_time`` and ``end_time`` (None: the true times)
     dag_time: str | None = None
+    impersonate: str | None = None
 
     @property
     def active(self) -> bool:
@@ -86,11 +89,22 @@ def parse_hostile(base: Hostile, doc: Any, routes: Callable[[Any, str], frozense
             changes[key] = value
         elif key == "dag_time":
             changes[key] = _json_text(value, key, fail)
+        elif key == "impersonate":
+            if value is not None and not _address(value):
+                raise fail(key, "must be another simulated agent's 'IP:PORT'")
+            changes[key] = value
         else:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise fail(key, "must be an integer >= 0")
             changes[key] = value
     return replace(base, **changes)
+
+
+def _address(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    ip, _, port = value.rpartition(":")
+    return bool(ip) and port.isdigit()
 
 
 def rewrite(hostile: Hostile, route: str | None, status: int, doc: dict[str, Any] | None,

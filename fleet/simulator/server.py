@@ -60,6 +60,12 @@ class AddressError(ValueError):
     """Raised when the requested agent addresses are not all inside 127.0.0.0/8."""
 
 
+def _split(address: str) -> tuple[str, int]:
+    """``("ip", port)`` of an ``IP:PORT`` (the hostile settings checked it has that shape)."""
+    ip, _, port = address.rpartition(":")
+    return ip.strip("[]"), int(port)
+
+
 def agent_addresses(base_ip: str, count: int) -> list[str]:
     """``count`` consecutive IPv4 addresses from ``base_ip``, all inside 127.0.0.0/8 (or ``::1`` alone)."""
     if base_ip == "::1":
@@ -91,6 +97,12 @@ class Simulator:
         self.seed = config.seed if seed is None else seed
         self.port = port
         self._ips = agent_addresses(base_ip, agents)
+        self._settings = resolve_settings(config, [(ip, port) for ip in self._ips], self.seed)
+        served = {(ip, port) for ip in self._ips}
+        for (ip, _), s in zip([(ip, port) for ip in self._ips], self._settings):
+            target = s.faults.hostile.impersonate
+            if target is not None and (_split(target) not in served or _split(target) == (ip, port)):
+                raise AddressError(f"hostile impersonate of {ip}:{port}: {target} is not another simulated agent")
         self._clock = clock
         self._rng = random.Random(self.seed)
         self._keys = KeyPool(config.key_pool, start=self._rng.randrange(config.key_pool))
@@ -108,11 +120,14 @@ class Simulator:
         """Create the agents (keys from the pool) and listen on every address but the refusing ones."""
         now = self._clock()
         addresses = [(ip, self.port) for ip in self._ips]
-        settings = resolve_settings(self.config, addresses, self.seed)
-        for (ip, port), s in zip(addresses, settings):
+        for (ip, port), s in zip(addresses, self._settings):
             agent = SimAgent(ip, port, s, self._keys.take(s.key_bits), pid=self._rng.randrange(1000, 4_000_000),
                              started_ns=int(now * 1e9), key_since=now)
             self._agents[(ip, port)] = agent
+        for agent in self._agents.values():
+            target = agent.settings.faults.hostile.impersonate
+            if target is not None:
+                agent.poses_as = self._agents[_split(target)]
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5, handle_signals=False)
