@@ -142,6 +142,10 @@ class RealAgent:
         for pid in self.pids():
             _kill(pid)
         wait_until(lambda: not self.pids(), 30, "agent processes gone")
+        # A killed daemon can linger as a zombie until it is reaped, and ``agent start`` takes a
+        # pid file naming a live ``obshell`` process for a running daemon: forget the pid files.
+        for name in ("daemon.pid", "obshell.pid"):
+            (self.home / "run" / name).unlink(missing_ok=True)
 
     def kill_odp(self) -> None:
         """SIGKILL every stand-in ODP process started from this agent's ODP home."""

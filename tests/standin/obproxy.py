@@ -15,6 +15,9 @@ models exactly what the agent touches (read from obshell's executor/obproxy and 
 - the stop DAG reads ``run/obproxy.pid`` and ``kill -9``s that pid; the agent finds the process by
   its listening port (``/proc``) and checks that its working directory is not the agent's run dir.
 
+A test makes the next plain start fail (exit 1, as an obproxy that cannot start) by creating
+``standin-fail-start`` in the ODP home.
+
 The launcher the tests write as ``HOME/bin/obproxy`` runs this file with ``--standin-version``.
 It listens on 127.0.0.1 only.
 """
@@ -46,6 +49,8 @@ SYS_USER = "root@proxysys"
 SECRET_KEYS = frozenset({"obproxy_sys_password", "observer_sys_password"})
 RESTART_CMD = "2"
 INHERIT_ENV = "STANDIN_OBPROXY_LISTEN_FD"
+# A test makes the next plain start fail by creating this file in the ODP home (removed to heal).
+FAIL_START_FILE = "standin-fail-start"
 
 DEFAULTS: dict[str, str] = {
     "listen_port": "2883",
@@ -64,9 +69,10 @@ _LIKE = re.compile(r"^\s*show\s+proxyconfig\s+like\s+'([^']*)'\s*;?\s*$", re.IGN
 
 
 def version_line(version: str) -> str:
-    """What ``obproxy -V`` prints: obshell reads ``(OceanBase X.Y.Z.W BUILD)`` from it."""
+    """What ``obproxy -V`` prints: obshell reads ``(OceanBase X.Y.Z.W BUILD)`` from it (4.3.1+ also
+    accepts ``BUILD.el7``; the 4.2.x agents only digits, so the build is printed bare)."""
     number, _, build = version.partition("-")
-    return f"./bin/obproxy (OceanBase {number} {build or '1'}.el7)\n\nREVISION: standin\n"
+    return f"./bin/obproxy (OceanBase {number} {build or '1'})\n\nREVISION: standin\n"
 
 
 def parse_options(text: str) -> dict[str, str]:
@@ -256,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(version_line(ns.standin_version))
         return 0
     home = Home(Path.cwd())
+    if ns.options is None and (home.path / FAIL_START_FILE).exists():
+        sys.stderr.write("obproxy: start refused (the test asked for a failed start)\n")
+        return 1
     config = home.load()
     try:
         if ns.options is not None:
