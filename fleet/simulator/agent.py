@@ -55,6 +55,8 @@ class SimAgent:
     dead: bool = False
     polls: int = 0
     failed_runs: int = 0
+    #: whether the agent's ODP runs (a stop ends it, a start that will succeed brings it up)
+    odp_running: bool = True
     stop_dag: int | None = None
     #: DAG lookups answered 404 Task.NotFound (probes of ids not created, or not ODP)
     dag_not_found: int = 0
@@ -180,6 +182,9 @@ class SimAgent:
         self.next_dag_id += 1
         self.plan_run(dag)
         self.dags[dag.dag_id] = dag
+        dag.odp_was_running = self.odp_running
+        if dag.kind in ("start", "stop"):
+            self.odp_running = dag.kind == "start" and dag.fail_stage == 0
         return dag
 
     def plan_run(self, dag: Dag) -> None:

@@ -65,6 +65,8 @@ class Dag:
     #: (see :mod:`fleet.simulator.operators`)
     ready_until: float | None = None
     op_stage: int = 1
+    #: whether the ODP ran when this DAG was created (a stop of a stopped ODP logs that none runs)
+    odp_was_running: bool = True
 
     @property
     def odp(self) -> bool:
@@ -88,6 +90,8 @@ class Dag:
         if self.ready_until is not None and now < self.ready_until:
             return DagState.READY, self.op_stage, 0
         if self.final_state is not None:
+            if self.operator == DagOperator.CANCEL and self.final_at is not None and now < self.final_at:
+                return DagState.RUNNING, self.final_stage, self.final_stage  # failing its sub-task
             return self.final_state, self.final_stage, self.final_stage
         elapsed = now - self.run_start
         if elapsed < min(0.1, self.duration * 0.1):
