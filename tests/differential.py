@@ -83,7 +83,7 @@ def _time_kind(value: Any) -> str:
 
 def mask(line: str) -> str:
     """A task log line with its paths, numbers (pids, ports, retry counts) and the ODP's own output masked."""
-    line = re.sub(r"output: .*?\n:", "output: OUTPUT\n:", line, flags=re.DOTALL)
+    line = re.sub(r"output: .*?\n", "output: OUTPUT\n", line, flags=re.DOTALL)
     line = re.sub(r"'?/[^\s';]*'?", "PATH", line)
     return re.sub(r"\d+", "N", line)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleet.protocol.agentinfo import AUTH_V2
 from fleet.protocol.clock import format_agent_time
-from fleet.protocol.dags import DagState
+from fleet.protocol.dags import DagOperator, DagState
 from fleet.protocol.ids import local_generic_id
 from fleet.simulator import nodes
 from fleet.simulator.dag import DAG_NAMES, EPOCH, Dag
@@ -62,6 +62,12 @@ def dag_detail(agent: SimAgent, dag: Dag, now: float, details: bool) -> dict[str
         "start_time": _dag_time(s, start), "end_time": _dag_time(s, end),
         "additional_data": {} if details else None, "nodes": None,
     }
+    if s.legacy_errors:
+        # a 4.2.x agent's DagDetailDTO has no maintenance fields, and its PASS resets start_time
+        # to the epoch (4.3.1+ keeps it); 4.3.0 is assumed to answer as 4.2.x (not checked)
+        del dto["maintenance_type"], dto["maintenance_key"]
+        if dag.operator == DagOperator.PASS:
+            dto["start_time"] = _dag_time(s, EPOCH)
     if details:
         dto["nodes"] = [_node(agent, dag, i, state, current, now) for i in (1, 2)]
     return dto

@@ -15,8 +15,8 @@ module models:
   picked it up leaves its first sub-task PENDING);
 - ``task_logs`` are the executor's own lines (``executor/obproxy``): "Check obproxy status" logs
   nothing when it passes; the start task logs its command and the health check; the stop task
-  the pid it kills (or that none runs); a failure adds ``ERROR: [errCode]: message``; a
-  retried task keeps the lines of its earlier runs.
+  the pid it kills (or that none runs); a failure adds ``ERROR: [errCode]: message`` (4.2.x:
+  ``ERROR: message``); a retried task keeps the lines of its earlier runs.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ START_CMD_LOG = f"start obproxy cmd: cd '{ODP_HOME}'; ./bin/obproxy"
 HEALTH_CHECK_LOG = "start obproxy health check"
 START_FAIL_LOG = ("ERROR: [Common.Unexpected]: Unexpected error: failed to start obproxy, output: "
                   "obproxy exited with code 1\n: exit status 1")
+#: the same failure on a 4.2.x agent (its error carried no errCode)
+LEGACY_START_FAIL_LOG = "ERROR: failed to start obproxy: exit status 1, output: obproxy exited with code 1\n"
 CANCELLED_LOG = "task cancelled"
 #: seconds a simulated DAG is READY before its scheduler picks it up (see ``Dag.view``)
 _PICKUP_WINDOW = 0.1
@@ -119,9 +121,10 @@ def _logs(agent: SimAgent, dag: Dag, name: str, state: DagState, node_operator: 
     if name == CHECK_OBPROXY_STATUS:
         return [f"ERROR: [OBProxy.NotBeManaged]: {NOT_ODP_LOG}"] if failed else []
     if name == START_OBPROXY:
-        earlier = [START_CMD_LOG, START_FAIL_LOG] * ((times - 1) // 2)
+        fail_log = LEGACY_START_FAIL_LOG if agent.settings.legacy_errors else START_FAIL_LOG
+        earlier = [START_CMD_LOG, fail_log] * ((times - 1) // 2)
         if failed or node_operator == DagOperator.PASS:
-            return [*earlier, START_CMD_LOG, START_FAIL_LOG]
+            return [*earlier, START_CMD_LOG, fail_log]
         return [*earlier, START_CMD_LOG, HEALTH_CHECK_LOG]
     if name == STOP_OBPROXY:
         if not dag.odp_was_running:
