@@ -17,7 +17,22 @@ from dataclasses import dataclass
 #: API's :class:`fleet.api.RunOptions`, the CLI's option table and its help text all read these.
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_REQUEST_TIMEOUT = 30.0
-DEFAULT_DAG_TIMEOUT = 600.0
+
+#: obshell's start DAG, the worst case ``--timeout`` must cover (``executor/obproxy/add.go``
+#: ``healthCheck``, ``repository/db/obproxy/instance.go``): its "Start obproxy" node launches
+#: the ODP, then sleeps ``HEALTH_CHECK_INTERVAL_S`` before each of up to ``HEALTH_CHECK_TRIES``
+#: health checks (a MySQL login and ``show proxyconfig``), so an ODP that comes up slowly is
+#: still being checked ~1,000 s after the DAG started, and succeeds then.
+HEALTH_CHECK_TRIES = 100
+HEALTH_CHECK_INTERVAL_S = 10.0
+#: The rest of the DAG: obshell's scheduler advances a DAG once a second ("Check obproxy
+#: status", the launch, each stage change), and each of the 100 checks is a loopback login
+#: and one query. 200 s is room for all of that (2 s per check), not a measured figure.
+START_DAG_OVERHEAD_S = 200.0
+#: How long a DAG may run before its host is ``timed_out``: the start DAG's worst case that
+#: still succeeds (100 × 10 s of sleeps, plus the overhead above), 1,200 s. A shorter limit
+#: would report ``timed_out`` for an ODP that obshell is still going to start.
+DEFAULT_DAG_TIMEOUT = HEALTH_CHECK_TRIES * HEALTH_CHECK_INTERVAL_S + START_DAG_OVERHEAD_S
 DEFAULT_AUTH_LIFETIME = 60
 DEFAULT_GRACE = 30.0
 DEFAULT_FORKS = 64

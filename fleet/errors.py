@@ -14,7 +14,9 @@
         │   └── BodyTooLarge       the body exceeded the size cap
         └── ApiFailure             a well-formed obshell error envelope
             ├── AuthRefused        401: decrypt/uri/expiry/password refused; nothing was done
-            └── NotFound           404 / old-agent not-found: unknown route or unknown DAG
+            ├── NotFound           404 / old-agent not-found: unknown route or unknown DAG
+            ├── DagLookupFailed    404 Task.NotFound from a failed lookup (busy sqlite): transient
+            └── OperatorRefused    the agent refused a DAG operator (not failed, cannot roll back, ...)
 
 aiohttp's exceptions are translated into these once, inside ``fleet.client``; no aiohttp type
 escapes it. Messages never contain secrets.
@@ -114,3 +116,16 @@ class AuthRefused(ApiFailure):
 
 class NotFound(ApiFailure):
     """Raised when the route or the DAG does not exist on the agent."""
+
+
+class DagLookupFailed(ApiFailure):
+    """Raised when the agent answered a DAG lookup with 404 ``Task.NotFound`` whose reason is not
+    an answer about the DAG: obshell answers *any* failure of its lookup that way (a busy sqlite,
+    say), and only "record not found" and "dag id not match" say something about the row. It is
+    transient: the DAG may well exist; nothing was done."""
+
+
+class OperatorRefused(ApiFailure):
+    """Raised when the agent refused a DAG operator before acting: 4.3.1+ answers 400
+    ``Task.Dag.Operator.*``, 4.2.6 500 with code 1010 "Known error: …". Not a server failure:
+    nothing to re-send or settle."""

@@ -160,6 +160,8 @@ class DagDetail:
     nodes: tuple[NodeDetail, ...] = ()
     #: failed sub-tasks the agent listed beyond what fleet keeps of one DAG (only counted)
     failed_sub_tasks_dropped: int = 0
+    #: obshell's ``maintenance_type``: 4 for a DAG that takes the ODP maintenance lock (0: not shown)
+    maintenance_type: int = 0
 
     @property
     def finished(self) -> bool:

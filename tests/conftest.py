@@ -4,7 +4,7 @@ In-process (async tests)::
 
     async def test_x(sim_factory):
         sim = await sim_factory({"defaults": {"dag_duration": [0.2, 0.4]}}, agents=3)
-        sim.addresses                     # ["127.18x.a.b:2886", ...]
+        sim.addresses                     # ["127.a.b.c:2886", ...]
         sim.state()["agents"][addr]       # the state file's document, live
         sim.agent(addr)                   # the SimAgent (settings, dags, counters)
 
@@ -16,8 +16,9 @@ Subprocess (``python -m fleet.simulator``; sync or async tests)::
         proc.state()          # SIGUSR1, then the freshly written state file
         proc.terminate()      # SIGTERM → exit code; then proc.final_state()
 
-Each test gets its own block of loopback addresses (127.180+xdist-worker.x.y), so tests and
-xdist workers never collide. Configs are dicts (written to YAML for the subprocess) or YAML text.
+Each test gets its own block of loopback addresses, chosen at run time and checked free
+(:func:`tests.harness.free_block`), so tests, xdist workers and other processes on the machine
+never collide. Configs are dicts (written to YAML for the subprocess) or YAML text.
 """
 
 from __future__ import annotations
@@ -40,26 +41,29 @@ import yaml
 from fleet.simulator.config import config_from_dict, parse_config
 from fleet.simulator.server import Simulator
 from fleet.simulator.state import read_state
+from tests.harness import free_block, relocate, relocate_config
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def fleet_home_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's runs stay in its own tmp_path: ``tmp_path/.fleet`` exists (fleet's home when a
+    test runs fleet there), and the platform's state directory is one inside tmp_path, never the
+    user's (``XDG_STATE_HOME``, passed on to every fleet process the test starts)."""
+    (tmp_path / ".fleet").mkdir(exist_ok=True)
+    monkeypatch.delenv("FLEET_HOME", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
 SIM_PORT = 2886
-_next_block = [0]
-
-
 def allocate_base_ip(agents: int) -> str:
-    """A fresh loopback block for ``agents`` addresses, unique per xdist worker and per call."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    index = int(worker[2:]) if worker[2:].isdigit() else 0
-    base = int(ipaddress.IPv4Address(f"127.{180 + index % 70}.0.1"))
-    offset = _next_block[0]
-    _next_block[0] += agents + 1
-    return str(ipaddress.IPv4Address(base + offset))
+    """A fresh loopback block for ``agents`` addresses, chosen at run time and free (see tests/harness.py)."""
+    return free_block(agents, SIM_PORT)
 
 
 def _as_config_text(config: dict[str, Any] | str | None) -> str:
     if config is None:
         return ""
-    return config if isinstance(config, str) else yaml.safe_dump(config)
+    return config if isinstance(config, str) else yaml.safe_dump(relocate_config(config))
 
 
 SimFactory = Callable[..., Awaitable[Simulator]]
@@ -117,7 +121,7 @@ def launch_simulator(tmp_path: Path, config: dict[str, Any] | str | None = None,
                      seed: int = 0, extra_args: tuple[str, ...] = (), base_ip: str | None = None,
                      ready_timeout: float = 60.0) -> SimProcess:
     """Start ``python -m fleet.simulator`` and wait for ``READY <N>``."""
-    base_ip = base_ip or allocate_base_ip(agents)
+    base_ip = relocate(base_ip, agents) if base_ip else allocate_base_ip(agents)
     cmd = [sys.executable, "-m", "fleet.simulator", "--agents", str(agents), "--base-ip", base_ip,
            "--port", str(SIM_PORT), "--seed", str(seed)]
     config_text = _as_config_text(config)

@@ -1,17 +1,28 @@
 """Run fleet's simulator and fleet itself as real processes, for end-to-end tests.
 
-Everything listens on 127.0.0.0/8 only. Each test picks its own base address so tests can
-run in parallel.
+Everything listens on 127.0.0.0/8 only. Loopback addresses are chosen at run time, so the suite
+never collides with another process on the machine (a simulator left running, another test
+session): :func:`free_block` hands out a region nobody listens on, chosen at random per process
+and checked by binding; :func:`relocate` maps a fixed base address a test names
+(``addresses("127.45.2.1", 10)``, ``sim_fleet(tmp, "127.45.2.1", 10)``) to such a region, the same
+one for the same base within the process, so a test written with fixed addresses gets fresh ones
+through these helpers without a change. ``127.0.0.x`` is left as it is (``localhost``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import ipaddress
 import json
 import os
+import random
+import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,11 +33,102 @@ from typing import Any
 import yaml
 
 SIM_PASSWORD = "fleet-sim-password"
+SIM_PORT = 2886
+LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+#: left as written: 127.0.0.1 is what ``localhost`` names
+_KEPT = ipaddress.IPv4Network("127.0.0.0/24")
+#: second octets of the regions handed out (fixed addresses written in tests stay below 100)
+_OCTETS = range(100, 254)
+#: /24 blocks per region: 1,024 addresses, enough for any base a test names and the hosts after it
+_REGION_BLOCKS = 4
+
+
+class LoopbackAllocator:
+    """Regions of 127.0.0.0/8 chosen at run time: random per process, never twice in one process,
+    and each address of a region free on the simulator's port when handed out (a bind succeeds)."""
+
+    def __init__(self, seed: bytes | None = None) -> None:
+        self._rng = random.Random(seed if seed is not None else os.urandom(16))
+        self._lock = threading.Lock()
+        self._taken: set[int] = set()  # first address (as an int) of each /24 handed out
+        self._nominal: dict[int, int] = {}  # a fixed base's /24 → its region's first /24
+
+    def free_block(self, count: int, port: int = SIM_PORT) -> str:
+        """The first address (``127.a.b.1``) of a fresh region with room for ``count`` addresses."""
+        with self._lock:
+            return str(ipaddress.IPv4Address(self._allocate(count + 1, port) + 1))
+
+    def relocate(self, address: str, count: int = 1, port: int = SIM_PORT) -> str:
+        """``address`` moved into a region chosen at run time (the same region for the same /24),
+        keeping its last octet; an address already handed out, or in 127.0.0.0/24, is kept."""
+        ip = ipaddress.IPv4Address(address)
+        assert ip in LOOPBACK, f"{address}: tests use loopback addresses only"
+        block = int(ip) & ~0xFF
+        with self._lock:
+            if ip in _KEPT or block in self._taken:
+                return address
+            if block not in self._nominal:
+                self._nominal[block] = self._allocate(max(_REGION_BLOCKS * 256, (int(ip) & 0xFF) + count), port)
+            return str(ipaddress.IPv4Address(self._nominal[block] + (int(ip) & 0xFF)))
+
+    def _allocate(self, size: int, port: int) -> int:
+        blocks = -(-size // 256)
+        for _ in range(1000):
+            second = self._rng.choice(_OCTETS)
+            third = self._rng.randrange(0, 256 - blocks + 1)
+            first = int(ipaddress.IPv4Address(f"127.{second}.{third}.0"))
+            region = [first + 256 * i for i in range(blocks)]
+            if any(b in self._taken for b in region) or not _all_free(first + 1, blocks * 256 - 2, port):
+                continue
+            self._taken.update(region)
+            return first
+        raise AssertionError("no free loopback region found")
+
+
+def _all_free(first: int, count: int, port: int) -> bool:
+    """Nothing listens on ``port`` at any of ``count`` addresses from ``first``: each binds."""
+    for value in range(first, first + count):
+        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as probe:
+            try:
+                probe.bind((str(ipaddress.IPv4Address(value)), port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return False
+                raise
+    return True
+
+
+#: the process's allocator: every helper below goes through it
+ALLOCATOR = LoopbackAllocator()
+
+
+def free_block(count: int, port: int = SIM_PORT) -> str:
+    """The first of ``count`` consecutive loopback addresses chosen at run time, free on ``port``."""
+    return ALLOCATOR.free_block(count, port)
+
+
+def relocate(address: str, count: int = 1, port: int = SIM_PORT) -> str:
+    """A fixed loopback address as this run's (see the module docstring)."""
+    return ALLOCATOR.relocate(address, count, port)
+
+
+_IPV4 = re.compile(r"\b127\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
+
+
+def relocate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A simulator config whose ``agents`` keys (``ip``, ``ip:port``, ``ip-ip``) name fixed addresses,
+    with each address as this run places it (:func:`relocate`)."""
+    agents = config.get("agents")
+    if not isinstance(agents, dict):
+        return config
+    moved = {_IPV4.sub(lambda m: relocate(m.group(0)), str(key)): value for key, value in agents.items()}
+    return {**config, "agents": moved}
 
 
 def addresses(base_ip: str, count: int) -> list[str]:
-    first = ipaddress.IPv4Address(base_ip)
-    assert first in ipaddress.IPv4Network("127.0.0.0/8")
+    """``count`` consecutive addresses from ``base_ip`` as this run places it (:func:`relocate`)."""
+    first = ipaddress.IPv4Address(relocate(base_ip, count))
+    assert first in LOOPBACK
     return [str(first + i) for i in range(count)]
 
 
@@ -56,9 +158,11 @@ class SimFleet:
 @contextmanager
 def sim_fleet(tmp: Path, base_ip: str, count: int, config: dict[str, Any] | None = None,
               port: int = 2886) -> Iterator[SimFleet]:
-    """Serve ``count`` simulated agents from ``base_ip`` in a subprocess until the block ends."""
+    """Serve ``count`` simulated agents from ``base_ip`` (as this run places it: :func:`relocate`)
+    in a subprocess until the block ends."""
+    base_ip = relocate(base_ip, count, port)
     cfg_path = tmp / "sim.yaml"
-    cfg_path.write_text(yaml.safe_dump(config or {}))
+    cfg_path.write_text(yaml.safe_dump(relocate_config(config or {})))
     state = tmp / "sim-state.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "fleet.simulator", "--agents", str(count), "--base-ip", base_ip,

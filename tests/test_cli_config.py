@@ -145,7 +145,7 @@ def test_version_and_help(tmp_path: Path) -> None:
     (["-i", "inv.yaml", "--limit", "@gone.retry"], {},
      "fleet: error: --limit @gone.retry: cannot read the file: No such file or directory"),
     (["-i", "inv.yaml"], {"password": None},
-     "fleet: error: inv.yaml:5: host '127.42.40.1' needs its agent password: environment variable "
+     f"fleet: error: inv.yaml:5: host '{IPS[0]}' needs its agent password: environment variable "
      "OBSHELL_AGENT_PASSWORD is not set (or set obshell_password_file)"),
     (["-i", "inv.yaml", "--shard", "4/3"], {}, "fleet: error: --shard '4/3': I must be between 1 and N"),
     (["-i", "inv.yaml", "--serial", "1,x"], {},

@@ -141,3 +141,32 @@ def test_retry_failed_retries_in_place_and_lists_every_attempt(tmp_path: Path) -
     for ip, retries in ((ips[0], 0), (ips[1], 2), (ips[2], 2)):
         assert _agent(state, ip)["requests"].get(START) == 1
         assert _agent(state, ip)["requests"].get(OPERATE, 0) == retries
+
+
+def test_operator_refusals_are_the_agents_on_4_2_6_and_on_4_3(tmp_path: Path) -> None:
+    """`fleet dag rollback` of failed start DAGs, which obshell refuses ("Check obproxy status"
+    cannot roll back): 4.2.6 answers 500, code 1010, "Known error: …", 4.3.1+ 400
+    Task.Dag.Operator.RollbackNotAllowed; both hosts end rejected, "refused by the agent", with the
+    agent's own codes, and each agent got exactly one operator request (nothing re-sent)."""
+    base = "127.43.9.1"
+    ips = addresses(base, 2)
+    inventory = write_inventory(tmp_path / "inv.yaml", ips)
+    config = {"defaults": {"dag_duration": [0.3, 0.5], "faults": {"dag_fails": 1}},
+              "agents": {ips[0]: {"version": "4.2.6.0-100000012024060412"}}}
+    with sim_fleet(tmp_path, base, 2, config) as sim:
+        start = run_fleet(["start", "-i", str(inventory), "--no-journal", "-o", "start.json", *FAST], cwd=tmp_path)
+        rollback = run_fleet(["dag", "rollback", "start.json", "-o", "rollback.json", *FAST], cwd=tmp_path)
+        state = sim.state()
+    started = json.loads((tmp_path / "start.json").read_text())
+    assert start.returncode == 2 and {h["outcome"] for h in started["hosts"]} == {"failed"}, start.stderr[-2000:]
+    assert rollback.returncode == 2, rollback.stderr[-2000:]
+    hosts = _by_host(json.loads((tmp_path / "rollback.json").read_text()))
+    legacy, modern = hosts[ips[0]], hosts[ips[1]]
+    assert legacy["outcome"] == modern["outcome"] == "rejected"
+    assert (legacy["error"]["status"], legacy["error"]["code"], legacy["error"]["errCode"]) == (500, 1010, None)
+    assert "Known error: " in legacy["error"]["message"]
+    assert (modern["error"]["status"], modern["error"]["errCode"]) == (400, "Task.Dag.Operator.RollbackNotAllowed")
+    for host in (legacy, modern):
+        assert host["error"]["message"].startswith("refused by the agent"), host["error"]
+    for ip in ips:
+        assert _agent(state, ip)["requests"].get(OPERATE) == 1, ip

@@ -66,9 +66,15 @@ def test_several_inventories_and_host_lists_on_start(tmp_path: Path, inv: Path) 
     assert run.stdout.split() == ["hz-1.example", "hz-2.example", "127.0.0.9"]
 
 
-def test_limit_with_an_unknown_part_warns_and_goes_on(tmp_path: Path, inv: Path) -> None:
-    """--limit hz:nosuchgroup warns with Ansible's words and selects hz."""
-    run = run_fleet(["start", "-i", "inv", "--limit", "hz:nosuchgroup", "--list-hosts"], cwd=tmp_path)
+def test_limit_with_an_unknown_part_is_refused_unless_allowed(tmp_path: Path, inv: Path) -> None:
+    """--limit hz:nosuchgroup is exit 5 with one line naming the part; with --allow-unmatched it warns
+    with Ansible's words and selects hz."""
+    refused = run_fleet(["start", "-i", "inv", "--limit", "hz:nosuchgroup", "--list-hosts"], cwd=tmp_path)
+    assert refused.returncode == 5 and refused.stdout == ""
+    assert refused.stderr.startswith("fleet: error: --limit 'hz:nosuchgroup': 'nosuchgroup' matches no group or host")
+    assert refused.stderr.count("\n") == 1 and "--allow-unmatched" in refused.stderr
+    run = run_fleet(["start", "-i", "inv", "--limit", "hz:nosuchgroup", "--allow-unmatched", "--list-hosts"],
+                    cwd=tmp_path)
     assert run.returncode == 0
     assert run.stdout.split() == ["hz-1.example", "hz-2.example"]
     assert "fleet: warning: Could not match supplied host pattern, ignoring: nosuchgroup" in run.stderr

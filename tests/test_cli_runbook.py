@@ -146,8 +146,8 @@ def test_step_on_a_terminal_asks_before_each_batch(tmp_path: Path) -> None:
 
     summary = json.loads((tmp_path / "s.json").read_text())
     assert run.returncode == 3, run.terminal[-2000:]
-    assert "fire batch 1 (2 hosts: 127.42.6.1, 127.42.6.2)? [y/N]" in run.terminal
-    assert "fire batch 2 (2 hosts: 127.42.6.3, 127.42.6.4)? [y/N]" in run.terminal
+    assert f"fire batch 1 (2 hosts: {ips[0]}, {ips[1]})? [y/N]" in run.terminal
+    assert f"fire batch 2 (2 hosts: {ips[2]}, {ips[3]})? [y/N]" in run.terminal
     assert "fire batch 3" not in run.terminal
     assert [h["outcome"] for h in summary["hosts"]] == ["succeeded"] * 2 + ["skipped"] * 3
     assert "declined batch 2" in summary["hosts"][2]["error"]["message"]

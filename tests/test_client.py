@@ -230,12 +230,13 @@ async def test_start_on_old_agent_is_not_found(sim_factory: SimFactory, http: Ht
 
 
 async def test_legacy_errors_classify_the_same(sim_factory: SimFactory, http: HttpClient) -> None:
-    """4.2.x envelopes (no errCode): wrong password → AuthRefused code 10008; decrypt code 1 → one refetch+retry."""
+    """4.2.x envelopes (no errCode): wrong password → AuthRefused code 10008; a key change ("Verification
+    failed: header decrypt failed", code 10008 too) → one refetch of /secret and one retry."""
     sim = await sim_factory({"defaults": {"version": "4.2.6.0", "faults": {"key_rotation": {"after_requests": 1}}}})
     addr = sim.addresses[0]
     c = client_for(http, addr)
     dag = (await c.start_obproxy()).data
-    assert (await c.get_dag(dag.id)).data.id == dag.id  # code 1 → refetch /secret, retry once
+    assert (await c.get_dag(dag.id)).data.id == dag.id  # decrypt failed → refetch /secret, retry once
     assert counts(sim, addr)["GET /api/v1/secret"] == 2
     bad = client_for(http, addr, password="nope")
     with pytest.raises(AuthRefused) as info:

@@ -94,9 +94,9 @@ def test_list_hosts_sends_nothing(tmp_path: Path) -> None:
     ips = addresses("127.41.3.1", 5)
     inventory = write_inventory(tmp_path / "inv.yaml", ips)
     with sim_fleet(tmp_path, "127.41.3.1", 5) as sim:
-        run = run_fleet(["start", "-i", str(inventory), "--limit", "127.41.3.2,127.41.3.3", "--list-hosts"],
+        run = run_fleet(["start", "-i", str(inventory), "--limit", f"{ips[1]},{ips[2]}", "--list-hosts"],
                         cwd=tmp_path)
         state = sim.state()
     assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["127.41.3.2", "127.41.3.3"]
+    assert run.stdout.split() == ips[1:3]
     assert state["totals"]["requests"] == 0

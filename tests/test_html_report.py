@@ -189,6 +189,23 @@ def test_an_unfinished_dags_end_time_is_not_its_end() -> None:
     assert row[6] is not None and row[7] is None
 
 
+def test_the_header_shows_the_rollout_options() -> None:
+    """The page's header names how the run rolled out (serial batches, canary, fail percentage,
+    step, order, forks, timeout) from the summary's options, and the shard; off flags are left out."""
+    doc = json.loads(summary_json(hostile_doc(1)))
+    doc["shard"] = "2/4"
+    doc["options"] = {"serial": {"value": ["1", "10%"], "source": "command line"},
+                      "canary": {"value": 2, "source": "command line"},
+                      "max_fail_percentage": {"value": 5.0, "source": "journal"},
+                      "step": {"value": False, "source": "default"},
+                      "order": {"value": "inventory", "source": "default"},
+                      "forks": {"value": 64, "source": "default"}, "timeout": {"value": 600.0, "source": "default"}}
+    meta = dict(report_model(doc)["meta"])
+    assert meta["rollout"] == "--serial 1,10% --canary 2 --max-fail-percentage 5 --forks 64 --timeout 600"
+    assert meta["shard"] == "2/4"
+    assert "--serial 1,10% --canary 2" in html_report(doc)
+
+
 def test_report_command_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     """A missing file, non-JSON, a non-summary, or two summaries of the same host: exit 5, one line."""
     (tmp_path / "bad.json").write_text("{")

@@ -382,11 +382,16 @@ def test_tls_files_are_checked_before_anything_is_sent(tmp_path: Path) -> None:
 
 
 def test_unknown_pattern_part_warns_like_ansible_and_goes_on(tmp_path: Path) -> None:
-    """--limit hz:nosuchgroup selects hz and warns with Ansible's words; no match at all is an error."""
+    """With allow_unmatched, --limit hz:nosuchgroup selects hz and warns with Ansible's words; without
+    it the part is an error; no match at all is an error either way."""
     path = write(tmp_path / "hosts.ini", "[hz]\nh1.example\n[sh]\ns1.example\n")
     inventory = load_inventory(path)
     warnings: list[str] = []
-    assert [h.name for h in select(inventory, "hz:nosuchgroup:!alsonot", warnings.append)] == ["h1.example"]
+    with pytest.raises(InputError, match="'nosuchgroup' matches no group or host"):
+        select(inventory, "hz:nosuchgroup:!alsonot", warnings.append)
+    assert warnings == []
+    chosen = select(inventory, "hz:nosuchgroup:!alsonot", warnings.append, allow_unmatched=True)
+    assert [h.name for h in chosen] == ["h1.example"]
     assert warnings == ["Could not match supplied host pattern, ignoring: nosuchgroup",
                         "Could not match supplied host pattern, ignoring: alsonot"]
     with pytest.raises(InputError, match="matches no host"):

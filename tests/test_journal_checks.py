@@ -190,8 +190,9 @@ def test_merge_of_three_of_four_shards_names_the_missing_one(tmp_path: Path) -> 
 def test_lock_is_taken_on_the_journal_itself(tmp_path: Path) -> None:
     """A journal in use is refused under any path naming it (here a hard link), and a crashed
     holder leaves it free: the kernel drops the lock with the process."""
-    inventory = write_inventory(tmp_path / "inv.yaml", addresses("127.45.6.1", 1))
-    journal = _write(tmp_path / "j.jsonl", [_header(hosts=["127.45.6.1:2886"], inventory=str(inventory))])
+    [ip] = addresses("127.45.6.1", 1)
+    inventory = write_inventory(tmp_path / "inv.yaml", [ip])
+    journal = _write(tmp_path / "j.jsonl", [_header(hosts=[f"{ip}:2886"], inventory=str(inventory))])
     (tmp_path / "link.jsonl").hardlink_to(journal)
     holder = subprocess.Popen([sys.executable, "-c", (
         "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_EX);"
@@ -205,7 +206,7 @@ def test_lock_is_taken_on_the_journal_itself(tmp_path: Path) -> None:
     time.sleep(0.05)
     free = run_fleet(["start", "--resume", "link.jsonl", "--list-hosts"], cwd=tmp_path)
     assert busy.returncode == 5 and f"in use by pid {holder.pid}" in busy.stderr, busy.stderr
-    assert free.returncode == 0 and free.stdout.split() == ["127.45.6.1"], free.stderr
+    assert free.returncode == 0 and free.stdout.split() == [ip], free.stderr
 
 
 @settings(max_examples=300, deadline=None)

@@ -160,8 +160,8 @@ def test_a_second_fleet_run_adopts_what_the_first_is_following(tmp_path: Path) -
 def test_the_stop_lock_is_respected_by_start_and_by_a_second_stop(tmp_path: Path) -> None:
     """A stop that failed at 'Stop obproxy' keeps obshell's maintenance lock: `fleet start`
     then sends nothing and reports the host precheck_failed (mid-stop, naming the DAG), and a
-    second `fleet stop` adopts the failed stop rather than sending another (which obshell would
-    refuse with Agent.UnderMaintenance) — on a SINGLE and a FOLLOWER agent."""
+    second `fleet stop` neither adopts the dead stop as running nor sends another (obshell would
+    refuse it with Agent.UnderMaintenance): precheck_failed naming it — on a SINGLE and a FOLLOWER agent."""
     base = "127.52.3.1"
     ips = addresses(base, 2)
     config = {"defaults": {"dag_duration": [0.3, 0.5], "faults": {"dag_fails": 1}},
@@ -179,7 +179,8 @@ def test_the_stop_lock_is_respected_by_start_and_by_a_second_stop(tmp_path: Path
         assert host["dag"]["name"] == "Stop obproxy"
     assert again.summary is not None
     for host in again.summary["hosts"]:
-        assert host["outcome"] == "failed" and host["adopted"]["reason"] == "already_running", host
+        assert host["outcome"] == "precheck_failed" and host["adopted"] is None, host
+        assert "mid-stop" in host["error"]["message"] and host["dag"]["id"] in host["error"]["message"], host
     for ip in ips:
         agent = state["agents"][f"{ip}:2886"]
         assert agent["starts_accepted"] == 0 and agent["requests"]["POST /api/v1/obproxy/stop"] == 1, ip

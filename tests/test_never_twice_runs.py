@@ -114,8 +114,9 @@ def test_interrupt_advice_never_leads_to_a_second_start(tmp_path: Path) -> None:
     assert again.outcomes() == {failing: "failed"}
     assert resumed.outcomes() == {**{ip: "timed_out" for ip in stuck}, failing: "failed", quick: "succeeded",
                                   **{ip: "succeeded" for ip in unfired}}, resumed.stderr[-2000:]
-    assert (f"fleet: 3 hosts may still be starting (timed_out 3): settle with fleet start --resume {journal}"
-            in resumed.stderr)
+    assert (f"fleet: 3 hosts timed out with their DAG still running: cancel the DAGs with fleet dag cancel {journal} "
+            f"(or follow them longer: fleet start --resume {journal} --timeout SECONDS)") in resumed.stderr
+    assert "may still be starting" not in resumed.stderr
     assert "fleet: 1 hosts to retry" in resumed.stderr  # still only the failed one
     assert [_starts(state, ip) for ip in stuck] == [1, 1, 1]
     assert [_starts(state, ip) for ip in [quick, *unfired]] == [1] * 6

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from fleet.engine.probe import BUDGET, LOOK, IdSearch, Seen
-from fleet.engine.recovery import find_lost_dag, find_running, obshell_unfinished, stop_lock_holder
+from fleet.engine.recovery import find_lost_dag, find_running, lock_holder, obshell_unfinished
 from fleet.models import DagDetail
 from fleet.protocol.ids import odp_generic_id
 from fleet.simulator.agent import SimAgent
@@ -198,14 +198,16 @@ def _dag(dag_id: int, name: str, state: str, start: str | None = None, end: str 
     return DagDetail(odp_generic_id(IP, 2886, dag_id), dag_id, name, state, start_time=start, end_time=end)
 
 
-def test_running_means_obshell_unfinished_and_a_failed_stop_holds_the_lock() -> None:
-    """A failed stop is unfinished (it keeps the lock); a failed start is not; the newest wins."""
-    failed_stop = _dag(5, "Stop obproxy", "FAILED")
+def test_running_is_alive_and_a_stop_failed_in_its_second_node_holds_the_lock() -> None:
+    """A failed stop is unfinished (obshell's list) but not running; one that failed in 'Stop
+    obproxy' (stage 2) keeps the lock; a failed start is neither; the newest running DAG wins."""
+    failed_stop = DagDetail(odp_generic_id(IP, 2886, 5), 5, "Stop obproxy", "FAILED", stage=2, max_stage=2)
     assert obshell_unfinished(failed_stop) and not obshell_unfinished(_dag(6, "Start obproxy", "FAILED"))
     dags = [_dag(3, "Start obproxy", "RUNNING"), _dag(4, "Start obproxy", "RUNNING"), failed_stop]
     assert find_running(dags, "Start obproxy") == dags[1]
-    assert stop_lock_holder(dags) == failed_stop
-    assert stop_lock_holder([_dag(5, "Stop obproxy", "SUCCEED")]) is None
+    assert find_running(dags, "Stop obproxy") is None
+    assert lock_holder(dags) == failed_stop
+    assert lock_holder([_dag(5, "Stop obproxy", "SUCCEED")]) is None
 
 
 def test_lost_dag_above_the_baseline_or_created_after_the_send() -> None:

@@ -85,11 +85,14 @@ def test_subscripts_index_inventory_order(example: Inventory) -> None:
 
 
 def test_limit_file_and_retry_file(example: Inventory, tmp_path: Path) -> None:
-    """@file reads one pattern per line, as in a .retry file; blank lines are skipped."""
+    """@file reads one pattern per line, as in a .retry file; blank lines are skipped; a line naming
+    no host of the inventory is refused like any other part, unless allow_unmatched."""
     retry = tmp_path / "site.retry"
     retry.write_text("hz2-proxy-b\n\n2001:db8:10::5\nnot-there\n")
-    assert names(select(example, f"@{retry}")) == ["hz2-proxy-b", "2001:db8:10::5"]
-    assert names(select(example, f"canary,!@{retry}")) == names(select(example, "canary"))
+    with pytest.raises(InputError, match="'not-there' matches no group or host"):
+        select(example, f"@{retry}")
+    assert names(select(example, f"@{retry}", allow_unmatched=True)) == ["hz2-proxy-b", "2001:db8:10::5"]
+    assert names(select(example, f"canary,!@{retry}", allow_unmatched=True)) == names(select(example, "canary"))
     with pytest.raises(InputError, match="cannot read the file"):
         select(example, f"@{tmp_path / 'missing.retry'}")
 
@@ -99,7 +102,54 @@ def test_pattern_matching_nothing_is_a_clean_one_liner(example: Inventory, patte
     """A pattern selecting no host is one InputError line naming the pattern and the inventory."""
     with pytest.raises(InputError) as info:
         select(example, pattern)
-    assert str(info.value) == f"--limit {pattern!r} matches no host in {example.path}"
+    assert str(info.value).startswith(f"--limit {pattern!r} matches no host in {example.path}")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("pattern", "expected"), [
+    ("hangzhou:shanghaii",
+     "--limit 'hangzhou:shanghaii': 'shanghaii' matches no group or host in {path}; did you mean 'shanghai'?; "
+     "--allow-unmatched ignores such parts with a warning, as Ansible does"),
+    ("hangzhou:!canaryy", "--limit 'hangzhou:!canaryy': 'canaryy' matches no group or host in {path}; "
+     "did you mean 'canary'?; --allow-unmatched ignores such parts with a warning, as Ansible does"),
+    ("hz_clustr1",
+     "--limit 'hz_clustr1' matches no host in {path}; did you mean 'hz_cluster1' or 'sh_cluster1' or 'hz_cluster2'?"),
+    ("zzzz", "--limit 'zzzz' matches no host in {path}; groups: canary, hangzhou, hz_cluster1, hz_cluster2, "
+     "sh_cluster1, shanghai (fleet inventory --graph shows them all)"),
+    ("hangzhou:nope1:nope2", "--limit 'hangzhou:nope1:nope2': 'nope1' matches no group or host in {path} "
+     "(1 more part matches nothing too); groups: canary, hangzhou, hz_cluster1, hz_cluster2, sh_cluster1, "
+     "shanghai (fleet inventory --graph shows them all); --allow-unmatched ignores such parts with a warning, "
+     "as Ansible does"),
+])
+def test_a_part_matching_nothing_is_an_error_with_a_did_you_mean(example: Inventory, pattern: str,
+                                                                 expected: str) -> None:
+    """Any part of --limit that matches no group or host is refused (a typo would narrow the run),
+    naming the part and the closest group or host names, else the inventory's groups."""
+    with pytest.raises(InputError) as info:
+        select(example, pattern)
+    assert str(info.value) == expected.format(path=example.path)
+
+
+def test_a_range_written_as_a_subscript_gets_ansibles_hint(example: Inventory) -> None:
+    """'obproxy0[1-3]' is Ansible's subscript of 'obproxy0' (which matches nothing): the error says so,
+    with Ansible's [x:y] wording, and offers the regex that selects those names."""
+    with pytest.raises(InputError) as info:
+        select(example, "obproxy0[1-3]")
+    message = str(info.value)
+    assert "'obproxy0[1-3]' is read as a subscript of 'obproxy0'" in message
+    assert "use [x:y] inclusive subscripts instead of [x-y]" in message
+    assert "write '~obproxy0[1-3]'" in message
+    suggested = message.rsplit("write ", 1)[1].strip("'")
+    assert names(select(example, suggested)) == names(select(example, "obproxy0[1-3]*"))
+
+
+def test_allow_unmatched_keeps_ansibles_warning(example: Inventory) -> None:
+    """With allow_unmatched a part matching nothing is ignored with Ansible's warning, as before."""
+    warnings: list[str] = []
+    chosen = select(example, "canary:nosuch:!alsonot[0]", warnings.append, allow_unmatched=True)
+    assert names(chosen) == names(select(example, "canary"))
+    assert warnings == ["Could not match supplied host pattern, ignoring: nosuch",
+                        "Could not match supplied host pattern, ignoring: alsonot"]
 
 
 @pytest.mark.parametrize("pattern", ["", "   ", "~(unclosed"])
@@ -121,7 +171,7 @@ def test_select_is_fast_on_ten_thousand_hosts(tmp_path: Path) -> None:
     limit.write_text("\n".join(f"h{c}-{i}" for c in range(50) for i in range(100)) + "\nmissing-1\nmissing-2\n")
     started = time.perf_counter()
     assert len(select(inventory, "c1*:!c10:&h*")) == 1000
-    assert len(select(inventory, f"@{limit}")) == 5000
+    assert len(select(inventory, f"@{limit}", allow_unmatched=True)) == 5000
     assert time.perf_counter() - started < 1.0
 
 
@@ -186,10 +236,10 @@ def _assert_same_selection(inventory: Inventory, manager: Any, patterns: list[st
     for pattern in patterns:
         expected = _ansible_select(manager, pattern)
         if expected:
-            assert set(names(select(inventory, pattern))) == expected, pattern
+            assert set(names(select(inventory, pattern, allow_unmatched=True))) == expected, pattern
         else:
             with pytest.raises(InputError):
-                select(inventory, pattern)
+                select(inventory, pattern, allow_unmatched=True)
 
 
 EXAMPLE_PATTERNS = [

@@ -230,3 +230,19 @@ def test_hosts_in_flight_are_counted_once_when_a_rollout_widens() -> None:
     for host in hosts[1:]:
         progress.host_phase(host, Phase.POLLING)
     assert progress._peak_active == 20
+
+
+def test_hosts_just_begun_are_never_slow() -> None:
+    """A check whose first host ended at once says no "N slow" for the hosts that began with it
+    (0.0 s in); hosts still going well past the usual time (twice it, and a second over) are slow."""
+    hosts = [HostSpec(name=f"c{i}", address=f"10.0.1.{i}") for i in range(20)]
+    progress, _stream, clock = view(color=False)
+    progress.run_started("obproxy.check", 20)
+    for host in hosts:
+        progress.host_phase(host, Phase.CHECKING)
+    progress.host_done(HostResult(hosts[0], Outcome.SUCCEEDED))
+    assert "slow" not in progress.line() and "ETA" not in progress.line()
+    clock.now += 0.5
+    assert "slow" not in progress.line()
+    clock.now += 1.0
+    assert progress.line().endswith("| 19 slow elapsed 0:02")

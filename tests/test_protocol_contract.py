@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,7 +12,13 @@ from fleet.cli.logs import SECRET_KEYS
 from fleet.protocol import api
 from fleet.protocol.agentinfo import ODP_ROUTES_SINCE, version_tuple
 from fleet.protocol.clock import format_agent_time, parse_agent_time, parse_offset
-from fleet.protocol.ids import local_generic_id, parse_local_generic_id
+from fleet.protocol.ids import (
+    local_generic_id,
+    odp_generic_id,
+    parse_local_generic_id,
+    parse_odp_generic_id,
+    same_address,
+)
 from fleet.simulator.config import config_from_dict
 from fleet.simulator.routing import route_of
 from fleet.simulator.settings import ConfigError
@@ -70,6 +78,24 @@ def test_local_generic_ids_round_trip() -> None:
             assert generic[0] in (("4", "5") if odp else ("2", "3"))
             assert parse_local_generic_id(generic) == (ip, 2886, 42, odp)
     assert parse_local_generic_id("1" + "42") is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 65535), st.integers(0, 2**63 - 1))
+def test_an_ipv4_mapped_address_gets_prefix_4_and_the_ipv4_integer_like_go_to4(
+        ip_int: int, port: int, dag_id: int) -> None:
+    """Go's To4() succeeds on ::ffff:a.b.c.d, so obshell builds that agent's ODP and local ids with
+    prefix 4/2 and the IPv4 integer: fleet builds the same id from either spelling, reads it back as
+    the IPv4 address, and counts both spellings as one agent address (prefix 5 only for real IPv6)."""
+    v4 = str(ipaddress.IPv4Address(ip_int))
+    mapped = f"::ffff:{v4}"
+    assert odp_generic_id(mapped, port, dag_id) == odp_generic_id(v4, port, dag_id) == \
+        f"4{ip_int:010d}{port:05d}{dag_id}"
+    assert local_generic_id(mapped, port, dag_id, odp=False)[0] == "2"
+    assert parse_odp_generic_id(odp_generic_id(mapped, port, dag_id)) == (v4, port, dag_id)
+    assert same_address(mapped, v4) and same_address(v4, mapped.upper())
+    # ::a.b.c.d (IPv4-compatible, not mapped) is IPv6 to Go: To4() fails
+    assert not same_address(f"::{v4}", v4) and odp_generic_id(f"::{v4}", port, dag_id)[0] == "5"
 
 
 def test_the_auth_headers_are_masked_in_logs() -> None:

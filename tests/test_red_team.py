@@ -5,6 +5,7 @@ the starts every agent accepted from the simulator's own record."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import signal
 import subprocess
@@ -76,7 +77,7 @@ def test_a_dag_that_names_another_agent_is_not_followed(tmp_path: Path) -> None:
     assert first.outcomes() == {start_lies: "succeeded", polls_lie: "protocol_error", honest: "succeeded"}
     hosts = {h["host"]: h for h in first.summary["hosts"]} if first.summary else {}
     assert hosts[start_lies]["adopted"]["reason"] == "answer_lost"
-    assert hosts[start_lies]["dag"]["id"].startswith("4" + f"{0x7F2F0101:010d}")
+    assert hosts[start_lies]["dag"]["id"].startswith("4" + f"{int(ipaddress.IPv4Address(start_lies)):010d}")
     assert "another agent" in hosts[polls_lie]["error"]["message"]
     assert hosts[polls_lie]["dag"]["state"] != "SUCCEED"
     assert listed == []

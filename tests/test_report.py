@@ -187,22 +187,26 @@ def test_exit_codes(hosts: list[Outcome], overrides: dict[str, Any], code: int) 
 
 def test_write_atomic_replaces_and_leaves_no_temp_files(tmp_path: pathlib.Path) -> None:
     """A second write replaces the first, with the asked mode, and no temporary file remains."""
-    target = tmp_path / "summary.json"
+    out = tmp_path / "out"  # a folder of its own: tmp_path holds the test's .fleet
+    out.mkdir()
+    target = out / "summary.json"
     write_atomic(target, "old")
     write_atomic(target, b"new \xe2\x9c\x93", mode=0o600)
     assert target.read_bytes() == b"new \xe2\x9c\x93"
     assert os.stat(target).st_mode & 0o777 == 0o600
-    assert os.listdir(tmp_path) == ["summary.json"]
+    assert os.listdir(out) == ["summary.json"]
 
 
 def test_write_atomic_failure_keeps_the_old_file(tmp_path: pathlib.Path) -> None:
     """When writing fails half-way, the old content stays and the temporary file is removed."""
-    target = tmp_path / "summary.json"
+    out = tmp_path / "out"  # a folder of its own: tmp_path holds the test's .fleet
+    out.mkdir()
+    target = out / "summary.json"
     write_atomic(target, "old")
     with pytest.raises(TypeError):
         write_atomic(target, 42)  # type: ignore[arg-type]  # deliberately wrong to make the write fail
     assert target.read_text() == "old"
-    assert os.listdir(tmp_path) == ["summary.json"]
+    assert os.listdir(out) == ["summary.json"]
 
 
 def test_write_json_atomic_round_trips(tmp_path: pathlib.Path) -> None:

@@ -61,8 +61,10 @@ def test_a_terminal_run_shows_the_recap_and_keeps_the_record_for_later(tmp_path:
     assert "failed to start obproxy" in show.stdout and "Security.Authentication.IncorrectAgentPassword" in show.stdout
     code, status = _in_a_terminal(["status"], tmp_path)
     lines = [line.strip() for line in status.splitlines()]
-    assert lines[1].split()[:4] == ["HOST", "OUTCOME", "DAG", "STATE"], status
-    rows = {line.split()[0]: line.split()[1:4] for line in lines[2:] if line.startswith("127.")}
+    header = next(i for i, line in enumerate(lines) if line.startswith("HOST"))
+    assert lines[header].split()[:4] == ["HOST", "OUTCOME", "DAG", "STATE"], status
+    assert all(len(line) <= 100 for line in status.splitlines()), status
+    rows = {line.split()[0]: line.split()[1:4] for line in lines[header + 1:] if line.startswith("127.")}
     assert rows[ips[2]] == ["auth_failed", "-", "-"] and rows[ips[1]][0] == "failed" and len(rows) == 4
     assert "0001-01-01" not in status and '"schema"' not in status
 

@@ -7,6 +7,11 @@ finished, the agent refused, the start never left). A host whose DAG may still b
 there: it is settled by ``--resume``, which follows its DAG and never starts it again. Hosts
 skipped by an interrupt belong to the resume too (it fires them in the run's own batches), so
 the two pieces of advice never name one host twice and following both sends no second start.
+
+Each piece of advice is the command that settles its hosts. A ``timed_out`` host's DAG was
+still running at ``--timeout``, counted from the DAG's start: a resume follows it again and
+times out again at once, so what settles it is ``fleet dag cancel`` (obshell's CANCEL ends
+the DAG), or a resume with a longer ``--timeout`` when the DAG is only slow.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ class Advice:
     settle: Mapping[str, int]
     #: hosts never fired because the run was interrupted (fired by ``--resume``)
     unfired: int
+    #: ``timed_out`` hosts (in ``settle`` too): their DAG is settled by ``fleet dag cancel``
+    timed_out: tuple[str, ...] = ()
 
 
 def partition(doc: Mapping[str, Any], *, resumable: bool = True) -> Advice:
@@ -38,6 +45,7 @@ def partition(doc: Mapping[str, Any], *, resumable: bool = True) -> Advice:
     retry: list[str] = []
     settle: dict[str, int] = {}
     unfired = 0
+    timed_out: list[str] = []
     for host in doc["hosts"]:
         outcome = host["outcome"]
         if outcome == Outcome.SUCCEEDED.value:
@@ -53,21 +61,38 @@ def partition(doc: Mapping[str, Any], *, resumable: bool = True) -> Advice:
             retry.append(host["host"])
         else:
             settle[outcome] = settle.get(outcome, 0) + 1
-    return Advice(tuple(retry), settle, unfired)
+            if outcome == Outcome.TIMED_OUT.value:
+                timed_out.append(host["host"])
+    return Advice(tuple(retry), settle, unfired, tuple(timed_out))
 
 
 def retry_text(advice: Advice) -> str:
     return "".join(f"{name}\n" for name in advice.retry)
 
 
-def advice_lines(advice: Advice, retry_path: str, journal: str | None, command: str) -> list[str]:
-    """What to print after the failure table: the resume (if needed) first, then the retry."""
+def advice_lines(advice: Advice, retry_path: str, journal: str | None, command: str, *,
+                 summary: str | None = None) -> list[str]:
+    """What to print after the failure table, each line the command that settles its hosts: the
+    cancel of timed-out DAGs, the resume, then the retry.
+
+    ``summary`` names the run for ``fleet dag cancel`` when it kept no journal.
+    """
     lines = []
-    pending = sum(advice.settle.values())
+    run = journal or summary
+    settle = dict(advice.settle)
+    if advice.timed_out and run:
+        del settle[Outcome.TIMED_OUT.value]
+        count = len(advice.timed_out)
+        # without --limit, fleet dag cancel takes the timed-out hosts and the interrupted ones
+        limit = "" if not settle else " --limit " + ",".join(advice.timed_out)
+        resume = f"fleet {command} --resume {journal} --timeout SECONDS" if journal else None
+        lines.append(f"fleet: {count} hosts timed out with their DAG still running: cancel the DAGs with "
+                     f"fleet dag cancel {run}{limit}" + (f" (or follow them longer: {resume})" if resume else ""))
+    pending = sum(settle.values())
     if pending or advice.unfired:
         parts = []
         if pending:
-            counts = ", ".join(f"{outcome} {count}" for outcome, count in sorted(advice.settle.items()))
+            counts = ", ".join(f"{outcome} {count}" for outcome, count in sorted(settle.items()))
             parts.append(f"{pending} hosts may still be starting ({counts})")
         if advice.unfired:
             parts.append(f"{advice.unfired} hosts were never fired")

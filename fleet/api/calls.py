@@ -3,7 +3,7 @@
 Each takes an inventory (a path, several paths, or :class:`~fleet.models.HostSpec` objects), the
 CLI's options as keyword arguments (checked as :class:`~fleet.api.RunOptions`), and returns a
 :class:`~fleet.api.RunResult`. The run keeps its record as the CLI's does: a journal, and a
-folder ``.fleet/runs/<run-id>/`` with ``summary.json``, ``retry`` and ``report.html``.
+folder ``<home>/runs/<run-id>/`` with ``summary.json``, ``retry`` and ``report.html``.
 """
 
 from __future__ import annotations

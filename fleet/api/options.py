@@ -44,6 +44,9 @@ class RunOptions:
 
     #: Ansible host pattern (``--limit``); None selects every host
     limit: str | None = None
+    #: ignore a part of ``limit`` that matches no group or host, with Ansible's warning
+    #: (by default such a part is an error: a mistyped part would narrow the run)
+    allow_unmatched: bool = False
     #: obshell variables over every inventory (``-e``): ``key=value``, ``@FILE`` or a mapping
     extra_vars: Sequence[str] = ()
     #: run only shard ``I/N`` (1-based) of the selection
@@ -65,7 +68,7 @@ class RunOptions:
     canary: int = 0
     #: ask before each batch (the API needs ``confirm_batch``; the CLI asks on the terminal)
     step: bool = False
-    #: the journal file (new); None: ``.fleet/runs/<run>/journal.jsonl``
+    #: the journal file (new); None: ``<home>/runs/<run>/journal.jsonl``
     journal: str | None = None
     no_journal: bool = False
     #: continue the run this journal recorded, with the options it recorded
@@ -117,6 +120,7 @@ class RunArgs(TypedDict, total=False):
     """:class:`RunOptions`' fields as keyword arguments of :func:`fleet.start` and its siblings."""
 
     limit: str | None
+    allow_unmatched: bool
     extra_vars: Sequence[str]
     shard: str | None
     order: Order

@@ -54,7 +54,7 @@ class PreparedRun:
     selection: Selection
     plan: RunPlan
     journal: str | None
-    #: ``.fleet/runs/<run-id>/``: the journal (by default), summary, retry file and report
+    #: ``<home>/runs/<run-id>/``: the journal (by default), summary, retry file and report
     folder: str | None
     #: the journal header's fields besides the operation and hosts
     meta: Mapping[str, Any]
@@ -139,7 +139,8 @@ def select_hosts(target: str | Sequence[str] | Sequence[HostSpec], options: RunO
     for warning in inventory.warnings:
         if warn is not None:
             warn(warning)
-    hosts = select(inventory, options.limit, warn=warn)
+    # a resume replays a limit already checked when its run began
+    hosts = select(inventory, options.limit, warn=warn, allow_unmatched=options.allow_unmatched or state is not None)
     shard_text = None
     if options.shard:
         index, total = parse_shard(options.shard)

@@ -34,7 +34,7 @@ class RunResult:
     resume: Mapping[str, Any] | None = None
     #: why the runbook controls stopped the run early (canary, max fail percentage), if they did
     policy_stop: str | None = None
-    #: the run's folder (``.fleet/runs/<run-id>/``): journal, summary.json, retry, report.html
+    #: the run's folder (``<home>/runs/<run-id>/``): journal, summary.json, retry, report.html
     folder: str | None = None
 
     @property

@@ -113,6 +113,7 @@ _D = DEFAULTS  # the API's RunOptions holds every run option's one default
 OPTIONS: tuple[Option, ...] = (
     Option("inventory", None, _inventories),
     Option("limit", _D["limit"]),
+    Option("allow_unmatched", _D["allow_unmatched"], _bool),
     Option("forks", _D["forks"], _positive_int),
     Option("timeout", _D["timeout"], _positive_float),
     Option("connect_timeout", _D["connect_timeout"], _positive_float),
@@ -205,7 +206,7 @@ def _where(path: str, doc: Mapping[Any, Any], key: Any) -> str:
 
 
 #: ``FLEET_*`` variables that are not options but are read on purpose
-ENV_EXTRAS = frozenset({"FLEET_SHARDS"})
+ENV_EXTRAS = frozenset({"FLEET_SHARDS", "FLEET_HOME"})
 
 
 def check_environment(environ: Mapping[str, str]) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.api import PreparedRun, Selection
-from fleet.api.paths import JOURNAL_NAME, RUNS_DIR, run_dir
+from fleet.api.paths import JOURNAL_NAME, retry_dir, run_dir, runs_dir
 from fleet.cli.operate import _progress, finish, run_options, run_with_progress
 from fleet.cli.outputs import prepare_output
 from fleet.engine.pastrun import PastRun, default_selection, load_past_run
@@ -45,7 +45,7 @@ examples:
   fleet dag cancel summary.json --junit cancel.xml
   fleet dag pass summary.json --limit hz-proxy-07
 
-Running the same command again resumes it (its run folder is .fleet/runs/<RUN>.<digest>.dag-<op>/):
+Running the same command again resumes it (its run folder is <home>/runs/<RUN>.<digest>.dag-<op>/):
 no DAG gets a second operator. To retry again after a retry failed, act on the retry's own
 journal or summary. exit codes: 0 every operation succeeded, 2 some did not, 5 bad input."""
 
@@ -74,7 +74,8 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
     if not inventory_path:
         raise InputError(f"{args.run} names no inventory: pass -i/--inventory")
     inventory = load_inventory(inventory_path)
-    hosts, targets = _choose(args, past, inventory.hosts, select(inventory, args.limit) if args.limit else None)
+    limited = select(inventory, args.limit, allow_unmatched=bool(args.allow_unmatched)) if args.limit else None
+    hosts, targets = _choose(args, past, inventory.hosts, limited)
     if args.list_hosts:
         for host in hosts:
             print(host.name)
@@ -103,8 +104,7 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
         poll_policy=PollPolicy(cap=options.poll_cap), batches=batches,
         max_fail_percentage=options.max_fail_percentage, canary=options.canary, prior=priors, targets=targets,
     )
-    retry_path = args.retry_file or os.path.join(".fleet", "retry", f"{Path(inventory.path).stem}.dag-{args.operator}"
-                                                 ".retry")
+    retry_path = args.retry_file or os.path.join(retry_dir(), f"{Path(inventory.path).stem}.dag-{args.operator}.retry")
     folder = run_dir(journal_path, started_at, os.getpid(), operation.value)
     for flag, target in (("--output", args.output), ("--junit", args.junit), ("--retry-file", retry_path),
                          ("--journal", journal_path)):
@@ -117,7 +117,7 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
                       None, started_at)
     raise_open_files_limit(len(hosts) + 1024)
     command = f"dag {args.operator} {args.run}"
-    result = asyncio.run(run_with_progress(run, progress, command, source=args.run))
+    result = asyncio.run(run_with_progress(run, progress, command, source=args.run, quiet=bool(args.quiet)))
     return finish(args, result, retry_path, None, command=command)
 
 
@@ -152,7 +152,7 @@ def _journal_path(args: argparse.Namespace, operation: Operation, digest: str) -
     if stem in ("journal", "summary"):  # a run folder's own file: name the run by its folder
         stem = Path(args.run).resolve().parent.name
     name = f"{stem}.{digest}.{operation.value.replace('.', '-')}"
-    earlier = os.path.join(RUNS_DIR, name + ".jsonl")  # where fleet kept these journals before run folders
+    earlier = os.path.join(runs_dir(), name + ".jsonl")  # where fleet kept these journals before run folders
     if os.path.exists(earlier):
         return earlier
-    return os.path.join(RUNS_DIR, name, JOURNAL_NAME)
+    return os.path.join(runs_dir(), name, JOURNAL_NAME)

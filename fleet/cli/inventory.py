@@ -104,7 +104,7 @@ def run_inventory(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.inventory, extra_vars=args.extra_vars or ())
     for warning in inventory.warnings:
         _warn(warning)
-    hosts = select(inventory, args.limit, warn=_warn)
+    hosts = select(inventory, args.limit, warn=_warn, allow_unmatched=bool(getattr(args, "allow_unmatched", False)))
     if args.graph is not None:
         if args.graph not in inventory.groups:
             raise InputError(f"--graph: no group {args.graph!r} in {inventory.path}")

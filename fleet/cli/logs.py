@@ -1,5 +1,9 @@
 """structlog, configured once, from the CLI: JSON lines when stderr is not a TTY, console when it is.
 
+Beneath the live progress view (a TTY with a line per host), a log line reads like the host
+lines around it — ``warning: [proxy-07] fire.answer_lost error='…'`` — through
+:class:`HostLineRenderer`, not in the console renderer's columns with timestamps and ``dag=None``.
+
 A redaction processor runs last before rendering: it masks values of secret-looking keys and
 any known password in any string value (through :class:`fleet.report.sanitize.Sanitizer`, the
 same step every other output takes), so a password that slips into an exception text or an
@@ -47,6 +51,40 @@ class Redactor:
         return event_dict
 
 
+#: the event_dict keys a host line shows in its own place, or not at all
+_PLACED = ("timestamp", "level", "event", "host", "port", "exception")
+_LABEL_COLOURS = {"debug": "\x1b[2m", "info": "", "warning": "\x1b[33m", "error": "\x1b[31m",
+                  "critical": "\x1b[31m"}
+_RESET = "\x1b[0m"
+
+
+class HostLineRenderer:
+    """Render a log event as ``<level>: [<host>] <event> key=value …``, like the host lines.
+
+    Keys with no value (``dag=None``) are left out, the port only when it is not obshell's
+    default; a traceback (``exception``) follows on its own lines.
+    """
+
+    def __init__(self, *, colors: bool = False, default_port: int = 2886) -> None:
+        self.colors = colors
+        self.default_port = default_port
+
+    def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
+        level = str(event_dict.get("level") or method)
+        label = f"{_LABEL_COLOURS.get(level, '')}{level}:{_RESET}" if self.colors and _LABEL_COLOURS.get(level) \
+            else f"{level}:"
+        parts = [label]
+        host, port = event_dict.get("host"), event_dict.get("port")
+        if host is not None:
+            parts.append(f"[{host}]" if port in (None, self.default_port) else f"[{host}:{port}]")
+        parts.append(str(event_dict.get("event", "")))
+        parts.extend(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}"
+                     for key, value in event_dict.items() if key not in _PLACED and value is not None)
+        text = " ".join(parts)
+        exception = event_dict.get("exception")
+        return f"{text}\n{exception}" if exception else text
+
+
 class LogStream(Protocol):
     """Where log lines go: a text stream (stderr, or one that writes above the progress line)."""
 
@@ -56,16 +94,21 @@ class LogStream(Protocol):
 
 
 def configure_logging(*, level: str = "info", stream: LogStream | None = None, redactor: Redactor | None = None,
-                      json_lines: bool | None = None) -> Redactor:
-    """Configure structlog for the process; returns the redactor so secrets can be registered."""
+                      json_lines: bool | None = None, host_lines: bool = False) -> Redactor:
+    """Configure structlog for the process; returns the redactor so secrets can be registered.
+
+    ``host_lines``: console lines rendered like the progress view's host lines (see the module doc).
+    """
     stream = stream or sys.stderr
     redactor = redactor or Redactor()
     if json_lines is None:
         json_lines = not stream.isatty()
+    colors = stream.isatty() and not _no_color()
     renderer: Any = (
         structlog.processors.JSONRenderer(sort_keys=False)
         if json_lines
-        else structlog.dev.ConsoleRenderer(colors=stream.isatty() and not _no_color())
+        else HostLineRenderer(colors=colors) if host_lines
+        else structlog.dev.ConsoleRenderer(colors=colors)
     )
     structlog.configure(
         # No merge_contextvars: the engine passes a host's context with each call (a bound

@@ -25,7 +25,7 @@ EPILOG_START = """examples:
   fleet start -i inventories/prod.yaml --serial 1,10%,50% --max-fail-percentage 5 --junit report.xml
   fleet start -i inventories/prod.yaml --canary 2 --output summary.json
   fleet start -i inventories/prod.yaml --limit @.fleet/retry/prod.start.retry   # retry what failed
-  fleet start --resume .fleet/runs/20261127T031000Z-4242-obproxy.start/journal.jsonl  # after an interruption
+  fleet start --resume .fleet/runs/20261127T031000Z-4242-obproxy.start/journal.jsonl  # as fleet printed it
   fleet start -i inventories/prod.yaml --shard 2/4                        # one of 4 CI workers
 
 The agent password comes from the environment variable named by obshell_password_env
@@ -60,7 +60,10 @@ def _add_run_options(p: argparse.ArgumentParser, *, fires: bool, selects: bool =
                    help="option defaults (default ./fleet.yaml if present); also accepted before COMMAND")
     sel = p.add_argument_group("selection")
     _add_inventory_options(sel)
-    sel.add_argument("-l", "--limit", help="Ansible host pattern: host, group, glob, ~regex, a:b, a:&b, a:!b, @file")
+    sel.add_argument("-l", "--limit", help="Ansible host pattern: host, group, glob, ~regex, a:b, a:&b, a:!b, @file; "
+                                           "a part matching no group or host is an error")
+    sel.add_argument("--allow-unmatched", action="store_const", const=True,
+                     help="ignore --limit parts that match nothing, with Ansible's warning")
     if selects:
         sel.add_argument("--shard", help="run only shard I/N (1-based) of the selection; "
                                          "defaults from CI_NODE_INDEX/CI_NODE_TOTAL or JOB_COMPLETION_INDEX")
@@ -92,7 +95,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, fires: bool, selects: bool =
                           help="confirm each batch on the terminal (--no-step: not on this --resume)")
         book.add_argument("--grace", type=float, help=f"seconds to keep polling after the first interrupt "
                                                           f"{default_text('grace')}")
-        book.add_argument("--journal", help="journal file, new (default .fleet/runs/<run>/journal.jsonl)")
+        book.add_argument("--journal", help="journal file, new (default <home>/runs/<run>/journal.jsonl; <home> is "
+                                            "$FLEET_HOME, else ./.fleet if it exists, else ~/.local/state/fleet)")
         book.add_argument("--no-journal", action="store_const", const=True, help="keep no journal (no resume)")
         book.add_argument("--resume", metavar="JOURNAL",
                           help="continue the run recorded in JOURNAL with its recorded options "
@@ -103,7 +107,7 @@ def _add_run_options(p: argparse.ArgumentParser, *, fires: bool, selects: bool =
     out.add_argument("-o", "--output", help="write the JSON summary here (atomically) instead of stdout")
     out.add_argument("--junit", help="write a JUnit XML report here")
     out.add_argument("--retry-file", help="hosts safe to fire again, also written to the run's folder "
-                                          "(default .fleet/retry/<inventory>.<operation>[.shard-I-of-N].retry)")
+                                          "(default <home>/retry/<inventory>.<operation>[.shard-I-of-N].retry)")
     out.add_argument("-q", "--quiet", action="store_const", const=True, help="no progress view, warnings only")
     out.add_argument("-v", "--verbose", action="count", default=0,
                      help="on a terminal, add trace ids, polls and agent version to each host's line")
@@ -139,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=argparse.SUPPRESS, help="option defaults (default ./fleet.yaml if present)")
     _add_inventory_options(p)
     p.add_argument("-l", "--limit", help="only the hosts this Ansible host pattern selects")
+    p.add_argument("--allow-unmatched", action="store_const", const=True,
+                   help="ignore --limit parts that match nothing, with Ansible's warning")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--list", action="store_true", help="JSON of groups and hosts with resolved variables "
                                                           "and where each came from (the default)")

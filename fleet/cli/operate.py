@@ -22,7 +22,7 @@ from typing import Any
 
 from fleet.api import PreparedRun, RunOptions, RunResult, claim_journal, execute, keep_record, plan_run, select_hosts
 from fleet.api.advice import advice_lines, partition, retry_text
-from fleet.api.paths import RETRY_NAME, RUNS_DIR, SUMMARY_NAME, latest_retry_path
+from fleet.api.paths import RETRY_NAME, SUMMARY_NAME, latest_retry_path, runs_dir
 from fleet.api.prepare import parse_shard
 from fleet.cli.config import SOURCE_ENV, SOURCE_JOURNAL, option_report
 from fleet.cli.logs import configure_logging
@@ -88,7 +88,7 @@ def _run_locked(args: argparse.Namespace, stack: ExitStack) -> int:
             prepare_output(flag, target)
     claim_journal(run, stack)
     raise_open_files_limit(len(selection.hosts) + 1024)  # one kept-alive connection per host, plus slack
-    result = asyncio.run(run_with_progress(run, progress, args.command))
+    result = asyncio.run(run_with_progress(run, progress, args.command, quiet=bool(args.quiet)))
     return finish(args, result, retry_path, run_retry)
 
 
@@ -101,13 +101,16 @@ def _progress(args: argparse.Namespace) -> ProgressView:
     progress = ProgressView(sys.stderr, enabled=progress_on, lines=host_lines)
     # On a TTY, log lines are printed above the live status line instead of through it.
     configure_logging(level=level, json_lines=fmt, stream=AboveProgress(progress, sys.stderr) if progress_on
-                      else sys.stderr)
+                      else sys.stderr, host_lines=bool(host_lines))
     return progress
 
 
 async def run_with_progress(run: PreparedRun, progress: ProgressView, command: str,
-                            source: str | None = None) -> RunResult:
-    """The API's :func:`~fleet.api.execute` with the progress view ticking and signals handled."""
+                            source: str | None = None, *, quiet: bool = False) -> RunResult:
+    """The API's :func:`~fleet.api.execute` with the progress view ticking and signals handled.
+
+    The journal's line (where to resume) is printed unless ``quiet`` and the run was clean.
+    """
     confirm = _BatchPrompt(progress) if run.options.step else None
     async with asyncio.TaskGroup() as tg:
         ticker = tg.create_task(_tick(progress))
@@ -116,7 +119,7 @@ async def run_with_progress(run: PreparedRun, progress: ProgressView, command: s
                                    notice=lambda text: print(f"\nfleet: {text}", file=sys.stderr), source=source)
         finally:
             ticker.cancel()
-    if run.journal:
+    if run.journal and (not quiet or not result.ok):
         print(f"fleet: journal {run.journal} (resume with: fleet {command} --resume {run.journal})"
               if run.operation.fires else f"fleet: journal {run.journal}", file=sys.stderr)
     return result
@@ -206,15 +209,16 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, ru
     if not args.quiet:
         width = shutil.get_terminal_size((100, 24)).columns if sys.stderr.isatty() else None
         print(recap(doc, width), file=sys.stderr)
+        named = kept if kept and os.path.exists(kept) else args.output  # what fleet dag reads without a journal
         for line in advice_lines(advice, retry if args.retry_file or not run_retry else run_retry, result.journal,
-                                 command or args.command):
+                                 command or args.command, summary=named):
             print(line, file=sys.stderr)
     if result.folder and not args.quiet:
-        in_runs = os.path.dirname(os.path.normpath(result.folder)) == os.path.normpath(RUNS_DIR)
+        in_runs = os.path.dirname(os.path.normpath(result.folder)) == os.path.normpath(runs_dir())
         shown = os.path.basename(result.folder) if in_runs else result.folder  # what `fleet show` finds
         print(f"fleet: run {result.folder} (summary {kept}; fleet show {shown})", file=sys.stderr)
-    elif result.folder and not args.output and sys.stdout.isatty():
-        print(f"fleet: summary {kept}", file=sys.stderr)
+    elif result.folder and not args.output and sys.stdout.isatty() and not result.ok:
+        print(f"fleet: summary {kept}", file=sys.stderr)  # -q after a clean run prints nothing
     return written
 
 

@@ -1,7 +1,9 @@
 """``fleet runs`` and ``fleet show [RUN]``: past runs read back from their folders, offline.
 
-Both read only ``.fleet/runs/`` (no agent is contacted): ``runs`` lists every run folder with
-its time, operation, inventory, limit and outcome counts, newest last; ``show`` prints one
+Both read only the run folders under fleet's home (``<home>/runs/``, see
+:func:`fleet.api.paths.fleet_home`; no agent is contacted): ``runs`` lists every run folder with
+its time, operation, inventory, limit and outcome counts, newest last (``--prune KEEP`` and
+``--older-than AGE`` delete old ones, see :mod:`fleet.cli.prune`); ``show`` prints one
 run's header, recap and failure table (default: the latest run). A run's ``summary.json`` is
 its account; a run that never wrote one (killed, or still going) is read from its journal,
 each host as its last ``finished`` record says, the rest counted ``unsettled``.
@@ -14,19 +16,22 @@ import json
 import os
 import shutil
 import sys
+import textwrap
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fleet.api.paths import JOURNAL_NAME, REPORT_NAME, RUNS_DIR, SUMMARY_NAME
+from fleet.api.paths import JOURNAL_NAME, REPORT_NAME, SUMMARY_NAME, runs_dir
 from fleet.cli.report import load_summary
 from fleet.engine.journal import read_journal
 from fleet.errors import InputError
 from fleet.models import Outcome
-from fleet.report.recap import recap
+from fleet.report.hostview import failed_task_logs, find_host, host_record
+from fleet.report.recap import recap, rollout_text
 from fleet.report.sanitize import printable
 from fleet.report.summary import SCHEMA_ID, parse_timestamp
+from fleet.report.table import columns
 
 UNSETTLED = "unsettled"
 
@@ -50,20 +55,33 @@ class PastRunInfo:
 def add_parsers(sub: Any) -> None:
     """Register ``fleet runs`` and ``fleet show`` on the CLI's subparsers."""
     fmt = argparse.RawDescriptionHelpFormatter
-    p = sub.add_parser("runs", help="list past runs (offline: reads .fleet/runs/)", formatter_class=fmt,
-                       epilog="example:\n  fleet runs --last 10")
-    p.add_argument("--dir", default=RUNS_DIR, help=f"where the run folders are (default {RUNS_DIR})")
+    home = runs_dir()
+    p = sub.add_parser("runs", help="list past runs (offline: reads the run folders)", formatter_class=fmt,
+                       epilog="examples:\n  fleet runs --last 10\n  fleet runs --prune 20              "
+                              "# delete all but the 20 newest runs\n  fleet runs --older-than 7d          "
+                              "# delete runs started over 7 days ago\n\nThe run folders are under $FLEET_HOME, "
+                              "else ./.fleet when it exists, else\n$XDG_STATE_HOME/fleet (~/.local/state/fleet). "
+                              "A run still going is never deleted.")
+    p.add_argument("--dir", default=home, help=f"where the run folders are (default {home})")
     p.add_argument("-n", "--last", type=int, metavar="N", help="only the N most recent runs")
+    p.add_argument("--prune", type=int, metavar="KEEP", help="delete all but the KEEP newest runs")
+    p.add_argument("--older-than", metavar="AGE",
+                   help="delete runs started longer ago than AGE (7d, 12h, 30m); with --prune, only those beyond KEEP")
     p = sub.add_parser("show", help="a past run's recap and failure table (offline)", formatter_class=fmt,
                        epilog="examples:\n  fleet show                 # the latest run\n"
-                              "  fleet show 20261127T031000Z-4242-obproxy.start\n  fleet show summary.json")
+                              "  fleet show 20261127T031000Z-4242-obproxy.start\n  fleet show summary.json\n"
+                              "  fleet show --host proxy-07   # one host of the latest run, with its task logs")
     p.add_argument("run", nargs="?", metavar="RUN",
                    help="a run id (its folder's name), a run folder, or a summary JSON (default: the latest run)")
-    p.add_argument("--dir", default=RUNS_DIR, help=f"where the run folders are (default {RUNS_DIR})")
+    p.add_argument("--host", metavar="HOST", help="one host's whole record: DAG, times, trace ids, error, attempts "
+                                                  "and every line of its failed tasks' logs")
+    p.add_argument("--dir", default=home, help=f"where the run folders are (default {home})")
 
 
 def run_runs(args: argparse.Namespace) -> int:
     infos = past_runs(args.dir)
+    if args.prune is not None or args.older_than is not None:
+        return _prune(infos, args)
     if args.last is not None:
         if args.last < 1:
             raise InputError(f"--last {args.last}: expected a number from 1")
@@ -71,14 +89,27 @@ def run_runs(args: argparse.Namespace) -> int:
     if not infos:
         print(f"fleet: no runs in {args.dir}", file=sys.stderr)
         return 0
-    rows = [("STARTED (UTC)", "RUN", "OPERATION", "INVENTORY", "LIMIT", "HOSTS", "OUTCOMES")]
+    # the run id names the operation (and the start to the second): no column of its own
+    rows = [("STARTED (UTC)", "RUN", "INVENTORY", "LIMIT", "HOSTS", "OUTCOMES")]
     for info in infos:
         counts = "  ".join(f"{_label(o)}={n}" for o, n in info.counts.items())
-        rows.append((_when(info.started_at), os.path.basename(info.folder), info.operation,
-                     printable(info.inventory), printable(info.limit or "all"), str(info.hosts), counts or "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+        rows.append((_when(info.started_at)[:16], os.path.basename(info.folder), printable(info.inventory),
+                     printable(info.limit or "all"), str(info.hosts), counts or "-"))
+    width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else None
+    for line in columns(rows, width, shrink=(2, 3)):
+        print(line)
+    return 0
+
+
+def _prune(infos: list[PastRunInfo], args: argparse.Namespace) -> int:
+    from fleet.cli.prune import choose, parse_age, prune
+
+    older = parse_age(args.older_than) if args.older_than is not None else None
+    result = prune(choose(infos, keep=args.prune, older_than_s=older, now=time.time()))
+    for folder, why in result.kept.items():
+        print(f"fleet: kept {folder}: {why}", file=sys.stderr)
+    left = len(infos) - len(result.deleted)
+    print(f"fleet: deleted {len(result.deleted)} runs from {args.dir}; {left} left", file=sys.stderr)
     return 0
 
 
@@ -90,18 +121,30 @@ def run_show(args: argparse.Namespace) -> int:
     else:
         doc, source, folder = _read_summary(path), "summary", None
     width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else None
+    if args.host is not None:
+        host = find_host(doc, args.host)
+        if host is None:
+            raise InputError(f"--host {args.host!r}: no such host in {folder or path} (fleet show lists them)")
+        print("\n".join([f"run        {folder or path}", *host_record(host, width)]))
+        return 0
     started = doc.get("started_at")
-    lines = [
-        f"run        {folder or path}",
-        f"operation  {printable(str(doc.get('operation')))}   started {printable(str(started))}"
-        f"   {_duration(doc.get('duration_ms'))}",
-        f"inventory  {printable(str(doc.get('inventory')))}   limit {printable(str(doc.get('limit') or 'all'))}"
-        + (f"   shard {doc['shard']}" if doc.get("shard") else ""),
+    fields = [
+        ("run", folder or path),
+        ("operation", f"{printable(str(doc.get('operation')))}   started {printable(str(started))}"
+                      f"   {_duration(doc.get('duration_ms'))}"),
+        ("inventory", printable(str(doc.get("inventory")))),
+        ("limit", printable(str(doc.get("limit") or "all")) + (f"   shard {doc['shard']}" if doc.get("shard") else "")),
+        ("rollout", rollout_text(doc)),
     ]
+    lines = [line for label, value in fields if value
+             for line in textwrap.wrap(value, width or 10**6, initial_indent=f"{label:<10} ",
+                                       subsequent_indent=" " * 11, break_on_hyphens=False)]
     if source == "journal":
         lines.append("(no summary.json: read from the journal; hosts without a recorded end are 'unsettled')")
     print("\n".join(lines))
     print(recap(doc, width))
+    for line in failed_task_logs(doc, width):
+        print(line)
     report = os.path.join(folder, REPORT_NAME) if folder else None
     if report and os.path.exists(report):
         print(f"report     {report}")
@@ -209,7 +252,7 @@ def _summary_or_folder(run: str | None, directory: str) -> str:
 def _inventory(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(os.path.basename(str(v)) for v in value)
-    return str(value) if value is not None else "-"
+    return os.path.basename(str(value)) or str(value) if value is not None else "-"
 
 
 def _label(outcome: str) -> str:

@@ -14,12 +14,14 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
+import textwrap
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from fleet.api.paths import JOURNAL_NAME
+from fleet.api.paths import JOURNAL_NAME, runs_dir
 from fleet.cli.logs import configure_logging
 from fleet.cli.outputs import prepare_output, write_output
 from fleet.cli.runs import past_runs, recorded_results
@@ -28,9 +30,10 @@ from fleet.engine.priors import JournalState, load_journal
 from fleet.errors import AgentError, InputError
 from fleet.inventory import load_inventory, resolve_passwords
 from fleet.inventory.credentials import check_maskable
-from fleet.models import HostSpec, Limits, Secret, Timeouts
+from fleet.models import FINISHED_STATES, HostSpec, Limits, Secret, Timeouts
 from fleet.protocol.clock import parse_agent_time
 from fleet.report.sanitize import Sanitizer, printable
+from fleet.report.table import columns
 
 COLUMNS = ("HOST", "OUTCOME", "DAG", "STATE", "OPERATOR", "STAGE", "FIRED (UTC)", "ENDED (UTC)", "NOTE")
 
@@ -68,23 +71,36 @@ def run_status(args: argparse.Namespace) -> int:
     elif not sys.stdout.isatty():
         sys.stdout.write(text)
     table = sys.stdout if sys.stdout.isatty() else sys.stderr
-    print(f"fleet status: {journal.operation} run {path} ({len(rows)} hosts; "
-          + ("DAGs polled now)" if args.poll else "as recorded; --poll asks the agents)"), file=table)
-    for line in status_table(rows):
+    title = (f"fleet status: {journal.operation} run {path} ({len(rows)} hosts; "
+             + ("DAGs polled now)" if args.poll else "as recorded; --poll asks the agents)"))
+    width = shutil.get_terminal_size((100, 24)).columns if table.isatty() else None
+    for line in textwrap.wrap(title, width, subsequent_indent="    ", break_on_hyphens=False) if width else [title]:
+        print(line, file=table)
+    for line in status_table(rows, width):
         print(line, file=table)
     return 0 if rows and all(r["state"] == "SUCCEED" for r in rows) else 2
 
 
-def status_table(rows: list[dict[str, Any]]) -> list[str]:
-    """The rows as aligned text columns under a header; agent text printable, times readable."""
+def status_table(rows: list[dict[str, Any]], width: int | None = None) -> list[str]:
+    """The rows as aligned text columns under a header; agent text printable, times readable.
+
+    A DAG that has not finished shows no end (obshell reports its start as its end until then).
+    When every time falls on one UTC day the cells show the time alone, under a line naming the
+    day. Within ``width`` long DAG ids and operators are elided in the middle (the JSON has
+    them whole) and the note wraps (see :func:`fleet.report.table.columns`).
+    """
+    times = [(readable_time(r.get("fired_at")),
+              readable_time(r.get("end_time")) if str(r.get("state")) in FINISHED_STATES else "-") for r in rows]
+    days = {t[:10] for pair in times for t in pair if t != "-"}
+    one_day = len(days) == 1 and width is not None
     cells = [COLUMNS] + [(
         printable(str(r["host"])), str(r.get("outcome") or "-"), printable(str(r.get("dag") or "-")),
         printable(str(r.get("state") or "-")), printable(str(r.get("operator") or "-")),
         f"{r['stage']}/{r['max_stage']}" if r.get("max_stage") else "-",
-        readable_time(r.get("fired_at")), readable_time(r.get("end_time")), printable(str(r.get("error") or "")),
-    ) for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS) - 1)]
-    return ["  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1] for row in cells]
+        *(t[11:] if one_day and t != "-" else t for t in pair), printable(str(r.get("error") or "")),
+    ) for r, pair in zip(rows, times)]
+    lines = [f"times are UTC, on {days.pop()}"] if one_day else []
+    return lines + columns(cells, width, shrink=(2, 4))
 
 
 def readable_time(value: Any) -> str:
@@ -102,13 +118,12 @@ def _journal_path(args: argparse.Namespace) -> tuple[str, str]:
     given = args.journal or args.run
     flag = "--journal" if args.journal else "RUN"
     if given is None:
-        runs = [r for r in past_runs(os.path.join(".fleet", "runs"))
-                if os.path.exists(os.path.join(r.folder, JOURNAL_NAME))]
+        runs = [r for r in past_runs(runs_dir()) if os.path.exists(os.path.join(r.folder, JOURNAL_NAME))]
         if not runs:
-            raise InputError("no runs with a journal in .fleet/runs: pass RUN or --journal FILE")
+            raise InputError(f"no runs with a journal in {runs_dir()}: pass RUN or --journal FILE")
         return os.path.join(runs[-1].folder, JOURNAL_NAME), "RUN"
     if not args.journal:
-        for candidate in (given, os.path.join(".fleet", "runs", given)):
+        for candidate in (given, os.path.join(runs_dir(), given)):
             if os.path.isdir(candidate):
                 return os.path.join(candidate, JOURNAL_NAME), flag
     return given, flag

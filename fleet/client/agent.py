@@ -18,7 +18,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fleet.client.http import HttpClient
-from fleet.errors import ApiFailure, AuthRefused, ProtocolError
+from fleet.errors import ApiFailure, AuthRefused, OperatorRefused, ProtocolError
 from fleet.models import AgentInfo, ApiError, DagDetail, HostSpec, Reply, Secret
 from fleet.protocol import api, bounds, crypto, wire
 from fleet.protocol.clock import clock_offset
@@ -103,8 +103,14 @@ class AgentClient:
         """POST /api/v1/task/dag/{id}: RETRY, ROLLBACK, CANCEL or PASS an existing DAG. Not idempotent."""
         if operator not in REQUEST_OPERATORS:
             raise ValueError(f"unknown DAG operator {operator!r}")
-        env = await self._call_auth("POST", api.dag_path(generic_id), body={api.OPERATOR_FIELD: operator},
-                                    trace_id=trace_id)
+        try:
+            env = await self._call_auth("POST", api.dag_path(generic_id), body={api.OPERATOR_FIELD: operator},
+                                        trace_id=trace_id)
+        except ApiFailure as exc:
+            # 4.2.6 refuses an operator with a 500 ("Known error: …"): a refusal, not a server failure
+            if type(exc) is ApiFailure and wire.is_operator_refusal(exc.error):
+                raise OperatorRefused(exc.error, exc.trace_id) from None
+            raise
         return Reply(None, env.trace_id, env.timestamp, env.status)
 
     async def unfinished_dags(self) -> Reply[tuple[DagDetail, ...]]:

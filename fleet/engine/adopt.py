@@ -10,21 +10,37 @@ The I/O half of :mod:`fleet.engine.recovery` and :mod:`fleet.engine.probe`. Two 
 
 The list is used where the identity allows it, the probe everywhere else (and when the list
 is refused by forwarding). Requests per look are bounded: 1 for the list; for the probe
-``2·⌈log2(N − hint + 1)⌉ + 2 + LOOK`` and never more than :data:`~fleet.engine.probe.BUDGET`.
+``2·⌈log2(N − hint + 1)⌉ + 2 + LOOK`` and never more than :data:`~fleet.engine.probe.BUDGET`,
+plus at most :data:`LOOKUP_RETRIES` repeats of ids whose lookup failed on the agent.
+
+Only two 404 ``Task.NotFound`` answers are answers about an id: "record not found" (absent) and
+"dag id not match" (a row of another kind). obshell answers *any* failure of its lookup (a busy
+sqlite) with ``Task.NotFound`` too: such an id is asked again, a few times, and if the agent
+still cannot say, the probe raises: an inconclusive search, never "absent" (read as absent, it
+would settle the search below the real frontier, miss a lost start, and let it be sent again).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from fleet.client import AgentClient
 from fleet.engine.probe import IdSearch, Seen
 from fleet.engine.recovery import find_lost_dag, foreign_dag
-from fleet.errors import ApiFailure, AuthRefused, NotFound, ProtocolError
+from fleet.errors import ApiFailure, AuthRefused, DagLookupFailed, NotFound, ProtocolError
 from fleet.models import AgentInfo, DagDetail
 from fleet.protocol.agentinfo import Identity
-from fleet.protocol.errcodes import DAG_ID_NOT_MATCH, FORWARD_ERR_PREFIX
+from fleet.protocol.errcodes import DAG_ID_NOT_MATCH, FORWARD_ERR_PREFIX, RECORD_NOT_FOUND
 from fleet.protocol.ids import is_odp_dag_id, odp_generic_id
+from fleet.protocol.wire import not_found_reason
+
+#: Lookups that failed on the agent (404 ``Task.NotFound`` of a busy sqlite) repeated per probe
+#: run, in all, before the search is given up as inconclusive; the n-th waits n times the delay.
+LOOKUP_RETRIES = 4
+LOOKUP_RETRY_DELAY_S = 0.25
+#: the 404 reasons that are answers about an id
+_SEEN = {RECORD_NOT_FOUND: Seen.ABSENT, DAG_ID_NOT_MATCH: Seen.OTHER}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,27 +88,37 @@ async def read_unfinished(client: AgentClient, info: AgentInfo) -> Sighting:
     return Sighting(dags, "unfinished_list", 1)
 
 
-async def probe_ids(client: AgentClient, info: AgentInfo, search: IdSearch) -> Sighting:
-    """Drive ``search`` against the agent; every answer but 200/404 aborts it (raised)."""
+async def probe_ids(client: AgentClient, info: AgentInfo, search: IdSearch, *,
+                    retry_delay: float = LOOKUP_RETRY_DELAY_S) -> Sighting:
+    """Drive ``search`` against the agent; every answer but 200 and a definite 404 aborts it
+    (raised), after :data:`LOOKUP_RETRIES` repeats in all of lookups that failed on the agent."""
     try:
         odp_generic_id(info.ip, info.port, 0)
     except ValueError:
         raise ProtocolError(f"cannot build ODP DAG ids from the agent's address {info.ip!r}:{info.port}") from None
+    retries = 0
     while (dag_id := search.next_id()) is not None:
+        asked = odp_generic_id(info.ip, info.port, dag_id)
         try:
-            asked = odp_generic_id(info.ip, info.port, dag_id)
             reply = await client.get_dag(asked)
-        except AuthRefused:
-            raise
+        except DagLookupFailed:
+            if retries >= LOOKUP_RETRIES:
+                raise
+            retries += 1
+            await asyncio.sleep(retry_delay * retries)
+            continue  # the same id again: the agent said nothing about it
         except NotFound as exc:
-            other = DAG_ID_NOT_MATCH in exc.error.message
-            search.observe(dag_id, Seen.OTHER if other else Seen.ABSENT)
+            seen = _SEEN.get(not_found_reason(exc.error) or "")
+            if seen is None:  # not an answer about this id as asked (another agent's address, a route)
+                raise ProtocolError(f"asked for DAG {asked}, the agent answered: {exc.error.message}",
+                                    exc.trace_id) from None
+            search.observe(dag_id, seen)
             continue
         if reply.data.id != asked or reply.data.dag_id != dag_id:
             raise ProtocolError(f"asked for DAG {asked}, the agent answered DAG {reply.data.id[:64]} "
                                 f"(dag_id {reply.data.dag_id})", reply.trace_id)
         search.observe(dag_id, Seen.ODP, reply.data)
-    return Sighting(tuple(search.newest()), "id_probe", search.requests, search.frontier, search.complete)
+    return Sighting(tuple(search.newest()), "id_probe", search.requests + retries, search.frontier, search.complete)
 
 
 async def _listed(client: AgentClient, info: AgentInfo) -> tuple[Sighting | None, int]:

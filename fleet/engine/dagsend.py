@@ -15,8 +15,8 @@ import structlog
 from fleet.client.agent import new_trace_id
 from fleet.engine import outcome as oc
 from fleet.engine.hostrun import HostRun, attempt_record
-from fleet.errors import AgentError
-from fleet.models import DagDetail, Outcome, Phase
+from fleet.errors import AgentError, OperatorRefused
+from fleet.models import ApiError, DagDetail, Outcome, Phase
 from fleet.protocol.ids import parse_odp_generic_id
 
 if TYPE_CHECKING:
@@ -47,6 +47,13 @@ async def operate_existing(engine: Engine, run: HostRun) -> None:
     client = run.client
     answer = await engine._send(run, lambda: client.operate_dag(dag_id, operator, trace_id=trace_id))
     if answer is None:
+        return
+    if isinstance(answer, OperatorRefused):
+        # refused before acting (4.3.1+: 400 Task.Dag.Operator.*; 4.2.6: 500, code 1010): settled
+        error = answer.error
+        await engine._finish(run, Outcome.REJECTED, ApiError(
+            error.status, error.code, error.err_code,
+            f"refused by the agent, nothing was done: {operator} of DAG {dag_id}: {error.message}"))
         return
     if isinstance(answer, AgentError):
         if oc.outcome_for_error(answer, fired=True) is Outcome.AMBIGUOUS:

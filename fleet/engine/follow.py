@@ -14,6 +14,8 @@ from fleet.engine.plan import RunPlan
 from fleet.engine.polling import PollPlanner, retry_delay
 from fleet.errors import AgentError, AuthRefused, NotFound, ProtocolError
 from fleet.models import ApiError, FailedTask, Outcome
+from fleet.protocol import wire
+from fleet.protocol.errcodes import RECORD_NOT_FOUND
 
 #: ``retry(run)``: RETRY a failed DAG in place; True when sent (keep following), False to finish
 RetryInPlace = Callable[[HostRun], Awaitable[bool]]
@@ -77,6 +79,12 @@ class DagFollower:
             log.info("dag.poll_retry", **run.log_context(), attempt=run.poll_errors, error=exc.message)
             return min(now + retry_delay(run.poll_errors, rng=self._rng), max(run.deadline, now))
         if isinstance(exc, NotFound):
+            if wire.is_task_not_found(exc.error) and wire.not_found_reason(exc.error) != RECORD_NOT_FOUND:
+                # the row is there, but the agent does not take the id as its own ODP DAG
+                await self._finish(run, Outcome.PROTOCOL_ERROR, ApiError(
+                    exc.error.status, exc.error.code, exc.error.err_code,
+                    f"the agent does not answer for DAG {run.dag.id} as its own: {exc.error.message}"), ())
+                return None
             await self._finish(run, Outcome.FAILED, ApiError(
                 exc.error.status, exc.error.code, exc.error.err_code,
                 f"the agent no longer knows DAG {run.dag.id} (restarted?): {exc.error.message}"), ())

@@ -2,11 +2,12 @@
 
 :func:`claim_agent` makes one host of the run the only one to fire at an agent reached under
 several names; :func:`adopt_running` is the pre-fire look (a DAG of the operation already under
-way is followed, not fired again; a mid-stop agent is not fired at); :func:`recover_prior`
-settles a request that reached the agent, or may have (its answer lost or inconsistent, a 5xx,
-or a past run that died after journaling ``fired``): its DAG is found and followed, and it is
-re-sent only when the agent provably has none. The reads are :mod:`fleet.engine.adopt`'s, the
-matching :mod:`fleet.engine.recovery`'s; this module turns what they found into the host's next step.
+way is followed, not fired again; an agent whose ODP maintenance lock a DAG holds is not fired
+at); :func:`recover_prior` settles a request that reached the agent, or may have (its answer
+lost or inconsistent, a 5xx, or a past run that died after journaling ``fired``): its DAG is
+found and followed, and it is re-sent only when the agent provably has none. The reads are
+:mod:`fleet.engine.adopt`'s, the matching :mod:`fleet.engine.recovery`'s; this module turns what
+they found into the host's next step.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import structlog
 from fleet.engine import adopt
 from fleet.engine import outcome as oc
 from fleet.engine.hostrun import HostRun
-from fleet.engine.recovery import before_fire, mid_stop_message
+from fleet.engine.recovery import before_fire, lock_message
 from fleet.errors import AgentError, AuthRefused
 from fleet.models import Adoption, AgentInfo, ApiError, DagDetail, Outcome
 
@@ -76,7 +77,9 @@ async def adopt_running(engine: Engine, run: HostRun) -> bool:
         return True
     if holder is not None:
         run.dag = holder
-        await engine._finish(run, Outcome.PRECHECK_FAILED, oc.note(mid_stop_message(holder)))
+        log.warning("fire.lock_held", **run.log_context(), holder=holder.id, holder_name=holder.name,
+                    holder_state=holder.state)
+        await engine._finish(run, Outcome.PRECHECK_FAILED, oc.note(lock_message(holder, name)))
         return True
     if not sighting.complete:
         await engine._finish(run, Outcome.PRECHECK_FAILED, oc.note(

@@ -7,7 +7,9 @@ from fleet.errors import (
     ApiFailure,
     AuthRefused,
     ConnectError,
+    DagLookupFailed,
     NotFound,
+    OperatorRefused,
     ProtocolError,
     TransportError,
 )
@@ -59,17 +61,22 @@ def outcome_for_error(exc: AgentError, *, fired: bool = False) -> Outcome:
     return Outcome.PROTOCOL_ERROR
 
 
+#: Refusals that prove the agent did nothing, whatever their status says.
+_DEFINITE_REFUSALS = (AuthRefused, NotFound, DagLookupFailed, OperatorRefused)
+
+
 def server_error(exc: AgentError) -> bool:
     """An agent's refusal with a 5xx status: it failed somewhere, which does not prove it did nothing."""
-    return (isinstance(exc, ApiFailure) and not isinstance(exc, (AuthRefused, NotFound))
+    return (isinstance(exc, ApiFailure) and not isinstance(exc, _DEFINITE_REFUSALS)
             and exc.error.status is not None and exc.error.status >= 500)
 
 
 def is_transient_poll_error(exc: AgentError) -> bool:
-    """Poll failures worth retrying: no answer, a garbled one, or a server-side 5xx."""
-    if isinstance(exc, (TransportError, ProtocolError)):
+    """Poll failures worth retrying: no answer, a garbled one, a server-side 5xx, or a DAG lookup
+    that failed on the agent (404 ``Task.NotFound`` that is not an answer about the DAG)."""
+    if isinstance(exc, (TransportError, ProtocolError, DagLookupFailed)):
         return True
-    return isinstance(exc, ApiFailure) and not isinstance(exc, (AuthRefused, NotFound)) and (
+    return isinstance(exc, ApiFailure) and not isinstance(exc, _DEFINITE_REFUSALS) and (
         exc.error.status is None or exc.error.status >= 500
     )
 

@@ -30,7 +30,7 @@ from fleet.engine.priors import result_from_journal
 from fleet.engine.recovery import foreign_dag
 from fleet.engine.rollout import policy_stop, split_batches
 from fleet.engine.scheduler import DeadlineScheduler
-from fleet.errors import AgentError, AuthRefused, NotFound
+from fleet.errors import AgentError, AuthRefused, DagLookupFailed, NotFound
 from fleet.models import ApiError, DagDetail, FailedTask, HostResult, HostSpec, Outcome, Phase, Reply, Reporter
 from fleet.protocol.dags import START_OBPROXY, STOP_OBPROXY
 from fleet.protocol.ids import odp_generic_id, parse_odp_generic_id
@@ -248,7 +248,7 @@ class Engine:
                 await run.client.unfinished_dags()
             else:
                 await run.client.get_dag(probe)
-        except NotFound:
+        except (NotFound, DagLookupFailed):  # either way the agent checked the password first
             pass
         except AgentError as exc:
             await self._finish(run, oc.outcome_for_error(exc), exc.as_api_error())

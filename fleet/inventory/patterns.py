@@ -16,13 +16,18 @@
 * ``@file`` — the patterns of ``file``, one per line (a ``.retry`` file is one host per line).
 
 The result is in inventory order without duplicates. A single pattern that names no group
-and no host is ignored with Ansible's warning (``Could not match supplied host pattern,
-ignoring: nosuchgroup``), passed to ``warn``. A whole pattern selecting nothing, an empty
-pattern and an unreadable ``@file`` are :class:`~fleet.errors.InputError`.
+and no host is an :class:`~fleet.errors.InputError` (as Ansible with
+``HOST_PATTERN_MISMATCH=error``): a mistyped part would silently narrow a run. The error
+names the part, the closest group and host names, and, for ``odp-bj-0[1-3]``, that Ansible
+reads ``[x-y]``/``[x:y]`` as a subscript. With ``allow_unmatched`` such a part is ignored
+with Ansible's warning (``Could not match supplied host pattern, ignoring: nosuchgroup``),
+passed to ``warn``. A whole pattern selecting nothing, an empty pattern and an unreadable
+``@file`` are :class:`~fleet.errors.InputError` either way.
 """
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import re
 import warnings
@@ -85,7 +90,8 @@ class _Matcher:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
         self.position = {host.name: i for i, host in enumerate(inventory.hosts)}
-        self.unmatched: list[str] = []
+        #: each single pattern that matched no group or host: (as written, its expression)
+        self.unmatched: list[tuple[str, str]] = []
 
     def compile(self, pattern: str, original: str) -> re.Pattern[str]:
         try:
@@ -102,7 +108,10 @@ class _Matcher:
             if m:
                 expr, index, start, _sep, end = m.groups()
                 subscript = (int(index), None) if index else (int(start), int(end) if end else -1)
+        before = len(self.unmatched)
         names = self.enumerate(expr, original)
+        if len(self.unmatched) > before:
+            self.unmatched[-1] = (pattern, expr)
         if subscript is None or not names:
             return names
         first, last = subscript
@@ -123,7 +132,7 @@ class _Matcher:
             if pattern in self.position:
                 literal.add(pattern)
             if pattern not in groups and not literal:
-                self.unmatched.append(pattern)
+                self.unmatched.append((pattern, pattern))
             return sorted(literal, key=self.position.__getitem__)
         regex = self.compile(pattern, original)
         found: set[str] = set()
@@ -135,17 +144,18 @@ class _Matcher:
         if not matched_group or pattern[0] == "~" or any(ch in pattern for ch in _GLOB_OR_DOTTED):
             found.update(name for name in self.position if regex.match(name))
         if not found and not matched_group:
-            self.unmatched.append(pattern)
+            self.unmatched.append((pattern, pattern))
         return sorted(found, key=self.position.__getitem__)
 
 
-def select(inventory: Inventory, pattern: str | None,
-           warn: Callable[[str], None] | None = None) -> tuple[HostSpec, ...]:
+def select(inventory: Inventory, pattern: str | None, warn: Callable[[str], None] | None = None, *,
+           allow_unmatched: bool = False) -> tuple[HostSpec, ...]:
     """The hosts of ``inventory`` that ``pattern`` selects, in inventory order.
 
-    ``None``, ``all`` and ``*`` select every host. Each single pattern matching no group or
-    host is reported to ``warn`` (Ansible's wording) and ignored. Raises :class:`InputError`
-    when the pattern is empty or selects no host.
+    ``None``, ``all`` and ``*`` select every host. A single pattern matching no group or host
+    raises :class:`InputError` (see :func:`unmatched_message`); with ``allow_unmatched`` it is
+    reported to ``warn`` (Ansible's wording) and ignored. Raises :class:`InputError` when the
+    pattern is empty or selects no host.
     """
     if pattern is None:
         return inventory.hosts
@@ -164,12 +174,69 @@ def select(inventory: Inventory, pattern: str | None,
             chosen = {name: None for name in chosen if name in kept}
         else:
             chosen.update(dict.fromkeys(matcher.match_one(single, pattern)))
+    unmatched = list(dict.fromkeys(matcher.unmatched))
+    if unmatched and not allow_unmatched:
+        raise InputError(unmatched_message(inventory, pattern, unmatched[0][0], len(unmatched)))
     if not chosen:
         raise InputError(f"--limit {quote(pattern)} matches no host in {inventory.path}")
-    for unmatched in dict.fromkeys(matcher.unmatched):
+    for _written, expr in unmatched:
         if warn is not None:
-            warn(f"Could not match supplied host pattern, ignoring: {unmatched}")
+            warn(f"Could not match supplied host pattern, ignoring: {expr}")
     return tuple(host for host in inventory.hosts if host.name in chosen)
+
+
+#: group names listed in an error when no name is close to the mistyped one
+_GROUPS_LISTED = 12
+_IMPLICIT_GROUPS = ("all", "ungrouped")
+_REGEX_SPECIAL = re.compile(r"[.^$*+?{}()|\\]")
+
+
+def unmatched_message(inventory: Inventory, pattern: str, part: str, count: int = 1) -> str:
+    """One line: which part of ``--limit`` matched nothing, and what was probably meant.
+
+    The closest group and host names (a did-you-mean), else the inventory's groups; for a
+    part such as ``odp-bj-0[1-3]``, Ansible's subscript hint and a regex that matches those
+    names; the way out (``--allow-unmatched``) when other parts did match.
+    """
+    bare = part.lstrip("!&")
+    head = (f"--limit {quote(pattern)} matches no host in {inventory.path}" if bare == pattern.strip()
+            else f"--limit {quote(pattern)}: {quote(bare)} matches no group or host in {inventory.path}")
+    if count > 1:
+        head += f" ({count - 1} more part{'s match' if count > 2 else ' matches'} nothing too)"
+    hints: list[str] = []
+    m = _SUBSCRIPT.match(bare) if bare and bare[0] != "~" else None
+    if m:
+        expr, sep = m.group(1), m.group(4)
+        hint = f"{quote(bare)} is read as a subscript of {quote(expr)}, as Ansible reads it"
+        if sep == "-":
+            hint += " (and Ansible warns: use [x:y] inclusive subscripts instead of [x-y] which has been removed)"
+        regex = "~" + _REGEX_SPECIAL.sub(r"\\\g<0>", expr) + bare[len(expr):]
+        for candidate in (regex + "$", regex):  # whole names first, else names that start so
+            if _names_matching(inventory, candidate[1:]):
+                hint += f"; to select host names by range write {quote(candidate)}"
+                break
+        hints.append(hint)
+    else:
+        names = [g for g in inventory.groups if g not in _IMPLICIT_GROUPS] + [h.name for h in inventory.hosts]
+        close = difflib.get_close_matches(bare, names, n=3, cutoff=0.6) if len(bare) <= 256 else []
+        if close:
+            hints.append("did you mean " + " or ".join(quote(name) for name in close) + "?")
+        else:
+            groups = sorted(g for g in inventory.groups if g not in _IMPLICIT_GROUPS)
+            if groups:
+                listed = ", ".join(groups[:_GROUPS_LISTED]) + (", …" if len(groups) > _GROUPS_LISTED else "")
+                hints.append(f"groups: {listed} (fleet inventory --graph shows them all)")
+    if pattern.strip() != bare:
+        hints.append("--allow-unmatched ignores such parts with a warning, as Ansible does")
+    return head + "".join(f"; {hint}" for hint in hints)
+
+
+def _names_matching(inventory: Inventory, expression: str) -> bool:
+    try:
+        regex = re.compile(expression)
+    except re.error:
+        return False
+    return any(regex.match(host.name) for host in inventory.hosts)
 
 
 def shard(hosts: Sequence[HostSpec], index: int, total: int) -> tuple[HostSpec, ...]:

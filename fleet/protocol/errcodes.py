@@ -49,6 +49,12 @@ NOT_FOUND_ERR_CODES = frozenset({ErrCode.COMMON_NOT_FOUND, ErrCode.TASK_NOT_FOUN
 #: Numeric ``code`` of auth refusals (modern and 4.2.x alike), and of a header that does not decrypt.
 UNAUTHORIZED_CODE = 10008
 DECRYPT_FAILED_CODE = 1
+#: errCode prefix of obshell's refusals of a DAG operator (4.3.1+: 400 ``Task.Dag.Operator.*``).
+DAG_OPERATOR_ERR_PREFIX = "Task.Dag.Operator."
+#: 4.2.x: a "known" error (code 1010, HTTP 500, message "Known error: …"): how 4.2.6 refuses a
+#: DAG operator (the DAG is not failed, the node cannot roll back, …).
+LEGACY_KNOWN_CODE = 1010
+LEGACY_KNOWN_PREFIX = "Known error: "
 #: 4.2.x numeric codes: not found (an unknown route is HTTP 400 with it), bad argument, unexpected.
 LEGACY_NOT_FOUND_CODE = 1000
 LEGACY_ILLEGAL_ARGUMENT_CODE = 1001
@@ -62,12 +68,16 @@ LEGACY: dict[str, tuple[int, int]] = {
     ErrCode.AGENT_UNDER_MAINTENANCE: (LEGACY_UNEXPECTED_CODE, 500),
     ErrCode.COMMON_UNEXPECTED: (LEGACY_UNEXPECTED_CODE, 500),
     ErrCode.COMMON_ILLEGAL_ARGUMENT: (LEGACY_ILLEGAL_ARGUMENT_CODE, 400),
-    ErrCode.AUTH_HEADER_DECRYPT_FAILED: (DECRYPT_FAILED_CODE, 401),
+    ErrCode.AUTH_HEADER_DECRYPT_FAILED: (UNAUTHORIZED_CODE, 401),
+    **{code: (LEGACY_KNOWN_CODE, 500) for code in ErrCode if code.startswith(DAG_OPERATOR_ERR_PREFIX)},
 }
 
 #: Prefix obshell gives the message of an auth refusal (4.3.1+), and its 4.2.x counterpart.
 UNAUTHORIZED_PREFIX = "Unauthorized: "
 LEGACY_UNAUTHORIZED_PREFIX = "Verification failed: "
+#: How 4.2.x and 4.3.0 answer a header they cannot decrypt (401, code 10008, no errCode): the
+#: message, not the code, tells a changed key from a wrong password there.
+LEGACY_DECRYPT_FAILED_MESSAGE = LEGACY_UNAUTHORIZED_PREFIX + "header decrypt failed"
 
 #: Reasons of a ``Task.NotFound`` on ``GET /api/v1/task/dag/{id}`` (obshell ``GetDagDetail``).
 #: The row exists but is not an ODP DAG (its generic id is another one):
@@ -76,3 +86,6 @@ DAG_ID_NOT_MATCH = "dag id not match"
 RECORD_NOT_FOUND = "record not found"
 #: An ODP id of another agent:
 OBPROXY_TASK_NOT_FOUND = "obproxy task not found"
+#: Only these two reasons are answers about the row; any other ``Task.NotFound`` is the lookup
+#: itself failing (``WrapRetain(ErrTaskNotFound, err)`` of a busy sqlite, say): no answer at all.
+DEFINITE_NOT_FOUND_REASONS = (RECORD_NOT_FOUND, DAG_ID_NOT_MATCH)

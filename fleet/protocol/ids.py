@@ -5,6 +5,11 @@ agents, ``"5" + IPv6 as integer (39 digits) + port (5 digits) + dag_id``
 (obshell ``ConvertObproxyIDToGenericID``). The IP is the agent's own configured address.
 Other local DAGs share the layout with the prefixes ``"2"`` (IPv4) and ``"3"`` (IPv6)
 (``ConvertLocalIDToGenericID``); cluster DAGs are ``"1" + dag_id``.
+
+The family is Go's: an address whose ``To4()`` succeeds is IPv4, so an IPv4-mapped IPv6 agent
+address (``::ffff:10.0.0.1``) gets prefix 4 and the IPv4 integer, never prefix 5
+(:func:`go_address`). Compare agent addresses through it too: the id of such an agent's DAG
+reads back as ``10.0.0.1``.
 """
 
 from __future__ import annotations
@@ -15,9 +20,28 @@ MAX_DAG_ID = 2**63 - 1
 _LAYOUT = {"4": (10, ipaddress.IPv4Address), "5": (39, ipaddress.IPv6Address)}
 
 
-def odp_generic_id(ip: str, port: int, dag_id: int) -> str:
-    """The generic id an ODP DAG of agent ``ip:port`` carries."""
+def go_address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """``ip`` as obshell's Go code sees it: an IPv4-mapped IPv6 address is the IPv4 address
+    (``net.IP.To4()`` succeeds on it). Raises ``ValueError`` when ``ip`` is not an address."""
     addr = ipaddress.ip_address(ip)
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def same_address(a: str, b: str) -> bool:
+    """Whether two textual addresses name the same agent address as Go's ``To4()`` reads them
+    (``::ffff:10.0.0.1`` is ``10.0.0.1``); False when either is not an address."""
+    try:
+        return go_address(a) == go_address(b)
+    except ValueError:
+        return False
+
+
+def odp_generic_id(ip: str, port: int, dag_id: int) -> str:
+    """The generic id an ODP DAG of agent ``ip:port`` carries (prefix 4 when Go's ``To4()``
+    succeeds on ``ip``, IPv4-mapped addresses included; else 5)."""
+    addr = go_address(ip)
     prefix = "4" if addr.version == 4 else "5"
     width = _LAYOUT[prefix][0]
     return f"{prefix}{int(addr):0{width}d}{port:05d}{dag_id}"

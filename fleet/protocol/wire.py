@@ -13,15 +13,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fleet.errors import ApiFailure, AuthRefused, NotFound, ProtocolError
+from fleet.errors import ApiFailure, AuthRefused, DagLookupFailed, NotFound, ProtocolError
 from fleet.models import AgentInfo, ApiError, DagDetail, NodeDetail, SubTaskDetail
 from fleet.protocol import bounds
 from fleet.protocol.dags import DagState
 from fleet.protocol.errcodes import (
     AUTH_ERR_PREFIXES,
+    DAG_OPERATOR_ERR_PREFIX,
     DECRYPT_FAILED_CODE,
+    DEFINITE_NOT_FOUND_REASONS,
+    LEGACY,
+    LEGACY_DECRYPT_FAILED_MESSAGE,
+    LEGACY_KNOWN_CODE,
+    LEGACY_KNOWN_PREFIX,
     LEGACY_NOT_FOUND_CODE,
     NOT_FOUND_ERR_CODES,
+    OBPROXY_TASK_NOT_FOUND,
+    UNAUTHORIZED_CODE,
     ErrCode,
 )
 
@@ -95,6 +103,8 @@ def failure_for(env: Envelope) -> ApiFailure:
     if err_code.startswith(AUTH_ERR_PREFIXES) or env.status == 401:
         return AuthRefused(error, env.trace_id)
     if err_code in NOT_FOUND_ERR_CODES or env.status == 404:
+        if is_task_not_found(error) and not_found_reason(error) is None:
+            return DagLookupFailed(error, env.trace_id)
         return NotFound(error, env.trace_id)
     # obshell < 4.3.1 answers an unknown route with HTTP 400 and numeric code 1000.
     if not err_code and error.code == LEGACY_NOT_FOUND_CODE and "not found" in error.message.lower():
@@ -102,13 +112,54 @@ def failure_for(env: Envelope) -> ApiFailure:
     return ApiFailure(error, env.trace_id)
 
 
+def is_task_not_found(error: ApiError) -> bool:
+    """A ``Task.NotFound`` answer (4.3.1+ errCode; 4.2.x: 404 with its numeric code)."""
+    if error.err_code is not None:
+        return error.err_code == ErrCode.TASK_NOT_FOUND
+    return error.status == 404 and error.code == LEGACY[ErrCode.TASK_NOT_FOUND][0]
+
+
+def not_found_reason(error: ApiError) -> str | None:
+    """Which answer about the DAG a ``Task.NotFound`` gives, or None when it gives none.
+
+    obshell wraps *any* error of its DAG lookup into ``Task.NotFound`` ("Task not found: <the
+    error>", ``executor/task/dag.go``), so only the reasons obshell itself writes are answers:
+    "record not found" (no such row), "dag id not match" (the row is another kind of DAG) and
+    "obproxy task not found" (an ODP id of another agent address). Anything else (a busy sqlite)
+    says nothing about the DAG. The reason is looked for anywhere in the message (obshell puts
+    it last, but a proxy or a hostile agent may append to it).
+    """
+    message = error.message.lower()
+    for reason in (*DEFINITE_NOT_FOUND_REASONS, OBPROXY_TASK_NOT_FOUND):
+        if reason in message:
+            return reason
+    return None
+
+
+def is_operator_refusal(error: ApiError) -> bool:
+    """The agent refused a DAG operator before acting: 4.3.1+ ``Task.Dag.Operator.*`` (400), or
+    4.2.6's 500 with code 1010 and a "Known error: " message (on the operator route only: 1010 is
+    4.2.x's code for every "known" error)."""
+    if error.err_code is not None:
+        return error.err_code.startswith(DAG_OPERATOR_ERR_PREFIX)
+    return error.code == LEGACY_KNOWN_CODE and error.message.startswith(LEGACY_KNOWN_PREFIX)
+
+
 def is_decrypt_failure(error: ApiError) -> bool:
-    """True when the agent could not decrypt our header: its key changed (refetch it, retry once)."""
+    """True when the agent could not decrypt our header: its key changed (refetch it, retry once).
+
+    4.3.1+ says so with ``Security.Authentication.Header.DecryptFailed`` (numeric code 1). 4.2.x
+    and 4.3.0 answer 401 with code 10008 and no errCode, as for every auth failure: only their
+    message "Verification failed: header decrypt failed" tells it from a wrong password, which
+    stays an auth failure.
+    """
     if error.err_code == ErrCode.AUTH_HEADER_DECRYPT_FAILED:
         return True
-    # obshell < 4.3.1 answers a header it cannot decrypt with numeric code 1 and no errCode.
-    if error.err_code is None and error.code == DECRYPT_FAILED_CODE:
-        return True
+    if error.err_code is None and error.status in (401, None):
+        if error.code == UNAUTHORIZED_CODE:
+            return error.message.strip().lower().startswith(LEGACY_DECRYPT_FAILED_MESSAGE.lower())
+        if error.code == DECRYPT_FAILED_CODE:  # the numeric code alone, as 4.3.1+ also sends it
+            return True
     return "decrypt" in error.message.lower() and (error.err_code or "").startswith(AUTH_ERR_PREFIXES)
 
 
@@ -226,6 +277,7 @@ def parse_dag(data: Any) -> DagDetail:
         additional_data=_small_extra(extra),
         nodes=parsed_nodes,
         failed_sub_tasks_dropped=budget.failed_dropped,
+        maintenance_type=_int(doc, "maintenance_type", "dag", default=0),
     )
 
 

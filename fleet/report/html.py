@@ -20,6 +20,7 @@ from urllib.parse import quote
 import jinja2
 
 from fleet.models import FINISHED_STATES, Outcome
+from fleet.report.recap import rollout_text
 
 MAX_LOG_CHARS = 4000
 """Task-log text kept per failed task (the tail: the last lines say why)."""
@@ -84,6 +85,7 @@ def report_model(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def _meta(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     items = [("operation", doc.get("operation")), ("inventory", doc.get("inventory")), ("limit", doc.get("limit")),
+             ("shard", doc.get("shard")), ("rollout", rollout_text(doc) or None),
              ("started", doc.get("started_at")), ("finished", doc.get("finished_at")),
              ("duration", f"{_int(doc.get('duration_ms')) / 1000:.1f} s"), ("fleet", doc.get("fleet_version"))]
     if doc.get("interrupted"):

@@ -22,6 +22,8 @@ MIN_INTERVAL = 0.1
 """Seconds between two redraws (at most ~10 per second)."""
 DEFAULT_COLUMNS = 80
 ETA_SMOOTHING_S = 5.0
+#: a host in flight is "slow" once past twice the usual time and at least this much over it
+SLOW_MARGIN_S = 1.0
 """Time constant of the ETA's smoothing: a new estimate moves the shown one ~63 % of the way in 5 s."""
 _SHORT = {"succeeded": "ok", "timed_out": "timeout", "unreachable": "unreach", "auth_failed": "auth",
           "precheck_failed": "precheck", "protocol_error": "proto", "interrupted": "intr", "ambiguous": "ambig"}
@@ -218,7 +220,9 @@ class ProgressView(Reporter):
         eta = self._eta_seconds(now, queued, phases[Phase.POLLING])
         if eta is not None and done < self._total:
             if eta < 1 and not queued:  # only hosts past the usual time are left: say so, not "0:00"
-                segments.append((f" | {len(self._began)} slow", _YELLOW))
+                slow = self._slow(now, phases[Phase.POLLING])
+                if slow:
+                    segments.append((f" | {slow} slow", _YELLOW))
             else:
                 segments.append((f" ETA {_clock_text(eta)}" if not compact else f" | ETA {_clock_text(eta)}", ""))
         if not compact:
@@ -248,6 +252,15 @@ class ProgressView(Reporter):
             self._eta = (predicted + weight * (raw - predicted), now)
         return self._eta[0]
 
+    def _slow(self, now: float, polling: int) -> int:
+        """Hosts in flight well past the usual time (twice it, and :data:`SLOW_MARGIN_S` over it):
+        hosts that have just begun are never slow, whatever the mean."""
+        durations = self._dag_durations or ([] if polling else self._durations)
+        if not durations:
+            return 0
+        mean = sum(durations) / len(durations)
+        return sum(1 for began in self._began.values() if now - began > max(2 * mean, mean + SLOW_MARGIN_S))
+
     def _width(self) -> int:
         if self._columns is not None:
             return self._columns
@@ -264,14 +277,22 @@ class ProgressView(Reporter):
 
 
 class AboveProgress:
-    """A text stream that writes above a live :class:`ProgressView` (for log lines on a TTY)."""
+    """A text stream that writes above a live :class:`ProgressView` (for log lines on a TTY).
+
+    Whole lines only: ``print`` writes a message and its newline in two calls, and the status
+    line redrawn between them would cover the message; a part line waits for its newline.
+    """
 
     def __init__(self, view: ProgressView, stream: TextStream) -> None:
         self._view = view
         self._stream = stream
+        self._pending = ""
 
     def write(self, text: str, /) -> int:
-        self._view.write_above(text)
+        self._pending += text
+        if "\n" in self._pending:
+            lines, _, self._pending = self._pending.rpartition("\n")
+            self._view.write_above(lines + "\n")
         return len(text)
 
     def flush(self) -> None:

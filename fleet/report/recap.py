@@ -6,12 +6,13 @@ string goes through :func:`fleet.report.sanitize.printable`.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
 from fleet.models import HostResult, Outcome
 from fleet.report.sanitize import printable
-from fleet.report.table import DEFAULT_WIDTH, failure_reason, failure_table
+from fleet.report.table import DEFAULT_WIDTH, INDENT, elide, failure_reason, failure_table
 
 UNGROUPED = "(no group)"
 
@@ -41,6 +42,34 @@ def host_line(result: HostResult, *, verbose: bool = False) -> str:
     return " ".join(part for part in parts if part)
 
 
+#: run-shaping options a reader of a past run wants to see, in this order, with their flag
+_ROLLOUT = (("serial", "--serial"), ("canary", "--canary"), ("max_fail_percentage", "--max-fail-percentage"),
+            ("step", "--step"), ("order", "--order"), ("forks", "--forks"), ("timeout", "--timeout"),
+            ("retry_failed", "--retry-failed"))
+
+
+def rollout_text(doc: Mapping[str, Any]) -> str:
+    """How the run rolled out, from the summary's ``options``: ``--serial 1,10% --canary 2 --forks 64
+    --timeout 600`` (flags left at their off value omitted); empty when the summary has none."""
+    options = doc.get("options")
+    if not isinstance(options, Mapping):
+        return ""
+    parts = []
+    for name, flag in _ROLLOUT:
+        entry = options.get(name)
+        value = entry.get("value") if isinstance(entry, Mapping) else None
+        if value is None or value is False or (value == 0 and name in ("canary", "retry_failed")) \
+                or (name == "order" and value == "inventory"):
+            continue
+        if value is True:
+            parts.append(flag)
+        elif isinstance(value, list):
+            parts.append(f"{flag} {','.join(map(str, value))}")
+        else:
+            parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
+    return printable(" ".join(parts))
+
+
 def group_counts(doc: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     """Per group (a host counts in each of its groups), the count of each outcome seen, in Outcome order."""
     counts: dict[str, dict[str, int]] = {}
@@ -61,6 +90,12 @@ def recap(doc: Mapping[str, Any], width: int | None = None) -> str:
     label_width = min(max((len(group) for group in counts), default=0), max(12, width // 3))
     for group, row in counts.items():
         cells = [f"{'ok' if outcome == Outcome.SUCCEEDED.value else outcome}={count}" for outcome, count in row.items()]
-        lines.append(f"{group.ljust(label_width)} : " + "  ".join(cells))  # a longer name is kept whole
+        # a longer name is kept whole (cut in the middle only past the width), its counts below it
+        head = f"{elide(group, width - 2).ljust(label_width)} : "
+        if len(head) > width // 2:
+            lines.append(head.rstrip())
+            head = INDENT
+        lines.extend(textwrap.wrap("  ".join(cells), width, initial_indent=head, subsequent_indent=" " * len(head),
+                                   break_on_hyphens=False, break_long_words=False))
     lines.append(failure_table(doc, width))
     return "\n".join(lines)

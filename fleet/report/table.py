@@ -91,3 +91,55 @@ def _totals_line(total: int, failed: Sequence[Mapping[str, Any]]) -> str:
         counts[host["outcome"]] = counts.get(host["outcome"], 0) + 1
     breakdown = ", ".join(f"{outcome} {counts[outcome.value]}" for outcome in Outcome if outcome.value in counts)
     return f"{len(failed)} of {total} hosts did not succeed ({breakdown}); {total - len(failed)} succeeded"
+
+
+#: the narrowest an elided cell gets (its header permitting), and the narrowest the wrapped last column
+MIN_CELL = 12
+MIN_LAST = 14
+ELLIPSIS = "…"
+
+
+def columns(rows: Sequence[Sequence[str]], width: int | None = None, *, shrink: Sequence[int] = ()) -> list[str]:
+    """``rows`` (the header first) as aligned text columns that fit ``width``: never a wrapped row.
+
+    The last column wraps under its own start (or, when the others leave it under
+    :data:`MIN_LAST` columns, on indented lines below each row, its header left out); when the
+    columns before it are too wide, the ``shrink`` columns (indices, in that order) are elided in the middle down to
+    :data:`MIN_CELL` (or their header's width). Without ``width`` the rows are only aligned.
+    """
+    if not rows:
+        return []
+    count = len(rows[0])
+    widths = [max(len(row[i]) for row in rows) for i in range(count - 1)]
+    last_natural = max(len(row[-1]) for row in rows)
+    if width is not None:
+        for index in shrink:
+            excess = sum(widths) + 2 * len(widths) + min(last_natural, MIN_LAST) - width
+            if excess <= 0:
+                break
+            floor = max(MIN_CELL, min(len(rows[0][index]), 12))
+            widths[index] = max(floor, widths[index] - excess)
+    lead = sum(widths) + 2 * len(widths)
+    below = width is not None and width - lead < min(last_natural, MIN_LAST)
+    lines = []
+    for number, row in enumerate(rows):
+        head = "".join(elide(cell, w).ljust(w) + "  " for cell, w in zip(row, widths))
+        last = row[-1] if number or not below else ""
+        if width is None:
+            lines.append((head + last).rstrip())
+        elif below:
+            lines.append(head.rstrip())
+            lines.extend(_wrap(last, width, INDENT) if last else [])
+        else:
+            wrapped = textwrap.wrap(last, width - lead, break_on_hyphens=False) or [""]
+            lines.append((head + wrapped[0]).rstrip())
+            lines.extend(" " * lead + more for more in wrapped[1:])
+    return lines
+
+
+def elide(cell: str, width: int) -> str:
+    """``cell`` cut in the middle to ``width`` characters (``2026…start``), whole when it fits."""
+    if len(cell) <= width:
+        return cell
+    keep = width - len(ELLIPSIS)
+    return cell[: (keep + 1) // 2] + ELLIPSIS + cell[len(cell) - keep // 2:]

@@ -17,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleet.config import HEALTH_CHECK_TRIES
 from fleet.protocol import api
+from fleet.protocol.dags import DagState
 from fleet.protocol.errcodes import ErrCode
 from fleet.simulator import dto, handlers, hostile, replies
 from fleet.simulator.dag import DAG_NAMES, Dag, old_dag
@@ -57,7 +59,11 @@ class SimAgent:
     failed_runs: int = 0
     #: whether the agent's ODP runs (a stop ends it, a start that will succeed brings it up)
     odp_running: bool = True
-    stop_dag: int | None = None
+    #: the maintenance DAG that took the ODP maintenance lock last (it holds it while
+    #: :meth:`~fleet.simulator.dag.Dag.holds_lock` says so)
+    lock_dag: int | None = None
+    #: DAG lookups answered with the ``busy_lookups`` fault so far
+    busy_answered: int = 0
     #: DAG lookups answered 404 Task.NotFound (probes of ids not created, or not ODP)
     dag_not_found: int = 0
     #: when this agent first started (its synthesised history ends before it)
@@ -67,10 +73,31 @@ class SimAgent:
         if not self.born:
             self.born = self.started_ns / 1e9
         self.next_dag_id = max(self.next_dag_id, self.settings.history + 1)
+        if not self.dags:
+            self._plant()
+
+    @property
+    def own_ip(self) -> str:
+        """The agent's own address, as /info shows it and its DAG ids are built from."""
+        if self.settings.ipv4_mapped and ":" not in self.ip:
+            return f"::ffff:{self.ip}"
+        return self.ip
 
     @property
     def address(self) -> str:
+        """``ip:port`` the agent listens on (the state file's key)."""
         return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+
+    @property
+    def own_address(self) -> str:
+        """``ip:port`` as obshell writes its own address in messages (``meta.AgentInfo.String``)."""
+        ip = self.own_ip
+        return f"[{ip}]:{self.port}" if ":" in ip else f"{ip}:{self.port}"
+
+    def lock_holder(self, now: float) -> Dag | None:
+        """The DAG holding the ODP maintenance lock at ``now``, if any."""
+        dag = self.dags.get(self.lock_dag) if self.lock_dag is not None else None
+        return dag if dag is not None and dag.holds_lock(now) else None
 
     # -- entry point -------------------------------------------------------------------
 
@@ -153,7 +180,7 @@ class SimAgent:
             if f.forget_dags_after is not None and not self.restarted and now >= self.first_start + f.forget_dags_after:
                 self.restart(now, env)  # a fault: real obshell keeps its DAGs across restarts
                 self.dags.clear()
-                self.stop_dag = None
+                self.lock_dag = None
             if f.restart_after is not None and not self.restarted and now >= self.first_start + f.restart_after:
                 self.restart(now, env)
         if f.rotate_every and now - self.key_since >= f.rotate_every:
@@ -185,18 +212,43 @@ class SimAgent:
         dag.odp_was_running = self.odp_running
         if dag.kind in ("start", "stop"):
             self.odp_running = dag.kind == "start" and dag.fail_stage == 0
+        if dag.maintenance:
+            self.lock_dag = dag.dag_id
         return dag
+
+    def _plant(self) -> None:
+        """The ``dags:`` of the settings, after the history: created a minute apart before boot."""
+        planted = self.settings.dags
+        for n, spec in enumerate(planted):
+            created = self.born - (len(planted) - n) * 60.0
+            dag = Dag(self.next_dag_id, spec.kind, created, created, 1.0, final_stage=spec.stage)
+            state = DagState(spec.state)
+            if state in (DagState.FAILED, DagState.SUCCEED):
+                dag.final_state, dag.final_at = state, created + 1.0
+            else:
+                dag.pinned = (state, spec.stage)
+            self.next_dag_id += 1
+            self.dags[dag.dag_id] = dag
+            if dag.maintenance:
+                self.lock_dag = dag.dag_id
 
     def plan_run(self, dag: Dag) -> None:
         """Decide how this run of ``dag`` ends (a fresh DAG, or one RETRY re-runs)."""
-        f = self.settings.faults
-        if not self.settings.is_obproxy_agent:
+        s = self.settings
+        f = s.faults
+        dag.checks = 0.0
+        if not s.is_obproxy_agent:
             dag.fail_stage = 1
         elif self.failed_runs < f.dag_fails:
             self.failed_runs += 1
             dag.fail_stage = 2
         else:
             dag.fail_stage = 0
+            if dag.kind == "start" and s.health_check_tries:
+                # obshell sleeps before each of up to 100 health checks, then gives up
+                dag.checks = min(s.health_check_tries, HEALTH_CHECK_TRIES) * s.health_check_interval
+                if s.health_check_tries > HEALTH_CHECK_TRIES:
+                    dag.fail_stage = 2
         dag.stuck = f.dag_stuck
 
     def lookup(self, dag_id: int) -> Dag | None:

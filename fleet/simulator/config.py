@@ -15,14 +15,22 @@ SETTINGS keys: version, identity, zone, is_obproxy_agent, agent_password_set, pa
 password_env, ob_password, dag_duration [min, max], error_style (auto|modern|legacy),
 key_bits (1024|512), clock_skew, utc_offset, history (old finished DAGs the agent kept in sqlite
 before it started: dag ids 1..N, synthesised on demand, so 50,000 cost no memory),
-history_local_every (every Nth old DAG is a non-ODP local DAG sharing the id sequence), faults {FAULTS}.
+history_local_every (every Nth old DAG is a non-ODP local DAG sharing the id sequence),
+dags (DAGs the agent already has at startup, after its history: a list of {kind:
+start|stop|add|upgrade|delete, state: RUNNING|READY|PENDING|FAILED|SUCCEED, stage: N}; a running
+one stays so until an operator acts on it), health_check ({tries: N, interval: S}: the start
+DAG's last node sleeps S seconds (default 10, obshell's) before each health check and the ODP
+answers the Nth; over 100 tries the DAG fails, as obshell's does), ipv4_mapped (the agent's own
+address is ``::ffff:`` + its IPv4 address), faults {FAULTS}.
 
 FAULTS keys: refuse, blackhole, hang, http500, garbage, truncated, oversize, bad_types (each ``true`` for
 every route or a list of route names), slow (seconds), dag_fails (true, or the number of runs
 that fail), dag_stuck, key_rotation ({after_requests: N} or {every_seconds: K}),
-forget_dags_after (seconds after the first start; the agent comes back with no DAGs — real
-obshell never does this, it is a fault), restart_after (seconds after the first start; the agent
-restarts as obshell does: new pid, startAt and key pair, DAG history kept), flaky_polls (N),
+busy_lookups (true, or N: DAG lookups after the first start answered 404 Task.NotFound with a
+lookup error that is not "record not found", as obshell answers a busy sqlite), forget_dags_after (seconds after the
+first start; the agent comes back with no DAGs — real obshell never does this, it is a fault),
+restart_after (seconds after the first start; the agent restarts as obshell does: new pid,
+startAt and key pair, DAG history kept), flaky_polls (N),
 drop_after_start,
 die_after (seconds after the first start), hostile {HOSTILE} (see :mod:`fleet.simulator.hostile`).
 
@@ -41,8 +49,17 @@ import yaml
 
 from fleet.protocol.clock import parse_offset
 from fleet.simulator import yamlcheck as check
+from fleet.simulator.dag import DAG_NAMES, KINDS, NODE_NAMES
 from fleet.simulator.hostile import Hostile, parse_hostile
-from fleet.simulator.settings import IDENTITIES, AgentSettings, ConfigError, Faults, RandomFault, SimConfig
+from fleet.simulator.settings import (
+    IDENTITIES,
+    AgentSettings,
+    ConfigError,
+    Faults,
+    PlantedDag,
+    RandomFault,
+    SimConfig,
+)
 from fleet.simulator.yamlcheck import Lines
 
 
@@ -96,17 +113,17 @@ def config_from_dict(doc: Any, lines: Lines | None = None) -> SimConfig:
 
 _SETTINGS_KEYS = ("version", "identity", "zone", "is_obproxy_agent", "agent_password_set", "password",
                   "password_env", "ob_password", "dag_duration", "error_style", "key_bits", "clock_skew",
-                  "utc_offset", "history", "history_local_every", "faults")
+                  "utc_offset", "history", "history_local_every", "dags", "health_check", "ipv4_mapped", "faults")
 _ROUTE_FAULTS = ("hang", "http500", "garbage", "truncated", "oversize", "bad_types")
 _FAULT_KEYS = ("refuse", "blackhole", *_ROUTE_FAULTS, "slow", "dag_fails", "dag_stuck", "key_rotation",
                "forget_dags_after", "restart_after", "flaky_polls", "drop_after_start", "die_after",
-               "hostile")
+               "busy_lookups", "hostile")
 #: The value a ``random_faults`` entry applies when it gives none.
 RANDOM_FAULT_DEFAULTS: dict[str, Any] = {
     "refuse": True, "blackhole": True, "hang": True, "http500": True, "garbage": True, "truncated": True,
     "oversize": True, "bad_types": True, "slow": 2.0, "dag_fails": True, "dag_stuck": True,
     "key_rotation": {"after_requests": 2}, "forget_dags_after": 3.0, "restart_after": 1.0,
-    "flaky_polls": 2, "drop_after_start": True,
+    "flaky_polls": 2, "drop_after_start": True, "busy_lookups": 2,
     "die_after": 1.0, "hostile": {"control_chars": True},
 }
 
@@ -128,7 +145,7 @@ def build_settings(base: AgentSettings, doc: Any, path: tuple[Any, ...], lines: 
             changes["password"] = os.environ[name]
         elif key == "identity":
             changes[key] = check.choice(value, IDENTITIES, where, lines)
-        elif key in ("is_obproxy_agent", "agent_password_set"):
+        elif key in ("is_obproxy_agent", "agent_password_set", "ipv4_mapped"):
             changes[key] = check.flag(value, where, lines)
         elif key == "dag_duration":
             if not isinstance(value, list) or len(value) != 2:
@@ -150,9 +167,44 @@ def build_settings(base: AgentSettings, doc: Any, path: tuple[Any, ...], lines: 
             changes[key] = text
         elif key in ("history", "history_local_every"):
             changes[key] = check.integer(value, where, lines)
+        elif key == "dags":
+            changes[key] = _planted(value, where, lines)
+        elif key == "health_check":
+            if not isinstance(value, dict):
+                raise lines.error(where, "must be {tries: N, interval: seconds}")
+            check.check_keys(value, ("tries", "interval"), where, lines)
+            changes["health_check_tries"] = check.integer(value.get("tries", 0), (*where, "tries"), lines)
+            interval = check.number(value.get("interval", 10.0), (*where, "interval"), lines)
+            if interval <= 0:
+                raise lines.error((*where, "interval"), "must be > 0")
+            changes["health_check_interval"] = interval
         elif key == "faults":
             changes[key] = _build_faults(base.faults, value, where, lines)
     return replace(base, **changes)
+
+
+_PLANTED_STATES = ("RUNNING", "READY", "PENDING", "FAILED", "SUCCEED")
+
+
+def _planted(value: Any, path: tuple[Any, ...], lines: Lines) -> tuple[PlantedDag, ...]:
+    if not isinstance(value, list):
+        raise lines.error(path, "must be a list of {kind, state, stage}")
+    out = []
+    for i, item in enumerate(value):
+        where = (*path, i)
+        if not isinstance(item, dict):
+            raise lines.error(where, "must be a mapping {kind, state, stage}")
+        check.check_keys(item, ("kind", "state", "stage"), where, lines)
+        if "kind" not in item or "state" not in item:
+            raise lines.error(where, "needs a kind and a state")
+        kind = check.choice(item["kind"], KINDS, (*where, "kind"), lines)
+        state = check.choice(item["state"], _PLANTED_STATES, (*where, "state"), lines)
+        stages = len(NODE_NAMES[kind])
+        stage = check.integer(item.get("stage", 1), (*where, "stage"), lines, minimum=1)
+        if stage > stages:
+            raise lines.error((*where, "stage"), f"a '{DAG_NAMES[kind]}' DAG has {stages} stages")
+        out.append(PlantedDag(kind, state, stage))
+    return tuple(out)
 
 
 def _build_faults(base: Faults, doc: Any, path: tuple[Any, ...], lines: Lines) -> Faults:
@@ -168,7 +220,7 @@ def _build_faults(base: Faults, doc: Any, path: tuple[Any, ...], lines: Lines) -
             changes[key] = check.flag(value, where, lines)
         elif key == "slow":
             changes[key] = check.number(value, where, lines)
-        elif key == "dag_fails":
+        elif key in ("dag_fails", "busy_lookups"):
             changes[key] = (10**9 if value else 0) if isinstance(value, bool) else check.integer(value, where, lines)
         elif key == "flaky_polls":
             changes[key] = check.integer(value, where, lines)

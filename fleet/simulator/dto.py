@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleet.protocol.agentinfo import AUTH_V2
 from fleet.protocol.clock import format_agent_time
-from fleet.protocol.dags import DagOperator, DagState
+from fleet.protocol.dags import OBPROXY_MAINTENANCE_TYPE, DagOperator, DagState
 from fleet.protocol.ids import local_generic_id
 from fleet.simulator import nodes
 from fleet.simulator.dag import DAG_NAMES, EPOCH, Dag
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from fleet.simulator.agent import SimAgent
 
 NOT_ODP_LOG = nodes.NOT_ODP_LOG
-#: ``maintenance_type`` of a DAG that holds the ODP maintenance lock, and of one that does not
-_MAINTENANCE, _NO_MAINTENANCE = 4, 1
+#: ``maintenance_type`` of a DAG that takes the ODP maintenance lock, and of one that does not
+_MAINTENANCE, _NO_MAINTENANCE = OBPROXY_MAINTENANCE_TYPE, 1
 
 
 def info(agent: SimAgent) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def info(agent: SimAgent) -> dict[str, Any]:
     s = agent.settings
     return {
         "pid": agent.pid, "state": 1, "startAt": agent.started_ns, "homePath": "/home/admin/obshell",
-        "obVersion": "", "architecture": "x86_64", "ip": agent.ip, "port": agent.port, "zone": s.zone,
+        "obVersion": "", "architecture": "x86_64", "ip": agent.own_ip, "port": agent.port, "zone": s.zone,
         "identity": s.identity, "version": s.version, "isObproxyAgent": s.is_obproxy_agent,
         "security": s.agent_password_set, "supportedAuth": [AUTH_V2],
     }
@@ -39,12 +39,12 @@ def info(agent: SimAgent) -> dict[str, Any]:
 
 def secret(agent: SimAgent) -> dict[str, Any]:
     """``GET /api/v1/secret``'s data."""
-    return {"ip": agent.ip, "port": agent.port, "public_key": agent.key.public_wire}
+    return {"ip": agent.own_ip, "port": agent.port, "public_key": agent.key.public_wire}
 
 
 def generic_id(agent: SimAgent, dag: Dag) -> str:
     """The DAG's generic id: 4/5 for ODP DAGs, 2/3 for other local DAGs."""
-    return local_generic_id(agent.ip, agent.port, dag.dag_id, odp=dag.odp)
+    return local_generic_id(agent.own_ip, agent.port, dag.dag_id, odp=dag.odp)
 
 
 def dag_detail(agent: SimAgent, dag: Dag, now: float, details: bool) -> dict[str, Any]:
@@ -57,7 +57,8 @@ def dag_detail(agent: SimAgent, dag: Dag, now: float, details: bool) -> dict[str
         start, end = (t if t is not None else EPOCH for t in reset)
     dto: dict[str, Any] = {
         "id": generic_id(agent, dag), "dag_id": dag.dag_id, "name": DAG_NAMES[dag.kind],
-        "stage": stage, "max_stage": 2, "maintenance_type": _MAINTENANCE if dag.maintenance else _NO_MAINTENANCE,
+        "stage": stage, "max_stage": dag.max_stage,
+        "maintenance_type": _MAINTENANCE if dag.maintenance else _NO_MAINTENANCE,
         "maintenance_key": "", "state": state, "operator": dag.operator,
         "start_time": _dag_time(s, start), "end_time": _dag_time(s, end),
         "additional_data": {} if details else None, "nodes": None,
@@ -69,7 +70,7 @@ def dag_detail(agent: SimAgent, dag: Dag, now: float, details: bool) -> dict[str
         if dag.operator == DagOperator.PASS:
             dto["start_time"] = _dag_time(s, EPOCH)
     if details:
-        dto["nodes"] = [_node(agent, dag, i, state, current, now) for i in (1, 2)]
+        dto["nodes"] = [_node(agent, dag, i, state, current, now) for i in range(1, dag.max_stage + 1)]
     return dto
 
 

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from fleet.protocol.agentinfo import ERR_CODES_SINCE, version_tuple
 from fleet.protocol.api import OPERATOR_FIELD
-from fleet.protocol.dags import STOP_OBPROXY
 from fleet.protocol.errcodes import DAG_ID_NOT_MATCH, OBPROXY_TASK_NOT_FOUND, RECORD_NOT_FOUND, ErrCode
 from fleet.protocol.ids import CLUSTER_PREFIX, is_local_dag_id, parse_local_generic_id
 from fleet.simulator import dto, operators, replies
@@ -24,6 +23,8 @@ if TYPE_CHECKING:
     from fleet.simulator.agent import SimAgent
 
 ILLEGAL_SHOW_DETAILS = "Illegal argument: show_details"
+#: sqlite's error for a busy database, as obshell wraps any failed lookup into ``Task.NotFound``
+LOOKUP_BUSY = "database is locked (5) (SQLITE_BUSY)"
 INTERNAL_ERROR = "Unexpected error: Internal Server Error"
 
 
@@ -42,16 +43,15 @@ def start(agent: SimAgent, trace: str, now: float, env: Env) -> Answer:
 
 
 def stop(agent: SimAgent, trace: str, now: float, env: Env) -> Answer:
-    """``POST /api/v1/obproxy/stop``: a new "Stop obproxy" DAG, unless another holds the maintenance lock."""
+    """``POST /api/v1/obproxy/stop``: a new "Stop obproxy" DAG, unless a DAG holds the ODP
+    maintenance lock (a stop, add, upgrade or delete: see :meth:`~fleet.simulator.dag.Dag.holds_lock`)."""
     s = agent.settings
     if not s.is_obproxy_agent:
         return replies.error(s, 400, ErrCode.OBPROXY_NOT_BE_MANAGED, None, dto.NOT_ODP_LOG, trace, now)
-    held = agent.dags.get(agent.stop_dag) if agent.stop_dag is not None else None
-    if held is not None and operators.holds_stop_lock(held, now):
-        return replies.error(s, 500, ErrCode.AGENT_UNDER_MAINTENANCE, None,
-                             f"Create task '{STOP_OBPROXY}' failed: {agent.address} is under maintenance", trace, now)
+    if agent.lock_holder(now) is not None:
+        return replies.error(s, 500, ErrCode.AGENT_UNDER_MAINTENANCE, None, operators.under_maintenance(agent),
+                             trace, now)
     dag = agent.new_dag("stop", now, env)
-    agent.stop_dag = dag.dag_id
     return replies.ok(s, agent.dag_dto(dag, now, False), trace, now)
 
 
@@ -75,6 +75,10 @@ def one_dag(agent: SimAgent, req: SimRequest, route: str, trace: str, now: float
         agent.polls += 1
         if agent.polls <= s.faults.flaky_polls:
             return replies.error(s, 500, ErrCode.COMMON_UNEXPECTED, None, INTERNAL_ERROR, trace, now)
+    if agent.first_start is not None and agent.busy_answered < s.faults.busy_lookups:
+        # the lookup itself fails (a busy sqlite): obshell still answers Task.NotFound
+        agent.busy_answered += 1
+        return replies.error(s, 404, ErrCode.TASK_NOT_FOUND, None, f"Task not found: {LOOKUP_BUSY}", trace, now)
     dag_or_error = _find_dag(agent, dag_id_of(req.path), trace, now)
     if isinstance(dag_or_error, Answer):
         return dag_or_error
@@ -95,7 +99,9 @@ def _find_dag(agent: SimAgent, generic_id: str, trace: str, now: float) -> Dag |
         if parsed is None:
             return invalid
         ip, port, dag_id, odp = parsed
-        if (ip, port) != (agent.ip, agent.port):
+        # obshell compares address strings (``meta.AgentInfo.Equal``); an id's address is read
+        # back as Go prints it, so an agent whose own address is IPv4-mapped never matches
+        if (ip, port) != (agent.own_ip, agent.port):
             return _not_found(agent, OBPROXY_TASK_NOT_FOUND if odp else RECORD_NOT_FOUND, trace, now)
         dag = agent.lookup(dag_id)
         if dag is None:

@@ -66,12 +66,12 @@ def node(agent: SimAgent, dag: Dag, index: int, state: DagState, current: int, n
     start = dag.created if never_ran else dag.run_start
     end = _node_end(dag, index, node_state, now)
     row = dag.dag_id * 10 + index
-    generic = local_generic_id(agent.ip, agent.port, row, odp=dag.odp)
+    generic = local_generic_id(agent.own_ip, agent.port, row, odp=dag.odp)
     sub = {
         "id": generic, "task_id": row, "name": name, "state": task_state, "operator": task_operator,
         "start_time": agent_time(agent.settings, start), "end_time": agent_time(agent.settings, end),
         "additional_data": None, "execute_times": times,
-        "execute_agent": {"ip": agent.ip, "port": agent.port}, "task_logs": logs,
+        "execute_agent": {"ip": agent.own_ip, "port": agent.port}, "task_logs": logs,
     }
     return {"id": generic, "node_id": row, "name": name, "state": node_state, "operator": node_operator,
             "start_time": agent_time(agent.settings, dag.created if node_state == DagState.PENDING else start),
@@ -133,4 +133,4 @@ def _logs(agent: SimAgent, dag: Dag, name: str, state: DagState, node_operator: 
         logs = [f"Get obproxy pid: {pid}", f"Kill obproxy process {pid}"]
         return logs if state == DagState.RUNNING else [*logs, "Check obproxy process",
                                                         "Successfully killed the obproxy process"]
-    return [f"{name.lower()} on {agent.address}"]
+    return [f"{name.lower()} on {agent.own_address}"]

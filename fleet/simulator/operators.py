@@ -8,19 +8,19 @@ operator    valid when              effect
 ==========  ======================  ==============================================================
 RETRY       state FAILED, and the   DAG → READY, operator **RUN** (the node gets RETRY), start and
             failed node can retry   end time reset to the 1970 epoch; the scheduler re-runs it from
-                                    the failed stage (start_time = when it runs again). A stop DAG
-                                    that failed in "Check obproxy status" (which released the
-                                    lock) takes the maintenance lock again: 500
-                                    ``Agent.UnderMaintenance`` when another stop DAG holds it.
+                                    the failed stage (start_time = when it runs again). A
+                                    maintenance DAG that failed in "Check obproxy status" (which
+                                    released the lock) takes the maintenance lock again: 500
+                                    ``Agent.UnderMaintenance`` when another DAG holds it.
 ROLLBACK    state FAILED, and every ODP DAG is refused: its first node "Check obproxy status"
             node up to the failed   cannot roll back → 400 ``Task.Dag.Operator.RollbackNotAllowed``
             one can roll back       ("node Check obproxy status cannot rollback").
 CANCEL      state not SUCCEED or    DAG → READY, operator CANCEL, times reset to the epoch; the
             FAILED                  scheduler fails the running sub-task ("sub task cancelled") and
-                                    the DAG ends FAILED + CANCEL at the stage it had reached. A stop
-                                    DAG cancelled in "Stop obproxy" keeps the maintenance lock (only
-                                    the first node releases it on failure); PASS or a successful
-                                    RETRY releases it.
+                                    the DAG ends FAILED + CANCEL at the stage it had reached. A
+                                    maintenance DAG cancelled after "Check obproxy status" keeps the
+                                    lock (only that node releases it on failure); PASS or a
+                                    successful RETRY releases it.
 PASS        state FAILED            DAG → SUCCEED + PASS at once, start time kept, end time = now;
                                     the maintenance lock is released.
 ==========  ======================  ==============================================================
@@ -71,19 +71,20 @@ def apply(agent: SimAgent, dag: Dag, operator: str, now: float) -> Refusal | Non
         return Refusal(400, ErrCode.DAG_OPERATOR_ROLLBACK_NOT_ALLOWED,
                        f"Failed to set DAG rollback: node {NO_ROLLBACK_NODE} cannot rollback")
     if operator == DagOperator.PASS:
+        dag.pinned = None
         dag.final_state, dag.final_at, dag.final_stage = DagState.SUCCEED, now, stage
         dag.operator = DagOperator.PASS
         return None
-    if dag.kind == "stop" and stage == 1:  # the failure released the lock: take it again
-        held = agent.dags.get(agent.stop_dag) if agent.stop_dag is not None else None
-        if held is not None and held is not dag and holds_stop_lock(held, now):
-            return Refusal(500, ErrCode.AGENT_UNDER_MAINTENANCE, f"Agent {agent.address} is under maintenance")
-        agent.stop_dag = dag.dag_id
+    if dag.maintenance and dag.releases_lock_at(stage):  # the failure released the lock: take it again
+        if agent.lock_holder(now) is not None:
+            return Refusal(500, ErrCode.AGENT_UNDER_MAINTENANCE, under_maintenance(agent))
+        agent.lock_dag = dag.dag_id
     _retry(agent, dag, stage, now)
     return None
 
 
 def _cancel(dag: Dag, stage: int, now: float) -> None:
+    dag.pinned = None
     dag.ready_until = now + PICKUP_S
     dag.op_stage = dag.final_stage = stage
     # picked up, it runs once more (RUNNING) to fail its sub-task, then ends FAILED + CANCEL
@@ -101,16 +102,9 @@ def _retry(agent: SimAgent, dag: Dag, stage: int, now: float) -> None:
     dag.run_start = dag.ready_until - (dag.duration * 0.4 if stage == 2 else 0.0)
 
 
-def holds_stop_lock(dag: Dag, now: float) -> bool:
-    """Whether this stop DAG holds obshell's ODP maintenance lock at ``now``.
-
-    Taken when the DAG is created; released when it succeeds (PASS included) or fails in its
-    first node; kept by a DAG that failed (or was cancelled) in "Stop obproxy".
-    """
-    if dag.kind != "stop":
-        return False
-    state, stage, _ = dag.view(now)
-    return state != DagState.SUCCEED and not (state == DagState.FAILED and stage == 1)
+def under_maintenance(agent: SimAgent) -> str:
+    """obshell's ``Agent.UnderMaintenance`` message (``err.agent.under.maintenance``)."""
+    return f"{agent.own_address} is under maintenance"
 
 
 def shown_times(dag: Dag, now: float) -> tuple[float | None, float | None] | None:

@@ -9,6 +9,9 @@ from typing import Any
 from fleet.protocol.clock import format_agent_time
 from fleet.protocol.errcodes import (
     LEGACY,
+    LEGACY_DECRYPT_FAILED_MESSAGE,
+    LEGACY_KNOWN_CODE,
+    LEGACY_KNOWN_PREFIX,
     LEGACY_UNAUTHORIZED_PREFIX,
     LEGACY_UNEXPECTED_CODE,
     UNAUTHORIZED_CODE,
@@ -36,11 +39,15 @@ def error(settings: AgentSettings, status: int, err_code: str, code: int | None,
     if settings.legacy_errors:
         legacy_code, legacy_status = LEGACY.get(
             err_code, (UNAUTHORIZED_CODE, 401) if status == 401 else (LEGACY_UNEXPECTED_CODE, status))
-        if status == 401 or err_code == ErrCode.REQUEST_HEADER_NOT_FOUND:
+        if err_code == ErrCode.AUTH_HEADER_DECRYPT_FAILED:
+            legacy_code, message = UNAUTHORIZED_CODE, LEGACY_DECRYPT_FAILED_MESSAGE
+        elif status == 401 or err_code == ErrCode.REQUEST_HEADER_NOT_FOUND:
             legacy_status = 401
             legacy_code = code if code is not None else UNAUTHORIZED_CODE
             if legacy_code == UNAUTHORIZED_CODE:
                 message = LEGACY_UNAUTHORIZED_PREFIX + message.removeprefix(UNAUTHORIZED_PREFIX)
+        elif legacy_code == LEGACY_KNOWN_CODE:  # 4.2.6 refuses a DAG operator as a "known" error
+            message = LEGACY_KNOWN_PREFIX + message
         status = legacy_status
         err = error_document(None, legacy_code, message)
     else:

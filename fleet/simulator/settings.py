@@ -43,7 +43,25 @@ class Faults:
     flaky_polls: int = 0
     drop_after_start: bool = False
     die_after: float | None = None
+    #: DAG lookups (GET or POST ``/api/v1/task/dag/{id}``) after the agent's first start answered
+    #: 404 ``Task.NotFound`` with a lookup error that is not "record not found" (a busy sqlite),
+    #: before lookups work again
+    busy_lookups: int = 0
     hostile: Hostile = field(default_factory=Hostile)
+
+
+@dataclass(frozen=True, slots=True)
+class PlantedDag:
+    """A DAG the agent already has when the simulator starts (``dags:``), after its history:
+    another operator's upgrade still running, a stop that failed in its first node, ...
+
+    ``state`` RUNNING/READY/PENDING stays so until an operator acts on it; FAILED and SUCCEED are
+    final. ``stage`` is the node it is at (or failed in), 1-based.
+    """
+
+    kind: str
+    state: str
+    stage: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +82,16 @@ class AgentSettings:
     utc_offset: str = "+08:00"
     history: int = 0
     history_local_every: int = 0
+    #: DAGs planted at startup (ids after the history), oldest first
+    dags: tuple[PlantedDag, ...] = ()
+    #: the start DAG's health checks: how many the ODP needs before it answers (0: not modelled;
+    #: over obshell's 100 tries the DAG fails), each after a sleep of ``health_check_interval``
+    #: seconds (obshell: 10 s; a test scales it down)
+    health_check_tries: int = 0
+    health_check_interval: float = 10.0
+    #: the agent's own address is the IPv4-mapped IPv6 form of the one it listens on
+    #: (``::ffff:a.b.c.d``), as /info shows it and as its DAG ids are built from it
+    ipv4_mapped: bool = False
     faults: Faults = field(default_factory=Faults)
 
     @property
