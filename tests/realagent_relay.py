@@ -3,8 +3,9 @@
 fleet talks to the relay's port; the relay forwards every byte to the agent, except that it can
 - ``drop_start_answers``: forward a ``POST /api/v1/obproxy/start`` to the agent, let the agent
   act on it, and close the client's connection instead of passing the answer on (a lost answer);
-- ``delay``: hold each request that long before forwarding it, so its auth header arrives past
-  its expiry on the agent's clock (what a skewed clock does).
+- ``delay_starts``: hold each start request that long before forwarding it, so its auth header
+  arrives past its expiry on the agent's clock (other requests pass at once, so fleet's estimate
+  of the agent's clock offset stays near zero).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class Relay:
     ip: str
     target_port: int
     drop_start_answers: int = 0
-    delay: float = 0.0
+    delay_starts: float = 0.0
     dropped: int = 0
     port: int = 0
     _server: socket.socket | None = field(default=None, repr=False)
@@ -77,8 +78,8 @@ class Relay:
 
     def _requests(self, client: socket.socket, upstream: socket.socket, state: dict[str, bool]) -> None:
         while data := _recv(client):
-            if self.delay:
-                time.sleep(self.delay)
+            if self.delay_starts and START_LINE in data:
+                time.sleep(self.delay_starts)
             with self._lock:
                 if START_LINE in data and self.dropped < self.drop_start_answers:
                     self.dropped += 1

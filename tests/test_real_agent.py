@@ -128,16 +128,17 @@ def _seconds(dag: dict[str, Any]) -> float:
 
 
 def test_wrong_password_and_expired_header_create_no_dag(tmp_path: Path, agents_of: Any) -> None:
-    """A wrong agent password ends the host `auth_failed`; a header that reaches the agent after its
-    expiry (held by a relay, as a clock running ahead would) is refused too; the agents recorded no
-    start at all, and the other host of the same run still starts."""
+    """A wrong agent password ends the host `auth_failed`; a start whose header reaches the agent after
+    its expiry (a relay holds the start request past --auth-lifetime; fleet's clock-offset estimate from
+    the unheld requests sees no skew) is refused too; the agents recorded no start at all, and the
+    other host of the same run still starts."""
     agents = agents_of(3)
     wrong = run_fleet(["start", "-i", str(inventory(tmp_path / "a.yml", agents[:1])), *FAST], cwd=tmp_path,
                       env=fleet_env(password="not-the-password"))
     assert wrong.outcomes() == {"r0": "auth_failed"}
     assert "IncorrectAgentPassword" in json.dumps(host(wrong, "r0")["error"]) or "10008" in json.dumps(
         host(wrong, "r0")["error"])
-    with Relay("127.0.0.1", agents[1].port, delay=2.5) as relay:
+    with Relay("127.0.0.1", agents[1].port, delay_starts=2.5) as relay:
         inv = inventory(tmp_path / "b.yml", agents[1:], {0: relay.port})
         expired = run_fleet(["start", "-i", str(inv), "--auth-lifetime", "1", *FAST], cwd=tmp_path,
                             env=fleet_env(password=AGENT_PASSWORD))
@@ -167,16 +168,17 @@ def test_lost_start_answer_is_found_not_sent_again(tmp_path: Path, agents_of: An
 
 def test_dag_operators_on_real_agents(tmp_path: Path, agents_of: Any) -> None:
     """Start DAGs that fail on the agent (the stand-in refuses to start), then `fleet dag retry` (healed:
-    the same DAG succeeds), `fleet dag pass` and `fleet dag rollback` on one host each, and `fleet dag
-    cancel` on a start still in its health check; each agent shows the operator and state fleet reports."""
+    the same DAG succeeds), `fleet dag pass` and `fleet dag rollback` (refused by obshell for ODP DAGs:
+    the host is `rejected`) on one host each, and `fleet dag cancel` on a start still in its health
+    check; each agent's own record agrees with what fleet reports."""
     agents = agents_of(4)
     for agent in agents[:3]:
         agent.kill_odp()
         (agent.odp_home / FAIL_START_FILE).touch()
     inv = inventory(tmp_path / "hosts.yml", agents)
     env = fleet_env(password=AGENT_PASSWORD)
-    first = run_fleet(["start", "-i", str(inv), "--limit", "r0,r1,r2", "-o", "failed.json", *FAST],
-                      cwd=tmp_path, env=env)
+    first = run_fleet(["start", "-i", str(inv), "--limit", "r0,r1,r2", *FAST], cwd=tmp_path, env=env)
+    (tmp_path / "failed.json").write_text(first.stdout)
     assert first.outcomes() == {"r0": "failed", "r1": "failed", "r2": "failed"}, first.stderr[-2000:]
     ids = {f"r{i}": host(first, f"r{i}")["dag"]["id"] for i in range(3)}
     for i in range(3):
@@ -186,14 +188,18 @@ def test_dag_operators_on_real_agents(tmp_path: Path, agents_of: Any) -> None:
     retry = run_fleet(["dag", "retry", "failed.json", "--limit", "r0", *FAST], cwd=tmp_path, env=env)
     passed = run_fleet(["dag", "pass", "failed.json", "--limit", "r1", *FAST], cwd=tmp_path, env=env)
     rolled = run_fleet(["dag", "rollback", "failed.json", "--limit", "r2", *FAST], cwd=tmp_path, env=env)
-    for run, i, operator in ((retry, 0, "RETRY"), (passed, 1, "PASS"), (rolled, 2, "ROLLBACK")):
+    # obshell: a RETRY re-runs the DAG with operator RUN (the node shows RETRY); PASS ends it SUCCEED +
+    # PASS; ROLLBACK is refused on an ODP DAG ("Check obproxy status" cannot roll back)
+    expected = {0: (retry, "succeeded", "SUCCEED", "RUN"), 1: (passed, "succeeded", "SUCCEED", "PASS"),
+                2: (rolled, "rejected", "FAILED", "RUN")}
+    for i, (run, outcome, state, operator) in expected.items():
         (dag,) = dags(agents[i], START)
-        assert dag["id"] == ids[f"r{i}"] and dag["operator"] == operator, (dag, run.stderr[-2000:])
-        assert host(run, f"r{i}")["dag"]["state"] == dag["state"]
-    assert retry.outcomes() == {"r0": "succeeded"} and agents[0].odp_running()
+        assert (dag["id"], dag["state"], dag["operator"]) == (ids[f"r{i}"], state, operator), (dag, run.stderr[-2000:])
+        assert host(run, f"r{i}")["outcome"] == outcome, json.dumps(host(run, f"r{i}"))
+    assert agents[0].dag(ids["r0"])["nodes"][1]["operator"] == "RETRY" and agents[0].odp_running()
 
-    slow = run_fleet(["start", "-i", str(inv), "--limit", "r3", "--timeout", "2", "-o", "slow.json", *FAST],
-                     cwd=tmp_path, env=env)
+    slow = run_fleet(["start", "-i", str(inv), "--limit", "r3", "--timeout", "2", *FAST], cwd=tmp_path, env=env)
+    (tmp_path / "slow.json").write_text(slow.stdout)
     assert slow.outcomes() == {"r3": "timed_out"}
     cancel = run_fleet(["dag", "cancel", "slow.json", *FAST], cwd=tmp_path, env=env)
     (dag,) = dags(agents[3], START)
