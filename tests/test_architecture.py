@@ -23,7 +23,7 @@ ALLOWED = {
     "api": {"engine", "client", "protocol", "inventory", "report"},
     "cli": {"api", "engine", "client", "protocol", "inventory", "report", "simulator"},
 }
-ALWAYS = {"models", "errors", "config", "utc", "fdlimit", ""}
+ALWAYS = {"models", "errors", "config", "utc", "fdlimit", "regularfile", ""}
 # top-level module → what it may import; a new top-level module must be listed too.
 TOP_LEVEL = {
     "__init__": {"api", "models"},
@@ -33,6 +33,7 @@ TOP_LEVEL = {
     "utc": set(),
     "errors": {"models"},
     "fdlimit": set(),
+    "regularfile": set(),
 }
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,16 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
      "failed"),
     ("terminal_escapes", {"faults": {"dag_fails": True, "hostile": {"control_chars": True}}}, "failed"),
     ("bad_ids", {"faults": {"hostile": {"bad_ids": True}}}, "protocol_error"),
+    # DAG times no clock can hold: the ODP started all the same; only the host's times are unknown
+    *((f"dag_time {name}", {"faults": {"hostile": {"dag_time": text}}}, "succeeded") for name, text in (
+        ("+99:00", '"2025-01-01T00:00:00+99:00"'),
+        ("year 0", '"0000-01-01T00:00:00Z"'),
+        ("year 9999", '"9999-12-31T23:59:59-23:59"'),
+        ("NaN", "NaN"),
+        ("400 digits", "1" + "0" * 399),
+        ("400-digit year", '"' + "9" * 400 + '-01-01T00:00:00Z"'),
+        ("deep nesting", "[" * 500 + "]" * 500),
+    )),
 ]
 
 
@@ -51,7 +62,10 @@ def test_every_hostile_behaviour_at_once_stays_with_its_host(tmp_path: Path) -> 
     """Ten hostile agents (bad offsets, deep nesting, odd versions, a 3.8 MB traceId on every answer,
     95,000 failed sub-tasks, password echoes, terminal escapes, bad ids) beside honest ones: exit 2,
     every honest host succeeds, no host interrupted, each hostile host its own outcome, peak RSS
-    under 250 MB, no output over 2 MB, the password in no output and no raw escape on stderr."""
+    under 250 MB, no output over 2 MB, the password in no output and no raw escape on stderr.
+    DAG times no clock can hold (+99:00, year 0, year 9999, NaN, 400 digits, deep nesting) leave
+    those hosts succeeded with unknown times, and every output (summary, JUnit, retry file,
+    report.html, recap) is still written."""
     ips = addresses(BASE, HONEST + len(HOSTILE))
     agents, expected = {}, {}
     for ip in ips[:HONEST]:
@@ -87,4 +101,12 @@ def test_every_hostile_behaviour_at_once_stays_with_its_host(tmp_path: Path) -> 
     flood = by_name["95000_failed_sub_tasks"]
     assert len(flood["failed_tasks"]) == 32 and flood["failed_tasks_dropped"] == 95_000 - 32
     assert by_name["echoes_password_on_start"]["adopted"]["reason"] == "answer_lost"
+    # a DAG time no clock can hold is unknown in that host's entry; every output of the run is written
+    for name, _settings, _outcome in HOSTILE:
+        if name.startswith("dag_time"):
+            assert by_name[name]["dag"]["start_time"] is None and by_name[name]["dag"]["end_time"] is None, name
+    assert {"report.html", "junit.xml", "summary.json", "retry"} <= set(sizes)
+    assert "RECAP obproxy.start" in stderr and "Traceback" not in stderr and "cannot render" not in stderr
+    junit = ET.parse(out / "junit.xml").getroot()
+    assert int(junit.attrib["tests"]) == len(ips)
     assert "********" in json.dumps(by_name["echoes_password_in_logs"]["failed_tasks"])

@@ -298,6 +298,52 @@ async def test_an_idle_connection_the_server_closed_is_not_used(make: Make) -> N
     assert srv.connections == 2 and [r.method for r in srv.requests] == ["GET", "POST"]
 
 
+@pytest.mark.parametrize("extra", [
+    b"HTTP/1.1 200 OK\r\nContent-Le",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{\"forged\": ",
+    answer(body=b'{"forged": true}'),
+], ids=["partial-head", "partial-body", "whole-forged-answer"])
+async def test_bytes_after_an_answer_never_frame_the_next_one(make: Make, extra: bytes,
+                                                              request: pytest.FixtureRequest) -> None:
+    """The first answer is followed, in the same write, by (the start of) a message nobody asked for:
+    the next request gets its own answer whole, never the extra one nor one framed by it (main,
+    lean: the leftover head framed the next answer, status 0). The lean transport closes such a
+    connection (the second request goes on a fresh one)."""
+    async def script(conn: Conn, req: Request) -> bool:
+        if len(srv.requests) == 1:
+            await conn.send(answer() + extra)
+        else:
+            await conn.send(answer(body=b'{"second": true}'))
+        return True
+    async with RawServer(script) as srv, make() as http:
+        assert await get(http, srv.url) == (200, b'{"ok": true}')
+        await asyncio.sleep(0.1)  # the extra bytes have arrived
+        assert await get(http, srv.url) == (200, b'{"second": true}')
+    assert len(srv.requests) == 2
+    if request.node.callspec.params["make"] == "lean":
+        assert srv.connections == 2 and [r.connection for r in srv.requests] == [1, 2]
+
+
+async def test_a_chunked_answer_with_an_endless_trailer_hits_the_caps(make: Make) -> None:
+    """A chunked answer whose trailer never ends (one field growing for ever): refused while read,
+    well before the total timeout, after at most a few head caps' worth of bytes (main, lean: read
+    until the timeout, its memory growing with every byte)."""
+    sent = 0
+
+    async def script(conn: Conn, req: Request) -> bool:
+        nonlocal sent
+        await conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Trailer: ")
+        piece = b"a" * 65536
+        for _ in range(1024):  # up to 64 MiB
+            await conn.send(piece)
+            sent += len(piece)
+        return False
+    async with RawServer(script) as srv, make(total=20.0) as http:
+        with pytest.raises((ProtocolError, BodyTooLarge)):
+            await get(http, srv.url)
+    assert sent <= 4 * 1024 * 1024, sent
+
+
 def stale_after_first() -> Callable[[Conn, Request], object]:
     """Answers the first request on each connection; closes on the second without answering."""
     async def script(conn: Conn, req: Request) -> bool:

@@ -22,9 +22,10 @@ from fleet.api.paths import REPORT_NAME, RETRY_NAME, SUMMARY_NAME
 from fleet.api.prepare import PreparedRun
 from fleet.api.result import RunResult
 from fleet.client import HttpClient
+from fleet.engine.containment import cause, is_fleet_wide
 from fleet.engine.journal import Journal, NullJournal
 from fleet.engine.run import Engine, RunReport
-from fleet.models import HostResult, HostSpec, Phase, Reporter
+from fleet.models import ApiError, HostResult, HostSpec, Phase, Reporter
 from fleet.report.files import write_atomic
 from fleet.report.html import html_report
 from fleet.report.sanitize import RUN_SANITIZER, Sanitizer
@@ -134,8 +135,23 @@ def _result(run: PreparedRun, report: RunReport, crash: str | None, sanitizer: S
         inventory=selection.inventory.path, limit=run.options.limit, shard=selection.shard, journal=run.journal,
         interrupted=report.interrupted, error=sanitizer.clean(crash) if crash else None,
         options=run.option_report, resume=run.resume, policy_stop=report.policy_stop, folder=run.folder,
-        hosts=tuple(clean_result(r, sanitizer) for r in report.results),
+        hosts=tuple(_recorded(r, sanitizer) for r in report.results),
     )
+
+
+def _recorded(result: HostResult, sanitizer: Sanitizer) -> HostResult:
+    """``result`` sanitised; if one host's values break that, the host keeps its outcome and the
+    cause in its error, and loses only the details (the run's result and files still come out)."""
+    try:
+        return clean_result(result, sanitizer)
+    except Exception as exc:
+        if is_fleet_wide(exc):
+            raise
+        log.error("host.record_error", host=result.host.name, error=type(exc).__name__)
+        log.debug("host.record_error.traceback", host=result.host.name, exc_info=exc)
+        message = f"fleet could not record this host's details ({cause(exc)}); the traceback is in the debug log"
+        return HostResult(result.host, result.outcome, error=ApiError(None, None, None, sanitizer.clean(message)),
+                          fired_at=result.fired_at)
 
 
 def keep_record(result: RunResult, doc: dict[str, Any] | None = None, *, resumable: bool = True) -> list[str]:
@@ -147,10 +163,10 @@ def keep_record(result: RunResult, doc: dict[str, Any] | None = None, *, resumab
     if result.folder is None:
         return []
     doc = result.to_dict() if doc is None else doc
-    retry = retry_text(partition(doc, resumable=resumable and result.journal is not None))
     problems = []
     renderers: tuple[tuple[str, Callable[[], str]], ...] = (
-        (SUMMARY_NAME, lambda: summary_json(doc)), (RETRY_NAME, lambda: retry),
+        (SUMMARY_NAME, lambda: summary_json(doc)),
+        (RETRY_NAME, lambda: retry_text(partition(doc, resumable=resumable and result.journal is not None))),
         (REPORT_NAME, lambda: html_report(doc)))
     for name, render in renderers:
         path = os.path.join(result.folder, name)
@@ -159,7 +175,17 @@ def keep_record(result: RunResult, doc: dict[str, Any] | None = None, *, resumab
             write_atomic(path, render())
         except OSError as exc:
             problems.append(f"{path}: cannot write: {exc.strerror}")
+        except Exception as exc:  # a bug rendering one file: the others are still written
+            if is_fleet_wide(exc):
+                raise
+            problems.append(render_problem(path, exc))
     return problems
+
+
+def render_problem(path: str, exc: Exception) -> str:
+    """The one line saying ``path`` could not be rendered (the traceback goes to the debug log)."""
+    log.debug("output.render_error", path=path, exc_info=exc)
+    return f"{path}: cannot render it: internal error in fleet ({cause(exc)}); the traceback is in the debug log"
 
 
 def _first_leaf(exc: BaseException) -> BaseException:

@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
+from fleet.api.masking import environment_secrets, masked
 from fleet.api.options import NOT_REPLAYED, RUN_SHAPING, RunOptions
 from fleet.api.paths import default_journal, run_dir
 from fleet.engine.plan import Operation, RunPlan, batch_sizes
@@ -135,7 +136,10 @@ def select_hosts(target: str | Sequence[str] | Sequence[HostSpec], options: RunO
     On a resume (``state``) only the hosts that run selected are kept, in its own order when
     ``keep_order``.
     """
-    inventory = _inventory(target, options)
+    try:
+        inventory = _inventory(target, options)
+    except InputError as exc:  # it may quote what it read: a script's stderr, a mistyped value
+        raise masked(exc, environment_secrets(os.environ)) from None
     for warning in inventory.warnings:
         if warn is not None:
             warn(warning)

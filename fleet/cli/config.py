@@ -20,6 +20,7 @@ import yaml
 
 from fleet.api.options import DEFAULTS, NOT_REPLAYED, ORDERS, RUN_SHAPING
 from fleet.errors import InputError
+from fleet.regularfile import open_regular
 
 DEFAULT_CONFIG = "fleet.yaml"
 
@@ -153,6 +154,8 @@ def default_text(name: str) -> str:
 SOURCE_CLI = "command line"
 SOURCE_JOURNAL = "journal"
 SOURCE_ENV = "environment"
+#: A config file is a few options: one larger than this is not one.
+MAX_CONFIG_BYTES = 1024 * 1024
 SOURCE_FILE = "config file"
 SOURCE_DEFAULT = "default"
 
@@ -166,8 +169,14 @@ def load_config_file(path: str | None) -> tuple[str | None, dict[str, Any]]:
             raise InputError(f"{path}: config file not found")
         return None, {}
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh) or {}
+        with open_regular(path) as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise InputError(f"{path}: config file is larger than {MAX_CONFIG_BYTES // 1024} KiB")
+        text = data.decode("utf-8")
+        doc = yaml.safe_load(text) or {}
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: config file is not UTF-8 text") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else path
@@ -180,23 +189,22 @@ def load_config_file(path: str | None) -> tuple[str | None, dict[str, Any]]:
     for key, value in doc.items():
         name = str(key).replace("-", "_")
         if "password" in name.lower():
-            raise InputError(f"{_where(path, doc, key)}: {key!r}: passwords do not belong in config files; "
+            raise InputError(f"{_where(path, text, key)}: {key!r}: passwords do not belong in config files; "
                              "set the variable obshell_password_env names (default OBSHELL_AGENT_PASSWORD) "
                              "or obshell_password_file in the inventory")
         if name not in _BY_NAME:
             hint = difflib.get_close_matches(name, _BY_NAME, n=1)
             tip = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise InputError(f"{_where(path, doc, key)}: unknown option {key!r}{tip}")
+            raise InputError(f"{_where(path, text, key)}: unknown option {key!r}{tip}")
         settings[name] = value
     return path, settings
 
 
-def _where(path: str, doc: Mapping[Any, Any], key: Any) -> str:
-    """``path:line`` of ``key`` in the top-level mapping of the YAML file, or just ``path``."""
+def _where(path: str, text: str, key: Any) -> str:
+    """``path:line`` of ``key`` in the top-level mapping of the YAML ``text`` read from ``path``, or just ``path``."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            node = yaml.compose(fh)
-    except (OSError, yaml.YAMLError):
+        node = yaml.compose(text)
+    except yaml.YAMLError:
         return path
     if isinstance(node, yaml.MappingNode):
         for key_node, _ in node.value:

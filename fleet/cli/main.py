@@ -222,7 +222,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_operation(args)
     except InputError as exc:
-        print(f"fleet: error: {exc}", file=sys.stderr)
+        from fleet.api.masking import environment_secrets, masked
+        from fleet.report.sanitize import terminal_safe
+
+        # the message may quote a file name or a value: never a password, never a raw escape
+        print(f"fleet: error: {terminal_safe(str(masked(exc, environment_secrets(os.environ))))}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. `fleet start --list-hosts | head`
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -16,9 +16,11 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, TypeVar
+
+import structlog
 
 from fleet.api import PreparedRun, RunOptions, RunResult, claim_journal, execute, keep_record, plan_run, select_hosts
 from fleet.api.advice import advice_lines, partition, retry_text
@@ -28,6 +30,7 @@ from fleet.cli.config import SOURCE_ENV, SOURCE_JOURNAL, option_report
 from fleet.cli.logs import configure_logging
 from fleet.cli.outputs import prepare_output, write_output
 from fleet.cli.resume import open_resume
+from fleet.engine.containment import cause, is_fleet_wide
 from fleet.engine.plan import Operation
 from fleet.errors import InputError
 from fleet.fdlimit import raise_open_files_limit
@@ -35,6 +38,9 @@ from fleet.models import ExitCode, HostSpec
 from fleet.report import ProgressView, junit_xml, summary_json
 from fleet.report.progress import AboveProgress
 from fleet.report.recap import recap
+
+log = structlog.get_logger("fleet.cli")
+T = TypeVar("T")
 
 OPERATIONS = {"start": Operation.START, "stop": Operation.STOP, "check": Operation.CHECK}
 _FIELDS = tuple(f.name for f in dataclasses.fields(RunOptions))
@@ -181,15 +187,16 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, ru
     """
     text = summary_json(doc)
     operation = OPERATIONS.get(args.command) or Operation(result.operation)
-    advice = partition(doc, resumable=result.journal is not None and operation.fires)
+    advice = _rendered("retry advice", lambda: partition(doc, resumable=result.journal is not None and
+                                                               operation.fires))
     kept = os.path.join(result.folder, SUMMARY_NAME) if result.folder else None
     written = True
-    targets: list[tuple[str, str | None, str | bytes]] = [
-        ("--output", args.output, text),
-        ("--junit", args.junit, junit_xml(doc) if args.junit else b""),
-        ("--retry-file", retry, retry_text(advice)),
+    targets: list[tuple[str, str | None, Callable[[], str | bytes]]] = [
+        ("--output", args.output, lambda: text),
+        ("--junit", args.junit, lambda: junit_xml(doc)),
+        ("--retry-file", retry, lambda: retry_text(advice) if advice is not None else ""),
     ]
-    for flag, path, data in targets:
+    for flag, path, render in targets:
         if flag == "--output" and not path:
             if sys.stdout.isatty() and kept and os.path.exists(kept):
                 continue  # said below, after the recap
@@ -197,6 +204,10 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, ru
             sys.stdout.flush()
             continue
         if not path:
+            continue
+        data = _rendered(f"{flag} {path}", render)
+        if data is None or (flag == "--retry-file" and advice is None):
+            written = False
             continue
         try:
             write_output(path, data)
@@ -208,10 +219,12 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, ru
                 sys.stdout.flush()
     if not args.quiet:
         width = shutil.get_terminal_size((100, 24)).columns if sys.stderr.isatty() else None
-        print(recap(doc, width), file=sys.stderr)
+        shown = _rendered("the recap", lambda: recap(doc, width))
+        if shown is not None:
+            print(shown, file=sys.stderr)
         named = kept if kept and os.path.exists(kept) else args.output  # what fleet dag reads without a journal
         for line in advice_lines(advice, retry if args.retry_file or not run_retry else run_retry, result.journal,
-                                 command or args.command, summary=named):
+                                 command or args.command, summary=named) if advice is not None else ():
             print(line, file=sys.stderr)
     if result.folder and not args.quiet:
         in_runs = os.path.dirname(os.path.normpath(result.folder)) == os.path.normpath(runs_dir())
@@ -220,6 +233,20 @@ def _write_outputs(args: argparse.Namespace, doc: dict[str, Any], retry: str, ru
     elif result.folder and not args.output and sys.stdout.isatty() and not result.ok:
         print(f"fleet: summary {kept}", file=sys.stderr)  # -q after a clean run prints nothing
     return written
+
+
+def _rendered(what: str, render: Callable[[], T]) -> T | None:
+    """``render()``; a bug there is one error line (traceback in the debug log) and None, so every
+    other output of the run is still written."""
+    try:
+        return render()
+    except Exception as exc:
+        if is_fleet_wide(exc):
+            raise
+        log.debug("output.render_error", what=what, exc_info=exc)
+        print(f"fleet: error: {what}: cannot render it: internal error in fleet ({cause(exc)}); "
+              "the traceback is in the debug log", file=sys.stderr)
+        return None
 
 
 def _warn(message: str) -> None:

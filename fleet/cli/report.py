@@ -9,9 +9,14 @@ from typing import Any
 
 from fleet.cli.outputs import prepare_output, write_output
 from fleet.errors import InputError
+from fleet.regularfile import open_regular
 from fleet.report import merge_summaries
 from fleet.report.html import html_report
+from fleet.report.merge import check_summary
 from fleet.report.summary import SCHEMA_ID
+
+#: A summary of 10,000 hosts is a few tens of MiB; a file past this is not one.
+MAX_SUMMARY_BYTES = 512 * 2**20
 
 
 def add_report_parser(sub: Any) -> None:
@@ -43,14 +48,19 @@ def run_report(args: argparse.Namespace) -> int:
 def load_summary(path: str) -> dict[str, Any]:
     """The ``fleet.summary/v1`` document at ``path`` (its hosts objects); :class:`InputError` otherwise."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+        with open_regular(path) as fh:
+            data = fh.read(MAX_SUMMARY_BYTES + 1)
+        if len(data) > MAX_SUMMARY_BYTES:
+            raise InputError(f"{path}: larger than {MAX_SUMMARY_BYTES // 2**20} MiB; not a summary fleet wrote")
+        doc = json.loads(data)
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    except ValueError as exc:
-        raise InputError(f"{path}: not a JSON summary: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"{path}: not a JSON summary: {str(exc)[:200]}") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_ID or not isinstance(doc.get("hosts"), list):
         raise InputError(f"{path}: not a {SCHEMA_ID} summary")
-    if not all(isinstance(host, dict) for host in doc["hosts"]):
-        raise InputError(f"{path}: a host entry is not an object")
+    try:
+        check_summary(doc, path)
+    except ValueError as exc:
+        raise InputError(str(exc)[:300]) from None
     return doc

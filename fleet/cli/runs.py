@@ -93,7 +93,7 @@ def run_runs(args: argparse.Namespace) -> int:
     rows = [("STARTED (UTC)", "RUN", "INVENTORY", "LIMIT", "HOSTS", "OUTCOMES")]
     for info in infos:
         counts = "  ".join(f"{_label(o)}={n}" for o, n in info.counts.items())
-        rows.append((_when(info.started_at)[:16], os.path.basename(info.folder), printable(info.inventory),
+        rows.append((_when(info.started_at)[:16], printable(os.path.basename(info.folder)), printable(info.inventory),
                      printable(info.limit or "all"), str(info.hosts), counts or "-"))
     width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else None
     for line in columns(rows, width, shrink=(2, 3)):
@@ -129,7 +129,7 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
     started = doc.get("started_at")
     fields = [
-        ("run", folder or path),
+        ("run", printable(folder or path)),
         ("operation", f"{printable(str(doc.get('operation')))}   started {printable(str(started))}"
                       f"   {_duration(doc.get('duration_ms'))}"),
         ("inventory", printable(str(doc.get("inventory")))),
@@ -147,7 +147,7 @@ def run_show(args: argparse.Namespace) -> int:
         print(line)
     report = os.path.join(folder, REPORT_NAME) if folder else None
     if report and os.path.exists(report):
-        print(f"report     {report}")
+        print(f"report     {printable(report)}")
     return 0
 
 

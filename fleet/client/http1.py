@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from typing import cast
 
 import httptools
 
@@ -20,14 +21,16 @@ from fleet.errors import AgentError, BodyTooLarge, ConnectionLost, ProtocolError
 MAX_HEAD_BYTES = 64 * 1024
 #: header fields accepted in one answer
 MAX_HEADERS = 100
+#: framing bytes (chunk sizes, extensions, trailers) accepted per body byte, beyond MAX_HEAD_BYTES
+MAX_FRAMING_PER_BODY_BYTE = 8
 
 
 class Connection(asyncio.Protocol):
     """A kept-alive connection to one agent, one request at a time."""
 
-    __slots__ = ("_cap", "_chunked", "_chunks", "_done", "_eof", "_head_bytes", "_head_done", "_headers",
-                 "_length", "_parser", "_size", "_status", "answer", "idle_since", "received_any", "reusable",
-                 "transport")
+    __slots__ = ("_cap", "_chunked", "_chunks", "_done", "_eof", "_framing", "_head_bytes", "_head_done", "_headers",
+                 "_length", "_parser", "_size", "_stalled", "_status", "answer", "idle_since", "received_any",
+                 "reusable", "transport")
 
     def __init__(self, cap: int) -> None:
         self.transport: asyncio.Transport | None = None
@@ -53,6 +56,9 @@ class Connection(asyncio.Protocol):
         self._headers = 0
         self._head_done = False
         self._done = False
+        #: bytes after the head that were not body (chunk framing, trailers), and those since the body last grew
+        self._framing = 0
+        self._stalled = 0
 
     # -- used by the transport ---------------------------------------------------------
 
@@ -77,14 +83,16 @@ class Connection(asyncio.Protocol):
     # -- asyncio callbacks -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Any loop's stream transport (asyncio's, uvloop's: not an asyncio.Transport subclass there)
+        # has the write/close/is_closing this class uses.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if self.answer is None or self.answer.done():
             self.close()  # bytes nobody asked for: this connection can no longer be trusted
             return
         self.received_any = True
+        body_before, head_before = self._size, self._head_done
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -103,6 +111,17 @@ class Connection(asyncio.Protocol):
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._fail(ProtocolError(f"malformed HTTP answer: headers exceed {MAX_HEAD_BYTES} bytes"))
+        elif head_before and not self._done:
+            self._check_framing(len(data), self._size - body_before)
+
+    def _check_framing(self, received: int, body: int) -> None:
+        """Bound what a chunked answer sends besides its body: a trailer or chunk extension that never
+        ends is refused (the parser would hold it in memory), as is framing out of all proportion."""
+        self._framing += received - body
+        self._stalled = 0 if body else self._stalled + received
+        if self._stalled > MAX_HEAD_BYTES or self._framing > MAX_HEAD_BYTES + MAX_FRAMING_PER_BODY_BYTE * self._size:
+            self._fail(ProtocolError(f"malformed HTTP answer: chunk framing or trailers exceed {MAX_HEAD_BYTES} bytes",
+                                     status=self._status or None))
 
     def eof_received(self) -> bool | None:
         self._eof = True
@@ -125,6 +144,10 @@ class Connection(asyncio.Protocol):
             self._fail(ConnectionLost("the agent closed the connection before answering"))
 
     # -- llhttp callbacks --------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._done:  # a second message after the answer: it must never frame the next one
+            raise ProtocolError("bytes after a complete answer")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers += 1

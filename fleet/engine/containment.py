@@ -1,5 +1,9 @@
 """The containment boundary around one host's work: a bug there ends that host, not the run.
 
+The boundary goes on past the hosts: what runs after them (the summary, JUnit, the HTML
+report, the recap, the retry files, the run's folder) is contained per file and, inside the
+renderers, per host (see :mod:`fleet.api.execute` and :mod:`fleet.cli.operate`).
+
 Whatever an agent sends, and whatever bug it triggers in fleet, becomes that host's outcome
 (``internal_error``, with the traceback in the debug log and one line in the summary) while
 every other host carries on. Only cancellation and fleet-wide failures pass through: memory
@@ -33,12 +37,17 @@ def is_fleet_wide(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in FLEET_WIDE_ERRNOS
 
 
-def internal_error(exc: BaseException) -> ApiError:
-    """The one-line cause the summary shows for a bug contained in one host's work."""
+def cause(exc: BaseException) -> str:
+    """``"ValueError: …"`` on one line of at most :data:`CAUSE_CHARS` characters."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     if len(text) > CAUSE_CHARS:
         text = text[: CAUSE_CHARS - 1] + "…"
-    return ApiError(None, None, None, f"internal error in fleet, contained to this host ({text}); "
+    return text
+
+
+def internal_error(exc: BaseException) -> ApiError:
+    """The one-line cause the summary shows for a bug contained in one host's work."""
+    return ApiError(None, None, None, f"internal error in fleet, contained to this host ({cause(exc)}); "
                                       "the traceback is in the debug log")
 
 

@@ -15,6 +15,7 @@ import structlog
 from fleet.client.agent import new_trace_id
 from fleet.engine import outcome as oc
 from fleet.engine.hostrun import HostRun, attempt_record
+from fleet.engine.recovery import foreign_dag
 from fleet.errors import AgentError, OperatorRefused
 from fleet.models import ApiError, DagDetail, Outcome, Phase
 from fleet.protocol.ids import parse_odp_generic_id
@@ -34,6 +35,12 @@ async def operate_existing(engine: Engine, run: HostRun) -> None:
     dag_id = plan.targets[key]
     parsed = parse_odp_generic_id(dag_id)
     stub = DagDetail(id=dag_id, dag_id=parsed[2] if parsed else 0, name="", state="READY")
+    assert run.info is not None  # read before any host acts
+    wrong = foreign_dag(stub, run.info.ip, run.info.port)
+    if wrong:  # a summary or journal edited by hand (or by someone else): never act on another's DAG
+        await engine._finish(run, Outcome.PRECHECK_FAILED,
+                             oc.note(f"not sent: the recorded {wrong}; check the summary or journal"))
+        return
     prior = plan.prior.get(key)
     if prior is not None and prior.fired:
         # This journal already sent (or was about to send) the operator: follow, never send again.

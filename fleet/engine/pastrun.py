@@ -16,6 +16,7 @@ from typing import Any
 from fleet.engine.journal import read_journal
 from fleet.engine.priors import load_journal
 from fleet.errors import InputError
+from fleet.regularfile import open_regular
 
 FINISHED_STATES = ("SUCCEED", "FAILED")
 
@@ -41,17 +42,23 @@ class PastRun:
     digest: str = ""
 
 
+#: A summary or journal of 10,000 hosts is tens of MiB; a file past this is not one fleet wrote.
+MAX_RUN_BYTES = 512 * 2**20
+
+
 def load_past_run(path: str) -> PastRun:
     """Read ``path``: a ``fleet.summary/v1`` JSON document, else a fleet journal (JSON Lines)."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        with open_regular(path) as fh:
+            raw = fh.read(MAX_RUN_BYTES + 1)
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_RUN_BYTES:
+        raise InputError(f"{path}: larger than {MAX_RUN_BYTES // 2**20} MiB; not a summary or journal fleet wrote")
     digest = hashlib.sha256(raw).hexdigest()[:12]
     try:
         doc = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     if isinstance(doc, dict) and doc.get("schema") == "fleet.summary/v1":
         return _from_summary(path, doc, digest)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from fleet.errors import InputError
 from fleet.models import HostSpec, Secret
+from fleet.regularfile import open_regular
 
 MAX_PASSWORD_FILE_BYTES = 64 * 1024
 #: Shorter passwords are refused: fleet masks secrets in its outputs where they occur as whole
@@ -29,7 +30,7 @@ def read_password_file(path: str) -> str:
     not a regular file, readable or writable by group or others, empty, or not one line.
     """
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             info = os.fstat(fh.fileno())
             if not stat.S_ISREG(info.st_mode):
                 raise InputError(f"password file {path} is not a regular file")

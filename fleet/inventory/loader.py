@@ -39,6 +39,7 @@ from fleet.inventory.varsfiles import VarsDirectory
 from fleet.inventory.yamlload import compose_text, read_text
 from fleet.inventory.yamlsource import looks_like_yaml_inventory, name_problem, read_yaml_inventory
 from fleet.models import HostSpec
+from fleet.regularfile import open_regular
 
 YAML_EXTENSIONS = (".yml", ".yaml", ".json")
 T = TypeVar("T")
@@ -57,8 +58,11 @@ def load_inventory(sources: str | Sequence[str], *, extra_vars: Sequence[str] = 
     if not paths:
         raise InventoryError("no inventory: pass -i/--inventory")
     data = InventoryData()
+    extra = read_extra_vars(extra_vars)
+    env_value = extra.get("obshell_password_env")
+    hidden = (env_value.value,) if env_value is not None and isinstance(env_value.value, str) else ()
     for source in paths:
-        _read_source(source, data, in_directory=False, timeout=script_timeout)
+        _read_source(source, data, in_directory=False, timeout=script_timeout, hidden_env=hidden)
     group_files: list[Callable[[str], FleetVariables]] = []
     host_files: list[Callable[[str], FleetVariables]] = []
     dirs: dict[str, VarsDirectory] = {}
@@ -72,7 +76,6 @@ def load_inventory(sources: str | Sequence[str], *, extra_vars: Sequence[str] = 
                 dirs[directory] = VarsDirectory(directory)
                 dirs[directory].preload()
             into.append(dirs[directory])
-    extra = read_extra_vars(extra_vars)
     path = paths[0] if len(paths) == 1 else ", ".join(paths)
     inventory, resolved = merge(data, path=path, sources=paths, group_files=group_files,
                                 host_files=host_files, extra=extra)
@@ -86,7 +89,8 @@ def load_inventory(sources: str | Sequence[str], *, extra_vars: Sequence[str] = 
                      warnings=tuple(warnings))
 
 
-def _read_source(source: str, data: InventoryData, *, in_directory: bool, timeout: float) -> None:
+def _read_source(source: str, data: InventoryData, *, in_directory: bool, timeout: float,
+                 hidden_env: tuple[str, ...] = ()) -> None:
     if not os.path.exists(source):
         if "," in source:
             _read_host_list(source, data)
@@ -100,12 +104,13 @@ def _read_source(source: str, data: InventoryData, *, in_directory: bool, timeou
             raise InventoryError(f"cannot read inventory directory: {exc.strerror or exc}", source) from None
         for name in entries:
             if not IGNORED.search(name):
-                _read_source(os.path.join(source, name), data, in_directory=True, timeout=timeout)
+                _read_source(os.path.join(source, name), data, in_directory=True, timeout=timeout,
+                             hidden_env=hidden_env)
         return
     if not os.path.isfile(source):
         raise InventoryError("inventory is not a regular file or a directory", source)
     if os.access(source, os.X_OK) and _has_shebang(source):
-        _tagged("script", lambda: read_script_inventory(source, data, timeout))
+        _tagged("script", lambda: read_script_inventory(source, data, timeout, hidden_env=hidden_env))
         return
     ext = os.path.splitext(source)[1].lower()
     if ext == ".toml":
@@ -141,7 +146,7 @@ def _tagged(fmt: str, read: Callable[[], T]) -> T:
 
 def _has_shebang(path: str) -> bool:
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             return fh.read(2) == b"#!"
     except OSError:
         return False

@@ -38,6 +38,7 @@ from fleet.inventory.data import Inventory
 from fleet.inventory.ranges import parse_address
 from fleet.inventory.yamlload import MAX_BYTES, quote
 from fleet.models import HostSpec
+from fleet.regularfile import open_regular
 
 _COLON_SEPARATED = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
@@ -46,7 +47,7 @@ _GLOB_OR_DOTTED = (".", "?", "*", "[")
 
 def _read_limit_file(path: str) -> list[str]:
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         raise InputError(f"--limit @{path}: cannot read the file: {exc.strerror or exc}") from None

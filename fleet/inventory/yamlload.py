@@ -23,6 +23,7 @@ from typing import NamedTuple
 import yaml
 
 from fleet.errors import InventoryError
+from fleet.regularfile import open_regular
 
 MAX_BYTES = 16 * 1024 * 1024
 ALIAS_BUDGET = 100_000
@@ -63,7 +64,7 @@ def quote(text: str, limit: int = 80) -> str:
 def read_text(path: str, what: str = "inventory") -> str:
     """The UTF-8 text of ``path`` (a BOM is dropped), refused over :data:`MAX_BYTES`."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             size = os.fstat(fh.fileno()).st_size
             if size > MAX_BYTES:
                 raise InventoryError(f"{what} is {size} bytes; fleet reads at most {MAX_BYTES} (16 MiB)", path)

@@ -14,12 +14,13 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})", re.ASCII
-)
+from fleet.utc import rfc3339_seconds
+
 _OFFSET = re.compile(r"[+-](\d{2}):(\d{2})", re.ASCII)
 #: RFC 3339 offsets run from -23:59 to +23:59.
 _MAX_OFFSET = timedelta(hours=23, minutes=59)
+#: Times before 1971 (Go's zero time, the epoch a RETRY leaves) say nothing of the agent's clock.
+_FIRST_READ = 365 * 86400
 #: Go's zero ``time.Time`` as obshell writes it (a time never set).
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -39,27 +40,26 @@ def parse_offset(text: str) -> timezone | None:
     return timezone(offset if text[0] == "+" else -offset)
 
 
+def readable_agent_time(value: object) -> str | None:
+    """``value`` if it is an RFC 3339 time any clock can hold (:func:`fleet.utc.rfc3339_seconds`), else None.
+
+    Go's zero time and the 1970 epoch that RETRY, ROLLBACK and CANCEL leave behind are readable;
+    ``+99:00``, year 0, a year-9999 time whose UTC falls past 9999, numbers, NaN and nested
+    values are not: the time is unknown.
+    """
+    return value if isinstance(value, str) and rfc3339_seconds(value) is not None else None
+
+
 def parse_agent_time(text: str) -> float | None:
     """Unix seconds of an RFC 3339 timestamp such as ``2025-03-20T15:20:02.190100104+08:00``.
 
     Returns None for anything else (including Go's zero time and offsets beyond ±23:59), so a
     missing or odd timestamp only costs the clock-offset measurement, never the request.
     """
-    m = _RFC3339.fullmatch(text.strip()) if text and len(text) <= 64 else None
-    if not m:
+    seconds = rfc3339_seconds(text.strip()) if text else None
+    if seconds is None or seconds < _FIRST_READ:
         return None
-    year, month, day, hh, mm, ss, frac, tz = m.groups()
-    if int(year) < 1971:
-        return None
-    tzinfo = parse_offset(tz)
-    if tzinfo is None:
-        return None
-    try:
-        dt = datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss), tzinfo=tzinfo)
-    except (ValueError, OverflowError):
-        return None
-    fraction = int(frac.ljust(9, "0")) / 1e9 if frac else 0.0
-    return dt.timestamp() + fraction
+    return seconds
 
 
 def format_agent_time(unix: float, offset: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from fleet.errors import ApiFailure, AuthRefused, DagLookupFailed, NotFound, ProtocolError
 from fleet.models import AgentInfo, ApiError, DagDetail, NodeDetail, SubTaskDetail
 from fleet.protocol import bounds
+from fleet.protocol.clock import readable_agent_time
 from fleet.protocol.dags import DagState
 from fleet.protocol.errcodes import (
     AUTH_ERR_PREFIXES,
@@ -272,8 +273,9 @@ def parse_dag(data: Any) -> DagDetail:
         operator=_str(doc, "operator", "dag", default=""),
         stage=_int(doc, "stage", "dag", default=0),
         max_stage=_int(doc, "max_stage", "dag", default=0),
-        start_time=_str(doc, "start_time", "dag", default=None),
-        end_time=_str(doc, "end_time", "dag", default=None),
+        # an unreadable time is unknown, not a broken answer: the DAG it dates is real
+        start_time=readable_agent_time(doc.get("start_time")),
+        end_time=readable_agent_time(doc.get("end_time")),
         additional_data=_small_extra(extra),
         nodes=parsed_nodes,
         failed_sub_tasks_dropped=budget.failed_dropped,

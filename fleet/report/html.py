@@ -11,21 +11,26 @@ cost 10,000 array entries, not 10,000 DOM rows.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import jinja2
 
 from fleet.models import FINISHED_STATES, Outcome
 from fleet.report.recap import rollout_text
+from fleet.utc import rfc3339_seconds
+
+T = TypeVar("T")
 
 MAX_LOG_CHARS = 4000
 """Task-log text kept per failed task (the tail: the last lines say why)."""
 
-_RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})$")
+#: Moments shown: from 1971 (earlier ones are Go's zero time or the epoch a RETRY leaves) to the end
+#: of 9999; one outside (a wild clock offset, a tampered summary) is unknown.
+_FIRST_MS, _LAST_MS = 365 * 86_400_000, 253_402_300_799_000
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("fleet.report", "templates"),
@@ -48,15 +53,17 @@ def report_model(doc: Mapping[str, Any]) -> dict[str, Any]:
     dag end, failure index or -1, duration ms]``, times in ms since ``t0`` or ``None``. DAG times
     come from the agent's clock and are moved onto fleet's clock by the measured offset.
     """
-    hosts_in = doc.get("hosts")
-    if not isinstance(hosts_in, list):
+    hosts_doc = doc.get("hosts")
+    if not isinstance(hosts_doc, list):
         raise ValueError("not a fleet summary: no hosts list")
+    hosts_in = [_dict(h) for h in hosts_doc]  # a host that is not even a mapping shows as blank
     started = _iso_ms(doc.get("started_at"))
     finished = _iso_ms(doc.get("finished_at"))
     outcomes = [o.value for o in Outcome]
     groups = sorted({str(g) for h in hosts_in for g in _list(h.get("groups"))})
     group_index = {g: i for i, g in enumerate(groups)}
-    times = [_host_times(h) for h in hosts_in]
+    unknown: tuple[int | None, int | None, int | None] = (None, None, None)
+    times = [_contained(functools.partial(_host_times, h), unknown) for h in hosts_in]
     moments = [t for row in times for t in row if t is not None]
     t0 = min([m for m in (started, *moments) if m is not None], default=0)
     end = max([m for m in (finished, *moments) if m is not None], default=t0)
@@ -68,7 +75,7 @@ def report_model(doc: Mapping[str, Any]) -> dict[str, Any]:
         failure = -1
         if outcome != Outcome.SUCCEEDED.value:
             failure = len(failures)
-            failures.append(_failure(index, host))
+            failures.append(_contained(functools.partial(_failure, index, host), _unreadable_failure(index)))
         rows.append([
             str(host.get("host", "")), _int(host.get("port")), str(host.get("address", "")),
             [group_index[str(g)] for g in _list(host.get("groups"))], code,
@@ -81,6 +88,19 @@ def report_model(doc: Mapping[str, Any]) -> dict[str, Any]:
         "data": {"outcomes": outcomes, "groups": groups, "span": max(1, end - t0), "t0": _utc(t0),
                  "hosts": rows, "failures": failures},
     }
+
+
+def _contained(build: Callable[[], T], fallback: T) -> T:
+    """``build()``, or ``fallback`` when one host's values break it: that entry shows less, the page still renders."""
+    try:
+        return build()
+    except (ValueError, TypeError, OverflowError, ArithmeticError, LookupError, RecursionError):
+        return fallback
+
+
+def _unreadable_failure(index: int) -> dict[str, Any]:
+    return {"h": index, "code": "", "message": "fleet could not read this host's failure from the summary",
+            "traces": [], "dag": "", "tasks": []}
 
 
 def _meta(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -145,24 +165,18 @@ def _host_times(host: Mapping[str, Any]) -> tuple[int | None, int | None, int | 
     if dag.get("state") not in FINISHED_STATES:
         end = None  # obshell shows the creation time as end_time until the DAG finishes
     return (_iso_ms(host.get("fired_at")),
-            start - shift if start is not None else None, end - shift if end is not None else None)
+            _moment(start - shift) if start is not None else None, _moment(end - shift) if end is not None else None)
+
+
+def _moment(ms: int) -> int | None:
+    """``ms`` if it is a moment worth showing (1971 to 9999), else None: the time is unknown."""
+    return ms if _FIRST_MS <= ms <= _LAST_MS else None
 
 
 def _rfc3339_ms(text: object) -> int | None:
     """Unix ms of an RFC 3339 time (the agent's, nanoseconds allowed); None for Go's zero time or junk."""
-    match = _RFC3339.match(text.strip()) if isinstance(text, str) else None
-    if not match:
-        return None
-    year, month, day, hh, mm, ss, frac, tz = match.groups()
-    if int(year) < 1971:
-        return None
-    zone = UTC if tz in ("Z", "z") else timezone(
-        (1 if tz[0] == "+" else -1) * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6])))
-    try:
-        moment = datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss), tzinfo=zone)
-    except ValueError:
-        return None
-    return round(moment.timestamp() * 1000 + (int(frac.ljust(9, "0")) / 1e6 if frac else 0))
+    seconds = rfc3339_seconds(text.strip()) if isinstance(text, str) else None
+    return _moment(round(seconds * 1000)) if seconds is not None else None
 
 
 def _iso_ms(text: object) -> int | None:

@@ -46,11 +46,26 @@ def junit_xml(doc: Mapping[str, Any]) -> bytes:
         if doc.get(name) is not None:
             _sub(properties, "property", name=name, value=_text(doc[name]))
     for host in doc["hosts"]:
-        _testcase(suite, host)
+        _contained_testcase(suite, host)
     if doc.get("error"):
         _sub(suite, "system-err").text = xml_safe(f"fleet error: {doc['error']}")
     ET.indent(root)
     return _DECLARATION + ET.tostring(root, encoding="unicode").encode("utf-8") + b"\n"
+
+
+def _contained_testcase(suite: ET.Element, host: Mapping[str, Any]) -> None:
+    """The host's testcase; one whose values break it becomes an error testcase saying so (the
+    report of every other host is still written)."""
+    try:
+        scratch = ET.Element("scratch")  # built apart: a half-built testcase is never kept
+        _testcase(scratch, host)
+        suite.append(scratch[0])
+    except (ValueError, TypeError, LookupError, ArithmeticError, AttributeError, RecursionError) as exc:
+        name = host.get("host") if isinstance(host, Mapping) else None
+        port = host.get("port") if isinstance(host, Mapping) else None
+        case = _sub(suite, "testcase", name=f"{name}:{port}"[:300], classname="ungrouped", time="0.000")
+        _sub(case, "error", message="fleet could not read this host's entry",
+             type="unreadable").text = xml_safe(f"{type(exc).__name__}: {exc}"[:300])
 
 
 def _testcase(suite: ET.Element, host: Mapping[str, Any]) -> None:

@@ -7,11 +7,13 @@ cannot belong to the same run, or do not make up all of it, are refused with ``V
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fleet.models import HostResult, Outcome
 from fleet.report.summary import OPERATIONS, SCHEMA_ID, count_outcomes, duration_ms, parse_timestamp
+from fleet.utc import rfc3339_seconds, utc_seconds
 
 
 def merge_summaries(docs: Sequence[Mapping[str, Any]], *, allow_partial: bool = False) -> dict[str, Any]:
@@ -80,6 +82,9 @@ def check_summary(doc: Any, name: str) -> None:
     """Refuse (``ValueError``, naming ``name`` and the field) what is not a summary fleet can merge."""
     if not isinstance(doc, Mapping):
         raise ValueError(f"{name} is not a JSON object")
+    odd = _odd_value(doc)
+    if odd:
+        raise ValueError(f"{name}: {odd}; not a summary fleet wrote")
     if doc.get("schema") != SCHEMA_ID:
         raise ValueError(f"{name} has schema {doc.get('schema')!r}, expected {SCHEMA_ID!r}")
     if not isinstance(doc.get("operation"), str) or doc["operation"] not in OPERATIONS:
@@ -118,6 +123,9 @@ def check_summary(doc: Any, name: str) -> None:
             HostResult.from_dict(host)
         except ValueError as exc:
             raise ValueError(f"{name}: host #{number} ({host['host']}): {exc}") from None
+        bad_time = _bad_time(host)
+        if bad_time:
+            raise ValueError(f"{name}: host #{number} ({host['host']}): {bad_time!r} is not a time fleet writes")
 
 
 _STR, _INT, _NONE = (str,), (int,), (type(None),)
@@ -153,6 +161,46 @@ def _bad_host_field(host: Mapping[str, Any]) -> str | None:
                 return f"{field}.{key}"
         if field == "failed_tasks" and not all(isinstance(x, str) for x in part["task_logs"]):
             return "failed_tasks.task_logs"
+    return None
+
+
+#: Deeper than any summary fleet writes (a host's attempts are about six levels down).
+MAX_DEPTH = 32
+#: Integers in a summary are counts, ports, codes and milliseconds: they fit 64 bits.
+MAX_INT = 2**63 - 1
+
+
+def _odd_value(doc: Mapping[str, Any]) -> str | None:
+    """The first value no summary fleet writes can hold: nesting over :data:`MAX_DEPTH`, an integer
+    beyond 64 bits, a float that is NaN or infinite (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, Mapping | list):
+            if depth > MAX_DEPTH:
+                return f"nested more than {MAX_DEPTH} levels deep"
+            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, Mapping) else value))
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            return f"a number of {len(str(abs(value)))} digits"
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"a number that is {value}"
+    return None
+
+
+def _bad_time(host: Mapping[str, Any]) -> str | None:
+    """The first time of ``host`` fleet would not have written: an agent time no clock can hold
+    (``+99:00``), or a fire time that is not the summary's own UTC form."""
+    dag = host.get("dag")
+    for field in ("start_time", "end_time"):
+        value = dag.get(field) if isinstance(dag, Mapping) else None
+        if value is not None and rfc3339_seconds(value) is None:
+            return f"dag.{field}"
+    fired = host.get("fired_at")
+    if fired is not None:
+        try:
+            utc_seconds(fired)
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            return "fired_at"
     return None
 
 

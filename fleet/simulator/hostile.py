@@ -16,10 +16,13 @@ wire are hostile. Configured under ``faults: {hostile: {...}}``::
     gateway_error: [start]        # these routes act, then answer 502 with an HTML page (a proxy
                                   # in front of the agent gave up waiting for it)
     foreign_dag: [start, dag]     # these routes' DAG names another agent (127.0.0.1:2886) as its owner
+    dag_time: '"2025-01-01T00:00:00+99:00"'  # every DAG's start_time and end_time is this JSON value
+                                  # (any JSON text: '"0000-01-01T00:00:00Z"', 'NaN', '1e999', '[[[]]]')
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,7 +32,7 @@ from fleet.protocol.errcodes import ErrCode
 from fleet.protocol.wire import error_document
 
 KEYS = ("bad_offset", "deep_nesting", "info_version", "huge_trace_id", "failed_sub_tasks", "echo_password",
-        "control_chars", "bad_ids", "gateway_error", "foreign_dag")
+        "control_chars", "bad_ids", "gateway_error", "foreign_dag", "dag_time")
 GATEWAY_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>"
 #: The ODP generic id prefix of another agent (127.0.0.1:2886): "4" + IPv4 as 10 digits + port.
 FOREIGN_PREFIX = "4" + f"{0x7F000001:010d}" + "02886"
@@ -53,6 +56,8 @@ class Hostile:
     bad_ids: bool = False
     gateway_error: frozenset[str] = field(default_factory=frozenset)
     foreign_dag: frozenset[str] = field(default_factory=frozenset)
+    #: JSON text put in place of every DAG's ``start_time`` and ``end_time`` (None: the true times)
+    dag_time: str | None = None
 
     @property
     def active(self) -> bool:
@@ -79,6 +84,8 @@ def parse_hostile(base: Hostile, doc: Any, routes: Callable[[Any, str], frozense
             if value is not None and not isinstance(value, str):
                 raise fail(key, "must be a string")
             changes[key] = value
+        elif key == "dag_time":
+            changes[key] = _json_text(value, key, fail)
         else:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise fail(key, "must be an integer >= 0")
@@ -121,6 +128,8 @@ def _rewrite_data(hostile: Hostile, route: str | None, data: dict[str, Any], pas
         return
     if hostile.control_chars:
         data["name"] = f"{data.get('name', '')}{CONTROL_TEXT}"
+    if hostile.dag_time is not None:
+        data["start_time"] = data["end_time"] = json.loads(hostile.dag_time)
     if route in hostile.foreign_dag and isinstance(data.get("dag_id"), int):
         data["id"] = f"{FOREIGN_PREFIX}{data['dag_id']}"
     if hostile.bad_ids and route == "dag":
@@ -136,6 +145,19 @@ def _rewrite_data(hostile: Hostile, route: str | None, data: dict[str, Any], pas
     if hostile.failed_sub_tasks:
         line = _taint(hostile, "e", password)
         nodes[-1]["sub_tasks"] = [{"state": DagState.FAILED, "task_logs": [line]}] * hostile.failed_sub_tasks
+
+
+def _json_text(value: Any, key: str, fail: Callable[[str, str], Exception]) -> str | None:
+    """``value`` if it is None or JSON text (``NaN`` and ``Infinity`` included, as Python writes them)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise fail(key, "must be JSON text (a string)")
+    try:
+        json.loads(value)
+    except (ValueError, RecursionError):
+        raise fail(key, "must be JSON text (a string)") from None
+    return value
 
 
 def _taint(hostile: Hostile, text: str, password: str) -> str:
