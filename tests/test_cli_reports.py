@@ -134,7 +134,9 @@ def test_exit_codes_and_failure_table(tmp_path: Path) -> None:
     assert bad.returncode == 2
     lines = bad.stderr.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("failed [1 host]"))
-    assert "obproxy" in lines[first] and lines[first + 1].startswith(f"    {ips[2]}:2886 trace ")
+    # obshell's whole failure entry, wrapped (its last line alone would read ": exit status 1")
+    assert "failed to start obproxy" in lines[first]
+    assert "exit status 1" in lines[first + 1] and lines[first + 2].startswith(f"    {ips[2]}:2886 trace ")
     auth = next(i for i, line in enumerate(lines) if line.startswith("auth_failed [1 host]"))
     assert "Security.Authentication.IncorrectAgentPassword" in lines[auth]
     assert any(line.startswith(f"    {ips[3]}:2886") for line in lines[auth + 1 : auth + 3])

@@ -70,7 +70,9 @@ async def test_start_poll_details_and_unfinished(sim_factory: SimFactory, http: 
     done = (await c.get_dag(dag.id, details=True)).data
     assert done.succeeded and done.end_time != "0001-01-01T00:00:00Z"
     assert [n.name for n in done.nodes] == ["Check obproxy status", "Start obproxy"]
-    assert all(n.sub_tasks[0].task_logs for n in done.nodes)
+    # as a real agent: a passing "Check obproxy status" logs nothing; the start logs its command
+    assert done.nodes[0].sub_tasks[0].task_logs == ()
+    assert done.nodes[1].sub_tasks[0].task_logs[-1] == "start obproxy health check"
     assert done.nodes[0].sub_tasks[0].execute_agent == sim.addresses[0]
     assert (await c.unfinished_dags()).data == ()
     assert [d.id for d in (await c.agent_dags()).data] == [dag.id]
@@ -85,11 +87,12 @@ async def test_failed_dag_logs_and_operate(sim_factory: SimFactory, http: HttpCl
     await asyncio.sleep(0.25)
     failed = (await c.get_dag(dag.id, details=True)).data
     assert failed.state == "FAILED"
-    assert failed.nodes[1].sub_tasks[0].task_logs[-1].startswith("start obproxy failed")
+    assert failed.nodes[1].sub_tasks[0].task_logs[-1].startswith("ERROR: [Common.Unexpected]: Unexpected error: "
+                                                                 "failed to start obproxy")
     await c.operate_dag(dag.id, "RETRY")
     assert (await c.get_dag(dag.id)).data.operator == "RUN"
     await c.operate_dag(dag.id, "CANCEL")
-    await asyncio.sleep(0.25)
+    await asyncio.sleep(0.45)  # READY until picked up, then RUNNING while it fails its sub-task
     cancelled = (await c.get_dag(dag.id)).data
     assert (cancelled.state, cancelled.operator) == ("FAILED", "CANCEL")
 

@@ -28,6 +28,7 @@ from fleet.report import (
 from fleet.report.recap import host_line, recap
 from fleet.report.sanitize import printable
 from fleet.report.summary import format_timestamp, parse_timestamp
+from fleet.report.table import failure_reason
 
 STARTED = 1795785012.345  # 2026-11-27T13:10:12.345Z
 VALIDATOR = jsonschema.Draft202012Validator(load_summary_schema())
@@ -327,7 +328,8 @@ def test_failure_table_escapes_hostile_text() -> None:
                            [result("h\u2066", Outcome.FAILED, logs=(hostile,), err_code="E\x07")])
     text = failure_table(doc)
     assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text and "\u2066" not in text
-    assert text.splitlines()[0] == "failed [1 host] E\\x07: second"  # the last log line, escaped
+    # the whole last log entry, its lines joined, escaped
+    assert text.splitlines()[0] == "failed [1 host] E\\x07: \\x1b[31mred\\x1b[0m \\u202eevil\\u202c second"
     assert "h\\u2066:2886" in text
     assert text.splitlines()[-2:] == ["the run was interrupted", "fleet error: bug second line"]
     assert printable("\x1b[31mred \u202eevil\u202c") == "\\x1b[31mred \\u202eevil\\u202c"
@@ -385,3 +387,13 @@ def test_summary_json_round_trips_with_one_host_per_line() -> None:
     assert json.loads(text) == doc
     assert sum(1 for line in text.splitlines() if line.lstrip().startswith('{"host"')) == 3
     assert json.loads(summary_json({**doc, "hosts": []}))["hosts"] == []
+
+
+def test_failure_reason_keeps_a_multi_line_agent_log_entry_whole() -> None:
+    """obshell logs a failed start as one entry spanning lines (``…output: <obproxy's output>\\n: exit
+    status 1``): the reason is the whole entry on one line, not its last line alone."""
+    entry = "ERROR: [Common.Unexpected]: Unexpected error: failed to start obproxy, output: boom\n: exit status 1"
+    host = {"host": "h", "port": 2886, "outcome": "failed", "trace_ids": [], "error": None,
+            "failed_tasks": [{"name": "Start obproxy", "task_logs": ["start obproxy cmd: ./bin/obproxy", entry]}]}
+    assert failure_reason(host) == ("ERROR: [Common.Unexpected]: Unexpected error: failed to start obproxy, "
+                                    "output: boom : exit status 1")

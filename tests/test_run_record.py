@@ -58,7 +58,7 @@ def test_a_terminal_run_shows_the_recap_and_keeps_the_record_for_later(tmp_path:
     assert folders[0].name in runs.stdout and "ok=2  failed=1  auth_failed=1" in runs.stdout
     show = run_fleet(["show"], cwd=tmp_path)
     assert show.returncode == 0 and "RECAP obproxy.start: 4 hosts" in show.stdout
-    assert "start obproxy failed" in show.stdout and "Security.Authentication.IncorrectAgentPassword" in show.stdout
+    assert "failed to start obproxy" in show.stdout and "Security.Authentication.IncorrectAgentPassword" in show.stdout
     code, status = _in_a_terminal(["status"], tmp_path)
     lines = [line.strip() for line in status.splitlines()]
     header = next(i for i, line in enumerate(lines) if line.startswith("HOST"))

@@ -125,7 +125,8 @@ def test_non_odp_agent_start_fails_in_first_task() -> None:
     dto = a.dag_dto(a.dags[1], 5.0, True)
     assert dto["state"] == "FAILED" and dto["stage"] == 1
     first = dto["nodes"][0]["sub_tasks"][0]
-    assert first["state"] == "FAILED" and first["task_logs"][-1] == "This is not an OBProxy agent"
+    assert first["state"] == "FAILED"
+    assert first["task_logs"][-1] == "ERROR: [OBProxy.NotBeManaged]: This is not an OBProxy agent"
 
 
 def test_old_non_odp_agent_refuses_start() -> None:
@@ -161,7 +162,8 @@ def test_cancel_then_retry() -> None:
     assert a.handle(auth_request(a, "POST", f"/api/v1/task/dag/{gid}", 0.5, {"operator": "cancel"}), 0.5,
                     env).status == 200
     assert a.dags[1].view(0.6)[0] == "READY"
-    assert a.dags[1].view(0.8)[0] == "FAILED" and a.dags[1].operator == "CANCEL"
+    assert a.dags[1].view(0.8)[0] == "RUNNING"  # picked up, it fails its sub-task
+    assert a.dags[1].view(0.95)[0] == "FAILED" and a.dags[1].operator == "CANCEL"
     assert a.handle(auth_request(a, "POST", f"/api/v1/task/dag/{gid}", 1, {"operator": "RETRY"}), 1,
                     env).status == 200
     assert a.dags[1].view(1.5)[0] == "RUNNING"
@@ -421,7 +423,8 @@ async def test_fault_dag_fails_and_stuck(sim_factory: SimFactory) -> None:
         _, body = await call(a, "GET", "/api/v1/task/dag/" + odp_generic_id(a.split(":")[0], 2886, 1))
         states[body["data"]["state"]] = body["data"]
     assert set(states) == {"FAILED", "RUNNING"}
-    assert states["FAILED"]["nodes"][1]["sub_tasks"][0]["task_logs"][-1].startswith("start obproxy failed")
+    assert states["FAILED"]["nodes"][1]["sub_tasks"][0]["task_logs"][-1].startswith(
+        "ERROR: [Common.Unexpected]: Unexpected error: failed to start obproxy")
 
 
 async def test_fault_key_rotation(sim_factory: SimFactory) -> None:

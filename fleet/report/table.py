@@ -72,11 +72,14 @@ def _wrap(text: str, width: int, indent: str) -> list[str]:
 
 
 def _last_log(host: Mapping[str, Any]) -> str | None:
+    """The last non-empty task-log entry, its lines joined: obshell's own failure entries span lines
+    (``ERROR: …failed to start obproxy, output: <obproxy's output>\n: exit status 1``), and their
+    last line alone says nothing."""
     for task in reversed(host.get("failed_tasks") or []):
         for entry in reversed(task.get("task_logs") or []):
-            for line in reversed(str(entry).splitlines()):
-                if line.strip():
-                    return line.strip()
+            text = " ".join(line.strip() for line in str(entry).splitlines() if line.strip())
+            if text:
+                return text
     return None
 
 

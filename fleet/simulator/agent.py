@@ -57,6 +57,8 @@ class SimAgent:
     dead: bool = False
     polls: int = 0
     failed_runs: int = 0
+    #: whether the agent's ODP runs (a stop ends it, a start that will succeed brings it up)
+    odp_running: bool = True
     #: the maintenance DAG that took the ODP maintenance lock last (it holds it while
     #: :meth:`~fleet.simulator.dag.Dag.holds_lock` says so)
     lock_dag: int | None = None
@@ -214,6 +216,9 @@ class SimAgent:
         self.next_dag_id += 1
         self.plan_run(dag)
         self.dags[dag.dag_id] = dag
+        dag.odp_was_running = self.odp_running
+        if dag.kind in ("start", "stop"):
+            self.odp_running = dag.kind == "start" and dag.fail_stage == 0
         if dag.maintenance:
             self.lock_dag = dag.dag_id
         return dag

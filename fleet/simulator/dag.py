@@ -77,6 +77,8 @@ class Dag:
     #: (see :mod:`fleet.simulator.operators`)
     ready_until: float | None = None
     op_stage: int = 1
+    #: whether the ODP ran when this DAG was created (a stop of a stopped ODP logs that none runs)
+    odp_was_running: bool = True
     #: a planted DAG that stays at this ``(state, stage)`` until an operator acts on it
     pinned: tuple[DagState, int] | None = None
     #: seconds the start's health checks add to its last node (``health_check`` setting)
@@ -115,6 +117,8 @@ class Dag:
         if self.ready_until is not None and now < self.ready_until:
             return DagState.READY, self.op_stage, 0
         if self.final_state is not None:
+            if self.operator == DagOperator.CANCEL and self.final_at is not None and now < self.final_at:
+                return DagState.RUNNING, self.final_stage, self.final_stage  # failing its sub-task
             return self.final_state, self.final_stage, self.final_stage
         if self.pinned is not None:
             return self.pinned[0], self.pinned[1], self.pinned[1]

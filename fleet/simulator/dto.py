@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fleet.protocol.agentinfo import AUTH_V2
-from fleet.protocol.clock import ZERO_TIME, format_agent_time
+from fleet.protocol.clock import format_agent_time
 from fleet.protocol.dags import OBPROXY_MAINTENANCE_TYPE, DagOperator, DagState
 from fleet.protocol.ids import local_generic_id
-from fleet.simulator.dag import DAG_NAMES, EPOCH, NODE_NAMES, Dag
+from fleet.simulator import nodes
+from fleet.simulator.dag import DAG_NAMES, EPOCH, Dag
 from fleet.simulator.operators import shown_times
 from fleet.simulator.replies import agent_time
 from fleet.simulator.settings import AgentSettings
@@ -20,9 +21,7 @@ from fleet.simulator.settings import AgentSettings
 if TYPE_CHECKING:
     from fleet.simulator.agent import SimAgent
 
-NOT_ODP_LOG = "This is not an OBProxy agent"
-START_FAIL_LOG = "start obproxy failed: obproxy exited with code 1 before the health check"
-CANCELLED_LOG = "task cancelled"
+NOT_ODP_LOG = nodes.NOT_ODP_LOG
 #: ``maintenance_type`` of a DAG that takes the ODP maintenance lock, and of one that does not
 _MAINTENANCE, _NO_MAINTENANCE = OBPROXY_MAINTENANCE_TYPE, 1
 
@@ -65,8 +64,14 @@ def dag_detail(agent: SimAgent, dag: Dag, now: float, details: bool) -> dict[str
         "start_time": _dag_time(s, start), "end_time": _dag_time(s, end),
         "additional_data": {} if details else None, "nodes": None,
     }
+    if s.legacy_errors:
+        # a 4.2.x agent's DagDetailDTO has no maintenance fields, and its PASS resets start_time
+        # to the epoch (4.3.1+ keeps it); 4.3.0 is assumed to answer as 4.2.x (not checked)
+        del dto["maintenance_type"], dto["maintenance_key"]
+        if dag.operator == DagOperator.PASS:
+            dto["start_time"] = _dag_time(s, EPOCH)
     if details:
-        dto["nodes"] = [_node(agent, dag, i, state, current) for i in range(1, dag.max_stage + 1)]
+        dto["nodes"] = [_node(agent, dag, i, state, current, now) for i in range(1, dag.max_stage + 1)]
     return dto
 
 
@@ -75,32 +80,5 @@ def _dag_time(settings: AgentSettings, unix: float) -> str:
     return agent_time(settings, unix) if unix else format_agent_time(EPOCH, settings.utc_offset)
 
 
-def _node(agent: SimAgent, dag: Dag, index: int, state: DagState, current: int) -> dict[str, Any]:
-    name = NODE_NAMES[dag.kind][index - 1]
-    logs: list[str] = []
-    if current > index or state == DagState.SUCCEED:
-        node_state = DagState.SUCCEED
-    elif current < index or state == DagState.READY:
-        node_state = DagState.PENDING
-    elif state == DagState.FAILED:
-        node_state = DagState.FAILED
-    else:
-        node_state = DagState.RUNNING
-    if node_state != DagState.PENDING:
-        logs.append(f"{name.lower()} on {agent.own_address}")
-    if node_state == DagState.FAILED:
-        if dag.operator == DagOperator.CANCEL:
-            logs.append(CANCELLED_LOG)
-        else:
-            logs.append(NOT_ODP_LOG if index == 1 else START_FAIL_LOG)
-    running = node_state != DagState.PENDING
-    node_id = dag.dag_id * 10 + index
-    start_time = agent_time(agent.settings, dag.run_start) if running else ZERO_TIME
-    sub = {
-        "id": str(node_id), "task_id": node_id, "name": name, "state": node_state, "operator": dag.operator,
-        "start_time": start_time, "end_time": ZERO_TIME, "additional_data": {},
-        "execute_times": dag.execute_times if running else 0,
-        "execute_agent": {"ip": agent.shown.own_ip, "port": agent.shown.port}, "task_logs": logs,
-    }
-    return {"id": str(node_id), "node_id": node_id, "name": name, "state": node_state, "operator": dag.operator,
-            "start_time": start_time, "end_time": ZERO_TIME, "additional_data": None, "sub_tasks": [sub]}
+def _node(agent: SimAgent, dag: Dag, index: int, state: DagState, current: int, now: float) -> dict[str, Any]:
+    return nodes.node(agent, dag, index, state, current, now)

@@ -87,7 +87,8 @@ def _cancel(dag: Dag, stage: int, now: float) -> None:
     dag.pinned = None
     dag.ready_until = now + PICKUP_S
     dag.op_stage = dag.final_stage = stage
-    dag.final_state, dag.final_at, dag.operator = DagState.FAILED, dag.ready_until, DagOperator.CANCEL
+    # picked up, it runs once more (RUNNING) to fail its sub-task, then ends FAILED + CANCEL
+    dag.final_state, dag.final_at, dag.operator = DagState.FAILED, dag.ready_until + PICKUP_S, DagOperator.CANCEL
 
 
 def _retry(agent: SimAgent, dag: Dag, stage: int, now: float) -> None:
