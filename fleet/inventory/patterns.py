@@ -234,7 +234,9 @@ def unmatched_message(inventory: Inventory, pattern: str, part: str, count: int 
 
 def _names_matching(inventory: Inventory, expression: str) -> bool:
     try:
-        regex = re.compile(expression)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # re's "possible nested set" hints
+            regex = re.compile(expression)
     except re.error:
         return False
     return any(regex.match(host.name) for host in inventory.hosts)
