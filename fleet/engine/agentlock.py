@@ -21,16 +21,14 @@ confirmed from ``/proc/locks``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import ipaddress
 import os
 import re
-import stat
 import time
 from collections.abc import Iterable
 
-from fleet.engine.runlock import flock_holder
+from fleet.engine.runlock import flock_holder, lock_regular
 from fleet.errors import InputError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -111,21 +109,14 @@ class AgentLocks:
                 raise InputError(f"agent lock {path}: cannot open: {exc.strerror}; nothing was sent") from None
         except OSError as exc:
             raise InputError(f"agent lock {path}: cannot open: {exc.strerror}; nothing was sent") from None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise InputError(f"agent lock {path}: not a regular file; nothing was sent")
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise InputError(f"{self.agents[key]} ({key}) is in use by {_holder(fd)}; nothing was sent "
-                                 "(wait for that run to end, or stop it)") from None
-            if writable:
+        lock_regular(fd, f"agent lock {path}: not a regular file; nothing was sent",
+                     lambda: f"{self.agents[key]} ({key}) is in use by {_holder(fd)}; nothing was sent "
+                             "(wait for that run to end, or stop it)")
+        self._fds.append(fd)
+        if writable:
+            with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, text, 0)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fds.append(fd)
 
 
 def _holder(fd: int) -> str:

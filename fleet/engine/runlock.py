@@ -20,6 +20,7 @@ import fcntl
 import os
 import stat
 import time
+from collections.abc import Callable
 
 from fleet.errors import InputError
 
@@ -62,17 +63,9 @@ class RunLock:
             fd = os.open(self.journal, flags, 0o600)
         except OSError as exc:
             raise InputError(f"{self.flag} {self.journal}: cannot open: {exc.strerror}") from None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise InputError(f"{self.flag} {self.journal}: not a regular file")
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise InputError(f"{self.flag} {self.journal}: in use by {self._holder(fd)}; "
-                                 "nothing was sent (wait for that run to end, or stop it)") from None
-        except BaseException:
-            os.close(fd)
-            raise
+        lock_regular(fd, f"{self.flag} {self.journal}: not a regular file",
+                     lambda: f"{self.flag} {self.journal}: in use by {self._holder(fd)}; nothing was sent "
+                             "(wait for that run to end, or stop it)")
         self._fd = fd
         self._write_pid()
 
@@ -137,6 +130,21 @@ class RunLock:
                 return f"pid {pid}"
             time.sleep(0.01)
         return "another process (its pid is not recorded)"
+
+
+def lock_regular(fd: int, not_regular: str, busy: Callable[[], str]) -> None:
+    """Take an exclusive, non-blocking ``flock`` on ``fd``, which must be a regular file, or close
+    ``fd`` and raise :class:`InputError` (``not_regular``, or ``busy()`` naming the holder)."""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(not_regular)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(busy()) from None
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def flock_holder(fd: int) -> int | None:
