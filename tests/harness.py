@@ -18,6 +18,7 @@ import json
 import os
 import random
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -234,3 +235,27 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("condition not reached")
+
+
+def read_terminal(master: int, proc: subprocess.Popen[bytes], timeout: float,
+                  on_output: Callable[[bytes], None] | None = None) -> bytes | None:
+    """Everything written to the pseudo-terminal ``master`` until ``proc`` exits and the terminal
+    is closed, or None when ``timeout`` seconds pass first. ``on_output`` sees all that came so
+    far after each read (to type answers at prompts)."""
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every holder of the terminal has exited
+                return b"".join(chunks)
+            if not data:
+                return b"".join(chunks)
+            chunks.append(data)
+            if on_output is not None:
+                on_output(b"".join(chunks))
+        elif proc.poll() is not None:
+            return b"".join(chunks)
+    return None

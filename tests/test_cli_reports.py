@@ -4,10 +4,8 @@ table, and the exit codes the README documents. fleet and the simulator run as p
 from __future__ import annotations
 
 import os
-import select
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.harness import addresses, fleet_env, run_fleet, sim_fleet
+from tests.harness import addresses, fleet_env, read_terminal, run_fleet, sim_fleet
 
 BASE = "127.42.20.1"
 FAST = ["--poll-cap", "0.5", "--timeout", "3", "--request-timeout", "3", "--no-journal"]
@@ -39,31 +37,22 @@ def run_in_pty(args: Sequence[str], cwd: Path, env: dict[str, str], *, answers: 
                             stdin=slave if stdin_tty else subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=slave)
     os.close(slave)
-    chunks: list[bytes] = []
     pending = list(answers)
     answered = 0
-    deadline = time.monotonic() + timeout
+
+    def answer(shown: bytes) -> None:
+        nonlocal answered
+        seen = shown.decode("utf-8", "replace").count(prompt)
+        while pending and answered < seen:
+            os.write(master, (pending.pop(0) + "\n").encode())
+            answered += 1
+
     try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: every holder of the terminal has exited
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-                seen = b"".join(chunks).decode("utf-8", "replace").count(prompt)
-                while pending and answered < seen:
-                    os.write(master, (pending.pop(0) + "\n").encode())
-                    answered += 1
-            elif proc.poll() is not None:
-                break
-        else:
+        shown = read_terminal(master, proc, timeout, answer)
+        if shown is None:
             proc.kill()
-            raise AssertionError("fleet did not finish in time: " + b"".join(chunks).decode(errors="replace"))
-        return PtyRun(proc.wait(timeout=10), b"".join(chunks).decode("utf-8", "replace"))
+            raise AssertionError("fleet did not finish in time")
+        return PtyRun(proc.wait(timeout=10), shown.decode("utf-8", "replace"))
     finally:
         os.close(master)
         if proc.poll() is None:

@@ -6,19 +6,17 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import select
 import struct
 import subprocess
 import sys
 import termios
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from fleet.cli.status import status_table
 from fleet.report.hostview import host_record
 from fleet.report.recap import recap
-from tests.harness import addresses, fleet_env, sim_fleet, write_inventory
+from tests.harness import addresses, fleet_env, read_terminal, sim_fleet, write_inventory
 
 COLUMNS = 100
 FAST = ["--poll-cap", "0.3", "--request-timeout", "3"]
@@ -35,28 +33,15 @@ def on_terminal(args: Sequence[str], cwd: Path, env: dict[str, str] | None = Non
     proc = subprocess.Popen([sys.executable, "-m", "fleet", *args], cwd=cwd, env={**run_env, "NO_COLOR": "1"},
                             stdin=slave, stdout=slave, stderr=slave)
     os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: the terminal's last holder exited
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-            elif proc.poll() is not None:
-                break
+        shown = read_terminal(master, proc, timeout) or b""
         code = proc.wait(timeout=10)
     finally:
         os.close(master)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    text = _ESCAPES.sub("", b"".join(chunks).decode("utf-8", "replace")).replace("\r\n", "\n")
+    text = _ESCAPES.sub("", shown.decode("utf-8", "replace")).replace("\r\n", "\n")
     return code, "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n")).strip("\n")
 
 
