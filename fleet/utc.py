@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})", re.ASCII
 )
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: An RFC 3339 time is no longer than this (nanoseconds and an offset included).
 MAX_RFC3339_CHARS = 64
 
@@ -23,7 +25,13 @@ def rfc3339_seconds(value: object) -> float | None:
     """
     if not isinstance(value, str) or len(value) > MAX_RFC3339_CHARS:
         return None
-    m = _RFC3339.fullmatch(value)
+    return _seconds(value)
+
+
+#: A DAG's times repeat poll after poll (its creation time stands as ``end_time`` until it ends).
+@lru_cache(maxsize=4096)
+def _seconds(text: str) -> float | None:
+    m = _RFC3339.fullmatch(text)
     if not m:
         return None
     year, month, day, hh, mm, ss, frac, tz = m.groups()
@@ -35,8 +43,7 @@ def rfc3339_seconds(value: object) -> float | None:
         moment = datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss), tzinfo=zone).astimezone(UTC)
     except (ValueError, OverflowError):
         return None
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    whole = (moment - epoch) // timedelta(seconds=1)
+    whole = (moment - _EPOCH) // timedelta(seconds=1)
     return whole + (int(frac.ljust(9, "0")) / 1e9 if frac else 0.0)
 
 
